@@ -1,0 +1,251 @@
+/* executor.c - the op-stream executor: the timed batch path of the benchmark.
+ *
+ * Replays an op stream (read, update, insert, scan, read-modify-write,
+ * delete) against an index in C, so that what is measured is the index and
+ * not the Python interpreter.  Ops run in batches; each batch is timed, and
+ * on request each op too, with the CPU's cycle counter.  Reads are checked
+ * against the stream's expected values as they run.
+ *
+ * Per-op timing is chained: one timestamp per op, an op's latency being the
+ * time since the previous timestamp, so the per-op latencies of a batch sum
+ * to its batch latency and each includes exactly one read of the counter.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nfl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define NFL_HAVE_TSC 1
+#endif
+
+/* ---- The cycle counter -------------------------------------------------- */
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* rdtsc fenced on both sides: earlier work has finished before the read and
+ * later work has not started, so a timed op is exactly the code between two
+ * reads.  Without a TSC, the monotonic clock in ns. */
+static inline uint64_t ticks_now(void)
+{
+#ifdef NFL_HAVE_TSC
+    uint64_t t;
+    _mm_lfence();
+    t = __rdtsc();
+    _mm_lfence();
+    return t;
+#else
+    return monotonic_ns();
+#endif
+}
+
+uint64_t nfl_ticks(void) { return ticks_now(); }
+
+static double g_ticks_per_ns = 1.0;
+static double g_overhead_ticks = 0.0;
+static pthread_once_t g_timer_once = PTHREAD_ONCE_INIT;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *xs, size_t n)
+{
+    qsort(xs, n, sizeof *xs, cmp_double);
+    return xs[n / 2];
+}
+
+/* Ticks per ns: the median of 5 windows of 10 ms against the monotonic
+ * clock.  Timer overhead: the median gap between back-to-back reads. */
+static void calibrate(void)
+{
+#ifdef NFL_HAVE_TSC
+    double rates[5];
+    for (int w = 0; w < 5; w++) {
+        uint64_t ns0 = monotonic_ns(), t0 = ticks_now(), ns1;
+        do {
+            ns1 = monotonic_ns();
+        } while (ns1 - ns0 < 10000000u);
+        rates[w] = (double)(ticks_now() - t0) / (double)(ns1 - ns0);
+    }
+    g_ticks_per_ns = median(rates, 5);
+#endif
+    enum { SAMPLES = 1001 };
+    static double gaps[SAMPLES];
+    for (int i = 0; i < SAMPLES; i++) {
+        uint64_t a = ticks_now();
+        uint64_t b = ticks_now();
+        gaps[i] = (double)(b - a);
+    }
+    g_overhead_ticks = median(gaps, SAMPLES);
+}
+
+double nfl_ticks_per_ns(void)
+{
+    pthread_once(&g_timer_once, calibrate);
+    return g_ticks_per_ns;
+}
+
+double nfl_timer_overhead_ticks(void)
+{
+    pthread_once(&g_timer_once, calibrate);
+    return g_overhead_ticks;
+}
+
+/* ---- Executing ops ------------------------------------------------------ */
+
+/* What one op needs besides its own fields. */
+typedef struct {
+    nfl_index *index;
+    uint64_t *scan_keys; /* scratch for scans, max scan_len entries each */
+    uint64_t *scan_values;
+    nfl_exec_report *report;
+} exec_ctx;
+
+static inline void fold(nfl_exec_report *r, uint64_t x)
+{
+    r->checksum = (r->checksum ^ x) * 0x100000001b3ull;
+}
+
+/* A read's result as the stream states it: the value, or -1 when absent. */
+static inline int64_t read_value(exec_ctx *c, uint64_t key)
+{
+    uint64_t v;
+    int64_t got = nfl_get(c->index, key, &v) ? (int64_t)v : -1;
+    fold(c->report, (uint64_t)got);
+    return got;
+}
+
+/* Runs op i.  Returns 1 on a result that differs from expected, 0 if it
+ * matches, a negative NFL_ code on an index error. */
+static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key,
+                          uint64_t value, int64_t scan_len, int64_t expected)
+{
+    int rc;
+    switch (op) {
+    case NFL_OP_READ:
+        return read_value(c, key) != expected;
+    case NFL_OP_UPDATE:
+    case NFL_OP_INSERT:
+        rc = nfl_put(c->index, key, value, NFL_UPSERT);
+        return rc < 0 ? rc : 0;
+    case NFL_OP_SCAN: {
+        size_t got = nfl_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
+                               c->scan_values, (size_t)scan_len);
+        c->report->scanned += got;
+        if (got)
+            fold(c->report, c->scan_keys[got - 1] ^ c->scan_values[got - 1]);
+        return 0;
+    }
+    case NFL_OP_RMW: {
+        int bad = read_value(c, key) != expected;
+        rc = nfl_put(c->index, key, value, NFL_UPSERT);
+        return rc < 0 ? rc : bad;
+    }
+    default: /* NFL_OP_DELETE; codes are checked before the run */
+        fold(c->report, (uint64_t)nfl_delete(c->index, key));
+        return 0;
+    }
+}
+
+/* Checks op codes and the arrays they need; sets the longest scan. */
+static int check_stream(const uint8_t *op, const uint64_t *value,
+                        const int64_t *scan_len, const int64_t *expected,
+                        size_t n, size_t *max_scan)
+{
+    *max_scan = 0;
+    for (size_t i = 0; i < n; i++) {
+        switch (op[i]) {
+        case NFL_OP_READ:
+            if (!expected)
+                return NFL_EINVAL;
+            break;
+        case NFL_OP_RMW:
+            if (!expected || !value)
+                return NFL_EINVAL;
+            break;
+        case NFL_OP_UPDATE:
+        case NFL_OP_INSERT:
+            if (!value)
+                return NFL_EINVAL;
+            break;
+        case NFL_OP_SCAN:
+            if (!scan_len || scan_len[i] < 0)
+                return NFL_EINVAL;
+            if ((size_t)scan_len[i] > *max_scan)
+                *max_scan = (size_t)scan_len[i];
+            break;
+        case NFL_OP_DELETE:
+            break;
+        default:
+            return NFL_EINVAL;
+        }
+    }
+    return NFL_OK;
+}
+
+int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
+                const uint64_t *value, const int64_t *scan_len,
+                const int64_t *expected, size_t n, size_t batch,
+                uint64_t *op_ticks, uint64_t *batch_ticks,
+                nfl_exec_report *report)
+{
+    size_t max_scan;
+    int rc;
+
+    if (!index || !report || batch == 0 || (n && (!op || !key)))
+        return NFL_EINVAL;
+    memset(report, 0, sizeof *report);
+    report->first_mismatch = -1;
+    rc = check_stream(op, value, scan_len, expected, n, &max_scan);
+    if (rc != NFL_OK)
+        return rc;
+
+    exec_ctx c = {index, NULL, NULL, report};
+    if (max_scan) {
+        c.scan_keys = malloc(2 * max_scan * sizeof(uint64_t));
+        if (!c.scan_keys)
+            return NFL_ENOMEM;
+        c.scan_values = c.scan_keys + max_scan;
+    }
+    if (op_ticks || batch_ticks)
+        nfl_ticks_per_ns(); /* calibrate before the clock starts */
+
+    for (size_t b = 0; b < n && rc == NFL_OK; b += batch) {
+        size_t end = n - b < batch ? n : b + batch;
+        uint64_t start = ticks_now(), prev = start;
+        for (size_t i = b; i < end; i++) {
+            int r = exec_op(&c, op[i], key[i], value ? value[i] : 0,
+                            scan_len ? scan_len[i] : 0,
+                            expected ? expected[i] : -1);
+            if (r) {
+                if (r < 0) {
+                    rc = r;
+                    break;
+                }
+                if (report->first_mismatch < 0)
+                    report->first_mismatch = (int64_t)i;
+            }
+            report->ops_done++;
+            if (op_ticks) {
+                uint64_t now = ticks_now();
+                op_ticks[i] = now - prev;
+                prev = now;
+            }
+        }
+        if (batch_ticks)
+            batch_ticks[b / batch] = ticks_now() - start;
+    }
+    free(c.scan_keys);
+    return rc;
+}
