@@ -1,0 +1,588 @@
+/* afli.c - building, searching and changing the AFLI tree.
+ *
+ * Build: a model node fits z linearly onto capacity = amplification * n slots
+ * (smallest z to slot 0, largest to the last slot).  A slot that receives
+ * one key holds an entry, up to bucket_size keys a bucket, more a child node
+ * built recursively; adjacent over-full slots share one child.  If every key
+ * lands in one slot the keys cannot be separated and the node is dense.
+ *
+ * Insert turns an entry into a bucket, a full bucket into a child node; a
+ * subtree that grew or shrank by REBUILD_FACTOR since it was built is rebuilt
+ * in place, which bounds depth under skewed inserts (LIPP's adjustment).
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afli.h"
+#include "keys.h"
+
+#define REBUILD_FACTOR 4
+#define REBUILD_MIN_SIZE 64
+#define DENSE_MIN_CAPACITY 4
+
+/* ---- memory, counted so stats() can report it ---------------------------- */
+
+static void *tree_alloc(afli_tree *t, size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (p)
+        t->memory += bytes;
+    return p;
+}
+
+static void *tree_calloc(afli_tree *t, size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (p)
+        t->memory += count * size;
+    return p;
+}
+
+static void tree_release(afli_tree *t, void *p, size_t bytes)
+{
+    if (p) {
+        t->memory -= bytes;
+        free(p);
+    }
+}
+
+static size_t bucket_bytes(const afli_tree *t)
+{
+    return sizeof(afli_bucket) + (size_t)t->bucket_size * sizeof(afli_entry);
+}
+
+/* ---- transform ------------------------------------------------------------ */
+
+void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
+                    size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        z[i] = nfl_key_number(t->key_type, enc[i]);
+    if (t->flow)
+        nfl_flow_transform(t->flow, z, z, n);
+    for (size_t i = 0; i < n; i++) {
+        if (z[i] > DBL_MAX)
+            z[i] = DBL_MAX;
+        else if (z[i] < -DBL_MAX)
+            z[i] = -DBL_MAX;
+    }
+}
+
+double afli_z(const afli_tree *t, uint64_t enc)
+{
+    double z;
+    afli_transform(t, &enc, &z, 1);
+    return z;
+}
+
+/* ---- node lifetime --------------------------------------------------------- */
+
+static void node_release(afli_tree *t, afli_node *nd);
+
+/* Frees what a node owns (slots, buckets, children) but not the node. */
+static void node_clear(afli_tree *t, afli_node *nd)
+{
+    if (nd->dense) {
+        tree_release(t, nd->entries, nd->capacity * sizeof(afli_entry));
+    } else {
+        afli_node *last_child = NULL;
+        for (size_t i = 0; i < nd->capacity; i++) {
+            if (nd->kinds[i] == SLOT_BUCKET) {
+                tree_release(t, nd->slots[i].bucket, bucket_bytes(t));
+            } else if (nd->kinds[i] == SLOT_CHILD &&
+                       nd->slots[i].child != last_child) {
+                last_child = nd->slots[i].child; /* shared by adjacent slots */
+                node_release(t, last_child);
+            }
+        }
+        tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+        tree_release(t, nd->kinds, nd->capacity);
+    }
+}
+
+static void node_release(afli_tree *t, afli_node *nd)
+{
+    node_clear(t, nd);
+    tree_release(t, nd, sizeof *nd);
+}
+
+static afli_node *dense_node(afli_tree *t, const afli_entry *e, size_t n)
+{
+    afli_node *nd = tree_calloc(t, 1, sizeof *nd);
+    if (!nd)
+        return NULL;
+    nd->dense = 1;
+    nd->capacity = n < DENSE_MIN_CAPACITY ? DENSE_MIN_CAPACITY : n;
+    nd->entries = tree_alloc(t, nd->capacity * sizeof(afli_entry));
+    if (!nd->entries) {
+        tree_release(t, nd, sizeof *nd);
+        return NULL;
+    }
+    if (n)
+        memcpy(nd->entries, e, n * sizeof(afli_entry));
+    nd->size = nd->build_size = n;
+    return nd;
+}
+
+/* Fits the linear model mapping [zmin, zmax] onto the node's slots. */
+static void fit_model(afli_node *nd, double zmin, double zmax)
+{
+    double span = zmax - zmin;
+    double last = (double)(nd->capacity - 1);
+    nd->z0 = zmin;
+    if (isfinite(span))
+        nd->scale = last / span;
+    else /* the keys span more than DBL_MAX: halve to stay finite */
+        nd->scale = (last * 0.5) / (zmax * 0.5 - zmin * 0.5);
+}
+
+static afli_bucket *bucket_new(afli_tree *t, const afli_entry *e, size_t n)
+{
+    afli_bucket *b = tree_alloc(t, bucket_bytes(t));
+    if (b) {
+        b->count = (uint32_t)n;
+        memcpy(b->entries, e, n * sizeof(afli_entry));
+    }
+    return b;
+}
+
+static afli_node *build_node(afli_tree *t, const afli_entry *e,
+                             const double *z, size_t n);
+
+/* Fills the slots of a model node from its sorted keys. */
+static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
+                      const double *z, size_t n)
+{
+    size_t bs = (size_t)t->bucket_size;
+    size_t i = 0;
+    while (i < n) {
+        size_t pos = afli_predict(nd, z[i]);
+        size_t j = i + 1;
+        while (j < n && afli_predict(nd, z[j]) == pos)
+            j++;
+        if (j - i == 1) {
+            nd->kinds[pos] = SLOT_ENTRY;
+            nd->slots[pos].entry = e[i];
+        } else if (j - i <= bs) {
+            afli_bucket *b = bucket_new(t, e + i, j - i);
+            if (!b)
+                return NFL_ENOMEM;
+            nd->kinds[pos] = SLOT_BUCKET;
+            nd->slots[pos].bucket = b;
+        } else {
+            /* Aggregate the run of adjacent over-full slots into one child,
+             * unless the run would hold every key of this node. */
+            size_t last = pos;
+            size_t k = j;
+            while (k < n) {
+                size_t p = afli_predict(nd, z[k]);
+                size_t m = k + 1;
+                while (m < n && afli_predict(nd, z[m]) == p)
+                    m++;
+                if (p != last + 1 || m - k <= bs || (i == 0 && m == n))
+                    break;
+                last = p;
+                k = m;
+            }
+            afli_node *child = build_node(t, e + i, z + i, k - i);
+            if (!child)
+                return NFL_ENOMEM;
+            for (size_t p = pos; p <= last; p++) {
+                nd->kinds[p] = SLOT_CHILD;
+                nd->slots[p].child = child;
+            }
+            j = k;
+        }
+        i = j;
+    }
+    return NFL_OK;
+}
+
+/* A subtree over n entries sorted by unique key, with their z. */
+static afli_node *build_node(afli_tree *t, const afli_entry *e,
+                             const double *z, size_t n)
+{
+    if (n < 2 || !(z[n - 1] > z[0]))
+        return dense_node(t, e, n);
+    afli_node *nd = tree_calloc(t, 1, sizeof *nd);
+    if (!nd)
+        return NULL;
+    nd->capacity = (size_t)ceil((double)n * AFLI_AMPLIFICATION);
+    fit_model(nd, z[0], z[n - 1]);
+    if (afli_predict(nd, z[0]) == afli_predict(nd, z[n - 1])) {
+        tree_release(t, nd, sizeof *nd); /* no separation: dense */
+        return dense_node(t, e, n);
+    }
+    nd->size = nd->build_size = n;
+    nd->kinds = tree_calloc(t, nd->capacity, 1);
+    nd->slots = tree_alloc(t, nd->capacity * sizeof(afli_slot));
+    if (!nd->kinds || !nd->slots) {
+        tree_release(t, nd->kinds, nd->capacity);
+        tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+        tree_release(t, nd, sizeof *nd);
+        return NULL;
+    }
+    if (fill_slots(t, nd, e, z, n) != NFL_OK) {
+        node_release(t, nd);
+        return NULL;
+    }
+    return nd;
+}
+
+int afli_init(afli_tree *t, int key_type, nfl_flow *flow)
+{
+    memset(t, 0, sizeof *t);
+    t->key_type = key_type;
+    t->flow = flow;
+    t->bucket_size = AFLI_DEFAULT_BUCKET;
+    t->root = dense_node(t, NULL, 0);
+    return t->root ? NFL_OK : NFL_ENOMEM;
+}
+
+void afli_destroy(afli_tree *t)
+{
+    if (t->root)
+        node_release(t, t->root);
+    t->root = NULL;
+    t->size = 0;
+}
+
+int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
+               size_t n)
+{
+    afli_node *root = build_node(t, sorted, z, n);
+    if (!root)
+        return NFL_ENOMEM;
+    node_release(t, t->root);
+    t->root = root;
+    t->size = n;
+    return NFL_OK;
+}
+
+/* ---- search ----------------------------------------------------------------- */
+
+/* Index of the first entry with key >= key in a sorted run. */
+static size_t lower_bound(const afli_entry *e, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+uint64_t *afli_find(const afli_tree *t, uint64_t key, double z)
+{
+    afli_node *nd = t->root;
+    for (;;) {
+        if (nd->dense) {
+            size_t i = lower_bound(nd->entries, nd->size, key);
+            return i < nd->size && nd->entries[i].key == key
+                       ? &nd->entries[i].value
+                       : NULL;
+        }
+        size_t pos = afli_predict(nd, z);
+        afli_slot *s = &nd->slots[pos];
+        switch (nd->kinds[pos]) {
+        case SLOT_ENTRY:
+            return s->entry.key == key ? &s->entry.value : NULL;
+        case SLOT_BUCKET: {
+            afli_bucket *b = s->bucket;
+            for (uint32_t i = 0; i < b->count; i++)
+                if (b->entries[i].key == key)
+                    return &b->entries[i].value;
+            return NULL;
+        }
+        case SLOT_CHILD:
+            nd = s->child;
+            break;
+        default:
+            return NULL;
+        }
+    }
+}
+
+/* ---- subtree rebuild ---------------------------------------------------------- */
+
+size_t afli_collect(const afli_node *nd, afli_entry *out)
+{
+    if (nd->dense) {
+        memcpy(out, nd->entries, nd->size * sizeof(afli_entry));
+        return nd->size;
+    }
+    size_t n = 0;
+    const afli_node *last_child = NULL;
+    for (size_t i = 0; i < nd->capacity; i++) {
+        switch (nd->kinds[i]) {
+        case SLOT_ENTRY:
+            out[n++] = nd->slots[i].entry;
+            break;
+        case SLOT_BUCKET:
+            memcpy(out + n, nd->slots[i].bucket->entries,
+                   nd->slots[i].bucket->count * sizeof(afli_entry));
+            n += nd->slots[i].bucket->count;
+            break;
+        case SLOT_CHILD:
+            if (nd->slots[i].child != last_child) {
+                last_child = nd->slots[i].child;
+                n += afli_collect(last_child, out + n);
+            }
+            break;
+        }
+    }
+    return n;
+}
+
+/* Rebuilds a subtree in place (its parent's pointers stay valid). */
+static int rebuild(afli_tree *t, afli_node *nd)
+{
+    size_t n = nd->size;
+    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
+    double *z = malloc((n ? n : 1) * sizeof *z);
+    int rc = NFL_ENOMEM;
+    if (e && z) {
+        afli_collect(nd, e);
+        for (size_t i = 0; i < n; i++)
+            z[i] = afli_z(t, e[i].key);
+        afli_node *fresh = build_node(t, e, z, n);
+        if (fresh) {
+            node_clear(t, nd);
+            *nd = *fresh;
+            tree_release(t, fresh, sizeof *fresh);
+            rc = NFL_OK;
+        }
+    }
+    free(e);
+    free(z);
+    return rc;
+}
+
+static int needs_rebuild(const afli_node *nd)
+{
+    if (nd->dense)
+        return 0;
+    return (nd->size >= REBUILD_MIN_SIZE &&
+            nd->size >= REBUILD_FACTOR * nd->build_size) ||
+           (nd->build_size >= REBUILD_MIN_SIZE &&
+            nd->size * REBUILD_FACTOR <= nd->build_size);
+}
+
+/* ---- insert ------------------------------------------------------------------- */
+
+/* A child node over a full slot's entries plus one more (all sorted). */
+static afli_node *split_slot(afli_tree *t, const afli_entry *e, size_t n,
+                             afli_entry extra)
+{
+    afli_entry merged[AFLI_MAX_BUCKET + 1];
+    double z[AFLI_MAX_BUCKET + 1];
+    size_t m = 0, i = 0;
+    for (; i < n && e[i].key < extra.key; i++)
+        merged[m++] = e[i];
+    merged[m++] = extra;
+    for (; i < n; i++)
+        merged[m++] = e[i];
+    for (i = 0; i < m; i++)
+        z[i] = afli_z(t, merged[i].key);
+    return build_node(t, merged, z, m);
+}
+
+/* Inserts into a dense node; may turn it into a model node when it fills up
+ * with keys whose z now differ. */
+static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
+{
+    size_t n = nd->size - 1; /* size was already counted for e */
+    size_t i = lower_bound(nd->entries, n, e.key);
+    if (n == nd->capacity) {
+        size_t cap = nd->capacity * 2;
+        afli_entry *grown = tree_alloc(t, cap * sizeof(afli_entry));
+        if (!grown)
+            return NFL_ENOMEM;
+        memcpy(grown, nd->entries, n * sizeof(afli_entry));
+        tree_release(t, nd->entries, nd->capacity * sizeof(afli_entry));
+        nd->entries = grown;
+        nd->capacity = cap;
+    }
+    memmove(nd->entries + i + 1, nd->entries + i,
+            (n - i) * sizeof(afli_entry));
+    nd->entries[i] = e;
+    if (nd->size == nd->capacity && nd->size >= 2 * DENSE_MIN_CAPACITY &&
+        afli_z(t, nd->entries[0].key) < afli_z(t, nd->entries[n].key))
+        return rebuild(t, nd);
+    return NFL_OK;
+}
+
+/* Puts one entry into the slot the descent ended at. */
+static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
+{
+    afli_slot *s = &nd->slots[pos];
+    if (nd->kinds[pos] == SLOT_EMPTY) {
+        nd->kinds[pos] = SLOT_ENTRY;
+        s->entry = e;
+        return NFL_OK;
+    }
+    const afli_entry *old;
+    size_t count;
+    if (nd->kinds[pos] == SLOT_ENTRY) {
+        old = &s->entry;
+        count = 1;
+    } else {
+        old = s->bucket->entries;
+        count = s->bucket->count;
+    }
+    if (count < (size_t)t->bucket_size) {
+        afli_bucket *b;
+        if (nd->kinds[pos] == SLOT_ENTRY) {
+            b = bucket_new(t, old, 1);
+            if (!b)
+                return NFL_ENOMEM;
+        } else {
+            b = s->bucket;
+        }
+        uint32_t i = b->count;
+        while (i > 0 && b->entries[i - 1].key > e.key) {
+            b->entries[i] = b->entries[i - 1];
+            i--;
+        }
+        b->entries[i] = e;
+        b->count++;
+        nd->kinds[pos] = SLOT_BUCKET;
+        s->bucket = b;
+        return NFL_OK;
+    }
+    afli_node *child = split_slot(t, old, count, e);
+    if (!child)
+        return NFL_ENOMEM;
+    if (nd->kinds[pos] == SLOT_BUCKET)
+        tree_release(t, s->bucket, bucket_bytes(t));
+    nd->kinds[pos] = SLOT_CHILD;
+    s->child = child;
+    return NFL_OK;
+}
+
+/* Adds delta to the size of every node on key's path. */
+static void count_path(afli_tree *t, double z, int64_t delta)
+{
+    afli_node *nd = t->root;
+    for (;;) {
+        nd->size += (uint64_t)delta;
+        if (nd->dense)
+            return;
+        size_t pos = afli_predict(nd, z);
+        if (nd->kinds[pos] != SLOT_CHILD)
+            return;
+        nd = nd->slots[pos].child;
+    }
+}
+
+/* Rebuilds the highest node on key's path that grew or shrank too much. */
+static int adjust_path(afli_tree *t, double z)
+{
+    afli_node *nd = t->root;
+    for (;;) {
+        if (needs_rebuild(nd))
+            return rebuild(t, nd);
+        if (nd->dense)
+            return NFL_OK;
+        size_t pos = afli_predict(nd, z);
+        if (nd->kinds[pos] != SLOT_CHILD)
+            return NFL_OK;
+        nd = nd->slots[pos].child;
+    }
+}
+
+/* Inserts a key known to be absent. */
+static int insert_new(afli_tree *t, afli_entry e, double z)
+{
+    count_path(t, z, 1);
+    afli_node *nd = t->root;
+    int rc;
+    for (;;) {
+        if (nd->dense) {
+            rc = dense_insert(t, nd, e);
+            break;
+        }
+        size_t pos = afli_predict(nd, z);
+        if (nd->kinds[pos] == SLOT_CHILD) {
+            nd = nd->slots[pos].child;
+            continue;
+        }
+        rc = slot_insert(t, nd, pos, e);
+        break;
+    }
+    if (rc != NFL_OK) {
+        count_path(t, z, -1);
+        return rc;
+    }
+    t->size++;
+    adjust_path(t, z); /* a failed rebuild leaves a valid, deeper tree */
+    return NFL_OK;
+}
+
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode)
+{
+    uint64_t *found = afli_find(t, key, z);
+    if (found) {
+        if (mode != NFL_INSERT)
+            *found = value;
+        return 1;
+    }
+    if (mode == NFL_UPDATE)
+        return 0;
+    afli_entry e = {key, value};
+    int rc = insert_new(t, e, z);
+    return rc == NFL_OK ? 0 : rc;
+}
+
+/* ---- delete ------------------------------------------------------------------- */
+
+static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
+{
+    if (nd->kinds[pos] == SLOT_ENTRY) {
+        nd->kinds[pos] = SLOT_EMPTY;
+        return;
+    }
+    afli_bucket *b = nd->slots[pos].bucket;
+    uint32_t i = 0;
+    while (b->entries[i].key != key)
+        i++;
+    memmove(b->entries + i, b->entries + i + 1,
+            (b->count - i - 1) * sizeof(afli_entry));
+    if (--b->count == 1) {
+        afli_entry last = b->entries[0];
+        tree_release(t, b, bucket_bytes(t));
+        nd->kinds[pos] = SLOT_ENTRY;
+        nd->slots[pos].entry = last;
+    }
+}
+
+int afli_remove(afli_tree *t, uint64_t key, double z)
+{
+    if (!afli_find(t, key, z))
+        return 0;
+    count_path(t, z, -1);
+    afli_node *nd = t->root;
+    for (;;) {
+        if (nd->dense) {
+            size_t n = nd->size + 1; /* size already counted the removal */
+            size_t i = lower_bound(nd->entries, n, key);
+            memmove(nd->entries + i, nd->entries + i + 1,
+                    (n - i - 1) * sizeof(afli_entry));
+            break;
+        }
+        size_t pos = afli_predict(nd, z);
+        if (nd->kinds[pos] != SLOT_CHILD) {
+            slot_remove(t, nd, pos, key);
+            break;
+        }
+        nd = nd->slots[pos].child;
+    }
+    t->size--;
+    adjust_path(t, z);
+    return 1;
+}

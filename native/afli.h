@@ -1,0 +1,107 @@
+/* afli.h - the AFLI tree (internal to the C core).
+ *
+ * A model node maps z = f(x) linearly to one of `capacity` slots; a slot is
+ * empty, one entry, a bucket of up to bucket_size entries, or a child node.
+ * Runs of adjacent over-full slots share one child.  A dense node is a sorted
+ * entry array, used where a linear model on z cannot separate the keys (all
+ * z equal).  Keys are encoded (order-preserving uint64) and compared exactly;
+ * z only chooses the slot, so ties in z never lose a key.  Because the slot
+ * function is monotone in z and z is monotone in the key, an in-order walk of
+ * the slots visits keys in ascending order.
+ *
+ * Nothing here locks: callers (index.c, executor.c) hold the index's lock.
+ */
+#ifndef NFL_AFLI_H
+#define NFL_AFLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfl.h"
+
+enum { SLOT_EMPTY = 0, SLOT_ENTRY = 1, SLOT_BUCKET = 2, SLOT_CHILD = 3 };
+
+#define AFLI_MAX_BUCKET 6
+#define AFLI_DEFAULT_BUCKET 4
+#define AFLI_AMPLIFICATION 2.0
+
+typedef struct {
+    uint64_t key; /* encoded */
+    uint64_t value;
+} afli_entry;
+
+typedef struct {
+    uint32_t count;
+    uint32_t pad_;
+    afli_entry entries[]; /* sorted by key; room for the tree's bucket_size */
+} afli_bucket;
+
+typedef struct afli_node afli_node;
+
+typedef union {
+    afli_entry entry;
+    afli_bucket *bucket;
+    afli_node *child;
+} afli_slot;
+
+struct afli_node {
+    double z0;           /* model: the z that maps to slot 0 */
+    double scale;        /* model: slots per unit of z */
+    size_t capacity;     /* model: slots; dense: allocated entries */
+    uint64_t size;       /* entries in this subtree */
+    uint64_t build_size; /* size when the subtree was last built */
+    int dense;
+    uint8_t *kinds;      /* model: SLOT_* of each slot */
+    afli_slot *slots;    /* model: the slots */
+    afli_entry *entries; /* dense: size sorted entries */
+};
+
+typedef struct {
+    afli_node *root;  /* never NULL: an empty tree is an empty dense node */
+    nfl_flow *flow;   /* NULL: the identity transform */
+    int key_type;
+    int bucket_size;  /* 1..AFLI_MAX_BUCKET */
+    size_t size;
+    size_t memory;    /* bytes held by nodes, slots, buckets */
+} afli_tree;
+
+/* The slot of z in a model node: monotone non-decreasing in z, NaN-safe. */
+static inline size_t afli_predict(const afli_node *nd, double z)
+{
+    double p = (z - nd->z0) * nd->scale;
+    if (!(p > 0.0))
+        return 0;
+    if (p >= (double)(nd->capacity - 1))
+        return nd->capacity - 1;
+    return (size_t)p;
+}
+
+int afli_init(afli_tree *t, int key_type, nfl_flow *flow);
+void afli_destroy(afli_tree *t);
+
+/* z[i] = f(number(enc[i])), with infinities clamped to +-DBL_MAX. */
+void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
+                    size_t n);
+double afli_z(const afli_tree *t, uint64_t enc);
+
+/* Replaces the contents by n entries sorted by unique key, with their z. */
+int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
+               size_t n);
+
+/* The stored value of key, or NULL. */
+uint64_t *afli_find(const afli_tree *t, uint64_t key, double z);
+/* Semantics of nfl_put / nfl_delete on encoded keys. */
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode);
+int afli_remove(afli_tree *t, uint64_t key, double z);
+
+/* nfl_range / nfl_max on encoded keys (ordered.c). */
+size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
+                  uint64_t *keys, uint64_t *values, size_t max);
+int afli_max(const afli_tree *t, afli_entry *out);
+
+/* Walks the subtree in key order into out (room for nd->size entries). */
+size_t afli_collect(const afli_node *nd, afli_entry *out);
+
+void afli_stats(const afli_tree *t, nfl_stats *out); /* stats.c */
+
+#endif

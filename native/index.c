@@ -1,0 +1,335 @@
+/* index.c - the public index: encoding at the boundary, locking, batches.
+ *
+ * Every call encodes raw keys, computes z outside the lock (the flow is
+ * immutable) and runs the tree operation under the index's readers-writer
+ * lock: readers share it, writers hold it alone.  The version counter is
+ * bumped by every write so iterators can detect concurrent changes.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afli.h"
+#include "index.h"
+#include "keys.h"
+
+nfl_index *nfl_create(int key_type, const double *flow_params,
+                      size_t n_flow_params)
+{
+    if (key_type < NFL_KEY_UINT64 || key_type > NFL_KEY_FLOAT64)
+        return NULL;
+    nfl_flow *flow = NULL;
+    if (flow_params && n_flow_params) {
+        flow = nfl_flow_create(flow_params, n_flow_params);
+        if (!flow)
+            return NULL;
+    }
+    nfl_index *idx = calloc(1, sizeof *idx);
+    if (!idx || pthread_rwlock_init(&idx->lock, NULL) != 0) {
+        free(idx);
+        nfl_flow_free(flow);
+        return NULL;
+    }
+    if (afli_init(&idx->tree, key_type, flow) != NFL_OK) {
+        nfl_free(idx);
+        return NULL;
+    }
+    idx->prefetch = 1;
+    return idx;
+}
+
+void nfl_free(nfl_index *idx)
+{
+    if (!idx)
+        return;
+    afli_destroy(&idx->tree);
+    nfl_flow_free(idx->tree.flow);
+    pthread_rwlock_destroy(&idx->lock);
+    free(idx);
+}
+
+void index_write_begin(nfl_index *idx)
+{
+    pthread_rwlock_wrlock(&idx->lock);
+}
+
+void index_write_end(nfl_index *idx)
+{
+    __atomic_add_fetch(&idx->version, 1, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&idx->lock);
+}
+
+void index_read_begin(nfl_index *idx)
+{
+    pthread_rwlock_rdlock(&idx->lock);
+}
+
+void index_read_end(nfl_index *idx)
+{
+    pthread_rwlock_unlock(&idx->lock);
+}
+
+uint64_t nfl_version(const nfl_index *idx)
+{
+    return __atomic_load_n(&idx->version, __ATOMIC_ACQUIRE);
+}
+
+size_t nfl_size(const nfl_index *idx)
+{
+    nfl_index *m = (nfl_index *)idx;
+    index_read_begin(m);
+    size_t n = m->tree.size;
+    index_read_end(m);
+    return n;
+}
+
+int nfl_set_option(nfl_index *idx, int option, int64_t value)
+{
+    int rc = NFL_OK;
+    index_write_begin(idx);
+    if (option == NFL_OPT_PREFETCH)
+        idx->prefetch = value != 0;
+    else if (option == NFL_OPT_BUCKET_SIZE && value >= 1 &&
+             value <= AFLI_MAX_BUCKET && idx->tree.size == 0)
+        idx->tree.bucket_size = (int)value;
+    else
+        rc = NFL_EINVAL;
+    index_write_end(idx);
+    return rc;
+}
+
+/* ---- bulk load ----------------------------------------------------------- */
+
+/* LSD radix sort of entries by key, 16 bits a pass; skips constant digits. */
+static int sort_entries(afli_entry *e, size_t n)
+{
+    afli_entry *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    size_t *count = malloc(65536 * sizeof *count);
+    if (!tmp || !count) {
+        free(tmp);
+        free(count);
+        return NFL_ENOMEM;
+    }
+    afli_entry *src = e, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i].key >> shift) & 0xFFFF]++;
+        if (n == 0 || count[(src[0].key >> shift) & 0xFFFF] == n)
+            continue;
+        size_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i].key >> shift) & 0xFFFF]++] = src[i];
+        afli_entry *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != e)
+        memcpy(e, src, n * sizeof *e);
+    free(tmp);
+    free(count);
+    return NFL_OK;
+}
+
+static int is_sorted(const afli_entry *e, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (e[i - 1].key >= e[i].key)
+            return 0;
+    return 1;
+}
+
+int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
+                  const uint64_t *values, size_t n, int bucket_size,
+                  uint64_t *dup_key)
+{
+    if (bucket_size < 1 || bucket_size > AFLI_MAX_BUCKET)
+        return NFL_EINVAL;
+    afli_tree *t = &idx->tree;
+    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
+    double *z = malloc((n ? n : 1) * sizeof *z);
+    int rc = (e && z) ? NFL_OK : NFL_ENOMEM;
+    for (size_t i = 0; rc == NFL_OK && i < n; i++) {
+        e[i].key = nfl_key_encode(t->key_type, keys[i]);
+        e[i].value = values[i];
+    }
+    if (rc == NFL_OK && !is_sorted(e, n))
+        rc = sort_entries(e, n);
+    for (size_t i = 1; rc == NFL_OK && i < n; i++) {
+        if (e[i - 1].key == e[i].key) {
+            *dup_key = nfl_key_decode(t->key_type, e[i].key);
+            rc = NFL_EDUPLICATE;
+        }
+    }
+    for (size_t at = 0; rc == NFL_OK && at < n; at += INDEX_CHUNK) {
+        uint64_t enc[INDEX_CHUNK];
+        size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
+        for (size_t i = 0; i < m; i++)
+            enc[i] = e[at + i].key;
+        afli_transform(t, enc, z + at, m);
+    }
+    for (size_t i = 1; rc == NFL_OK && i < n; i++)
+        if (!(z[i - 1] <= z[i]))
+            rc = NFL_EORDER; /* a flow that is not monotone: refuse */
+    index_write_begin(idx);
+    t->bucket_size = bucket_size;
+    if (rc == NFL_OK)
+        rc = afli_build(t, e, z, n);
+    if (rc != NFL_OK)
+        afli_build(t, NULL, NULL, 0);
+    index_write_end(idx);
+    free(e);
+    free(z);
+    return rc;
+}
+
+/* ---- point operations ----------------------------------------------------- */
+
+int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
+{
+    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
+    double z = afli_z(&idx->tree, enc);
+    index_read_begin(idx);
+    uint64_t *v = afli_find(&idx->tree, enc, z);
+    if (v)
+        *value = *v;
+    index_read_end(idx);
+    return v != NULL;
+}
+
+int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
+{
+    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
+    double z = afli_z(&idx->tree, enc);
+    index_write_begin(idx);
+    int rc = afli_put(&idx->tree, enc, z, value, mode);
+    index_write_end(idx);
+    return rc;
+}
+
+int nfl_delete(nfl_index *idx, uint64_t key)
+{
+    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
+    double z = afli_z(&idx->tree, enc);
+    index_write_begin(idx);
+    int rc = afli_remove(&idx->tree, enc, z);
+    index_write_end(idx);
+    return rc;
+}
+
+/* ---- batch operations ----------------------------------------------------- */
+
+/* Encodes and transforms one chunk of a batch. */
+static size_t prepare_chunk(const nfl_index *idx, const uint64_t *keys,
+                            size_t n, size_t at, uint64_t *enc, double *z)
+{
+    size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
+    nfl_encode(idx->tree.key_type, keys + at, enc, m);
+    afli_transform(&idx->tree, enc, z, m);
+    return m;
+}
+
+void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
+                  uint64_t *values, uint8_t *found)
+{
+    uint64_t enc[INDEX_CHUNK];
+    double z[INDEX_CHUNK];
+    index_read_begin(idx);
+    for (size_t at = 0; at < n;) {
+        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        for (size_t i = 0; i < m; i++) {
+            uint64_t *v = afli_find(&idx->tree, enc[i], z[i]);
+            found[at + i] = v != NULL;
+            if (values)
+                values[at + i] = v ? *v : 0;
+        }
+        at += m;
+    }
+    index_read_end(idx);
+}
+
+int nfl_put_many(nfl_index *idx, const uint64_t *keys,
+                 const uint64_t *values, size_t n, int mode, uint8_t *existed)
+{
+    uint64_t enc[INDEX_CHUNK];
+    double z[INDEX_CHUNK];
+    int rc = NFL_OK;
+    index_write_begin(idx);
+    for (size_t at = 0; at < n && rc == NFL_OK;) {
+        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        for (size_t i = 0; i < m; i++) {
+            int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode);
+            if (r < 0) {
+                rc = r;
+                break;
+            }
+            if (existed)
+                existed[at + i] = (uint8_t)r;
+        }
+        at += m;
+    }
+    index_write_end(idx);
+    return rc;
+}
+
+void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
+                     uint8_t *deleted)
+{
+    uint64_t enc[INDEX_CHUNK];
+    double z[INDEX_CHUNK];
+    index_write_begin(idx);
+    for (size_t at = 0; at < n;) {
+        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        for (size_t i = 0; i < m; i++)
+            deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i]);
+        at += m;
+    }
+    index_write_end(idx);
+}
+
+/* ---- ordered reads and introspection ------------------------------------------ */
+
+size_t nfl_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
+                 uint64_t *keys, uint64_t *values, size_t max)
+{
+    int kt = idx->tree.key_type;
+    uint64_t elo = nfl_key_encode(kt, lo), ehi = nfl_key_encode(kt, hi);
+    index_read_begin(idx);
+    size_t n = afli_range(&idx->tree, elo, ehi, flags, keys, values, max);
+    index_read_end(idx);
+    nfl_decode(kt, keys, keys, n);
+    return n;
+}
+
+int nfl_max(nfl_index *idx, uint64_t *key, uint64_t *value)
+{
+    afli_entry e;
+    index_read_begin(idx);
+    int found = afli_max(&idx->tree, &e);
+    index_read_end(idx);
+    if (found) {
+        *key = nfl_key_decode(idx->tree.key_type, e.key);
+        *value = e.value;
+    }
+    return found;
+}
+
+void nfl_get_stats(nfl_index *idx, nfl_stats *out)
+{
+    index_read_begin(idx);
+    afli_stats(&idx->tree, out);
+    index_read_end(idx);
+}
+
+size_t nfl_memory_usage(nfl_index *idx)
+{
+    index_read_begin(idx);
+    size_t bytes = idx->tree.memory + sizeof *idx;
+    index_read_end(idx);
+    return bytes;
+}

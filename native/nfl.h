@@ -1,0 +1,166 @@
+/* nfl.h - the whole native API of nfl.
+ *
+ * An AFLI tree (After-Flow Learned Index) over exact 8-byte keys, optionally
+ * behind a numerical normalizing flow.  Keys cross this boundary as their raw
+ * 8 bytes (a uint64, int64 or float64 bit pattern, chosen by the index's key
+ * type); the core encodes them to order-preserving uint64 and compares those
+ * exactly.  Values are opaque 8-byte words.
+ *
+ * Python (nfl/) owns validation and dtype handling; every function here
+ * assumes valid arguments (no NaN keys, non-NULL pointers, n matching the
+ * arrays).  Every index function takes the index's readers-writer lock, so an
+ * index may be shared by threads; cffi releases the GIL around each call.
+ *
+ * The text between the CDEF markers is fed to cffi verbatim: keep it to plain
+ * declarations and integer #defines.
+ */
+#ifndef NFL_H
+#define NFL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+
+/* Key types. */
+#define NFL_KEY_UINT64 0
+#define NFL_KEY_INT64 1
+#define NFL_KEY_FLOAT64 2
+
+/* Return codes (negative) of functions that can fail. */
+#define NFL_OK 0
+#define NFL_ENOMEM -1
+#define NFL_EDUPLICATE -2
+#define NFL_EINVAL -3
+#define NFL_EORDER -4
+
+/* Write modes of nfl_put / nfl_put_many. */
+#define NFL_UPSERT 0
+#define NFL_INSERT 1
+#define NFL_UPDATE 2
+
+/* Flags of nfl_range. */
+#define NFL_FROM_START 1
+#define NFL_LO_EXCLUSIVE 2
+#define NFL_TO_END 4
+
+/* Options of nfl_set_option. */
+#define NFL_OPT_PREFETCH 1
+#define NFL_OPT_BUCKET_SIZE 2
+
+/* ---- Key encoding: raw 8-byte keys <-> order-preserving uint64 ---------- */
+
+/* enc[i] = order-preserving code of raw[i]; -0.0 and 0.0 share a code. */
+void nfl_encode(int key_type, const uint64_t *raw, uint64_t *enc, size_t n);
+/* raw[i] = the key whose code is enc[i] (0.0 for the code of -0.0). */
+void nfl_decode(int key_type, const uint64_t *enc, uint64_t *raw, size_t n);
+
+/* ---- Flow: compiled inference of a trained numerical normalizing flow --- */
+
+typedef struct nfl_flow nfl_flow;
+
+/* Builds a flow from the flat parameter vector that nfl.flow writes (layout
+ * documented in flow.c).  NULL if the vector is malformed or non-finite. */
+nfl_flow *nfl_flow_create(const double *params, size_t n_params);
+void nfl_flow_free(nfl_flow *flow);
+/* z[i] = f(x[i]): finite for every non-NaN x, and monotone non-decreasing in
+ * x exactly, in floating point, for any valid parameters. */
+void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,
+                        size_t n);
+
+/* ---- Index ------------------------------------------------------------- */
+
+typedef struct nfl_index nfl_index;
+
+/* An empty index.  flow_params NULL (n_flow_params 0) means no flow: the
+ * transform is the identity.  NULL on bad arguments or out of memory. */
+nfl_index *nfl_create(int key_type, const double *flow_params,
+                      size_t n_flow_params);
+void nfl_free(nfl_index *index);
+
+/* Replaces the contents with n entries (keys in any order).  bucket_size is
+ * the tree's bucket capacity, 1..6 (from the tail conflict degree).  On a
+ * duplicate key returns NFL_EDUPLICATE and sets *dup_key to its raw key; on
+ * a flow that is not monotone over the keys, NFL_EORDER; the index is then
+ * left empty. */
+int nfl_bulk_load(nfl_index *index, const uint64_t *keys,
+                  const uint64_t *values, size_t n, int bucket_size,
+                  uint64_t *dup_key);
+
+size_t nfl_size(const nfl_index *index);
+/* Bumped by every change; iterators compare it to detect concurrent writes. */
+uint64_t nfl_version(const nfl_index *index);
+int nfl_set_option(nfl_index *index, int option, int64_t value);
+
+/* Point operations.  nfl_get returns 1 and sets *value when found, else 0.
+ * nfl_put returns 1 if the key existed before, 0 if not, <0 on error; mode
+ * NFL_INSERT leaves an existing key alone, NFL_UPDATE adds no new key.
+ * nfl_delete returns 1 if the key was there. */
+int nfl_get(nfl_index *index, uint64_t key, uint64_t *value);
+int nfl_put(nfl_index *index, uint64_t key, uint64_t value, int mode);
+int nfl_delete(nfl_index *index, uint64_t key);
+
+/* Batch operations, applied in array order.  values may be NULL in
+ * nfl_get_many (a contains test); existed may be NULL in nfl_put_many. */
+void nfl_get_many(nfl_index *index, const uint64_t *keys, size_t n,
+                  uint64_t *values, uint8_t *found);
+int nfl_put_many(nfl_index *index, const uint64_t *keys,
+                 const uint64_t *values, size_t n, int mode, uint8_t *existed);
+void nfl_delete_many(nfl_index *index, const uint64_t *keys, size_t n,
+                     uint8_t *deleted);
+
+/* Ordered read: copies, in ascending key order, up to max entries with
+ * lo <= key (lo < key with NFL_LO_EXCLUSIVE; no bound with NFL_FROM_START)
+ * and key < hi (no bound with NFL_TO_END).  Returns the count copied. */
+size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
+                 uint64_t *keys, uint64_t *values, size_t max);
+/* The largest entry; 0 when empty. */
+int nfl_max(nfl_index *index, uint64_t *key, uint64_t *value);
+
+typedef struct {
+    uint64_t size;
+    uint64_t model_nodes;
+    uint64_t dense_nodes;
+    uint64_t buckets;
+    uint64_t max_depth;
+    double avg_depth;      /* mean depth of the entries, root = 1 */
+    uint64_t memory_bytes;
+    int bucket_size;
+    int flow_enabled;
+} nfl_stats;
+
+void nfl_get_stats(nfl_index *index, nfl_stats *out);
+size_t nfl_memory_usage(nfl_index *index);
+
+/* ---- Op-stream executor: the timed batch path of the benchmark ----------- */
+
+#define NFL_OP_READ 0
+#define NFL_OP_UPDATE 1
+#define NFL_OP_INSERT 2
+#define NFL_OP_SCAN 3
+#define NFL_OP_RMW 4
+#define NFL_OP_DELETE 5
+
+typedef struct {
+    uint64_t ops_done;
+    int64_t first_mismatch; /* first op whose result differs from expected, or -1 */
+    uint64_t scanned;       /* entries returned by all scans */
+    uint64_t checksum;      /* folds every result, so nothing is optimized away */
+} nfl_exec_report;
+
+/* Runs an op stream in batches of `batch` ops.  expected[i] is the value a
+ * read or read-modify-write must return (-1: the key must be absent).
+ * op_ticks (n entries) and batch_ticks (ceil(n / batch)) may be NULL. */
+int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
+                const uint64_t *value, const int64_t *scan_len,
+                const int64_t *expected, size_t n, size_t batch,
+                uint64_t *op_ticks, uint64_t *batch_ticks,
+                nfl_exec_report *report);
+/* The cycle counter, its rate (calibrated once) and the cost of reading it. */
+uint64_t nfl_ticks(void);
+double nfl_ticks_per_ns(void);
+double nfl_timer_overhead_ticks(void);
+
+/* CDEF-END */
+
+#endif /* NFL_H */

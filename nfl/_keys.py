@@ -1,0 +1,229 @@
+"""Validation and dtype handling at the Python/C boundary.
+
+The C core takes keys as raw 8-byte patterns (uint64) of the index's key
+dtype and values as 8-byte words.  Everything here turns user input into
+exactly that or raises a clear ValueError/TypeError: a key never wraps around
+or rounds to a different key silently.
+"""
+import math
+import struct
+
+import numpy as np
+
+from nfl._native import lib
+
+KEY_DTYPES = {
+    "uint64": lib.NFL_KEY_UINT64,
+    "int64": lib.NFL_KEY_INT64,
+    "float64": lib.NFL_KEY_FLOAT64,
+}
+VALUE_DTYPES = ("int64", "uint64")
+
+_U64_MAX = 2**64 - 1
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_RANGES = {"uint64": (0, _U64_MAX), "int64": (_I64_MIN, _I64_MAX)}
+_DOUBLE = struct.Struct("<d")
+_WORD = struct.Struct("<Q")
+
+
+def dtype_name(dtype, accepted, what) -> str:
+    """The canonical name of a key or value dtype, or TypeError."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in accepted:
+        raise TypeError(f"{what} dtype must be one of {', '.join(accepted)}; got {dtype!r}")
+    return name
+
+
+# ---- scalars ---------------------------------------------------------------
+
+
+def _integral(key, what):
+    """A Python int from an int-like or integral float, or an error."""
+    if isinstance(key, (int, np.integer)):
+        return int(key)
+    if isinstance(key, (float, np.floating)):
+        if math.isnan(key):
+            raise ValueError(f"{what} is NaN")
+        if not math.isfinite(key) or key != math.floor(key):
+            raise ValueError(f"{what} {key!r} is not an integer")
+        return int(key)
+    raise TypeError(f"{what} must be an int or float, not {type(key).__name__}")
+
+
+def key_bits(key, dtype: str) -> int:
+    """The raw 8-byte pattern of one key in the index's key dtype."""
+    if dtype == "float64":
+        if isinstance(key, (float, np.floating)):
+            if math.isnan(key):
+                raise ValueError("key is NaN")
+            return _WORD.unpack(_DOUBLE.pack(key))[0]
+        if isinstance(key, (int, np.integer)):
+            key = int(key)
+            try:
+                f = float(key)
+            except OverflowError:
+                raise ValueError(f"key {key} is out of range for float64") from None
+            if int(f) != key:
+                raise ValueError(f"key {key} is not exactly representable as float64")
+            return _WORD.unpack(_DOUBLE.pack(f))[0]
+        raise TypeError(f"key must be an int or float, not {type(key).__name__}")
+    k = key if type(key) is int else _integral(key, "key")
+    lo, hi = _RANGES[dtype]
+    if not lo <= k <= hi:
+        raise ValueError(f"key {k} is out of range for {dtype} [{lo}, {hi}]")
+    return k & _U64_MAX
+
+
+def key_from_bits(bits: int, dtype: str):
+    """The Python key (int or float) for a raw 8-byte pattern."""
+    if dtype == "uint64":
+        return bits
+    if dtype == "int64":
+        return bits - (1 << 64) if bits >> 63 else bits
+    return _DOUBLE.unpack(_WORD.pack(bits))[0]
+
+
+def value_bits(value, dtype: str) -> int:
+    """The 8-byte word of one value in the index's value dtype."""
+    v = value if type(value) is int else _integral(value, "value")
+    lo, hi = _RANGES[dtype]
+    if not lo <= v <= hi:
+        raise ValueError(f"value {v} is out of range for {dtype} [{lo}, {hi}]")
+    return v & _U64_MAX
+
+
+def value_from_bits(bits: int, dtype: str) -> int:
+    if dtype == "int64" and bits >> 63:
+        return bits - (1 << 64)
+    return bits
+
+
+def ceil_key(bound, dtype: str):
+    """The smallest key of the dtype that is >= bound, or None if none is.
+
+    Turns a bound of any numeric type into a key, so `lo <= key` and
+    `key < hi` stay exact for bounds the dtype cannot hold (2.5 for an integer
+    index, -1 for uint64, 2**53 + 1 for float64)."""
+    if dtype == "float64":
+        if isinstance(bound, (int, np.integer)):
+            b = int(bound)
+            try:
+                f = float(b)
+            except OverflowError:
+                return None if b > 0 else -math.inf
+            if int(f) < b:
+                f = math.nextafter(f, math.inf)
+            return f
+        if isinstance(bound, (float, np.floating)):
+            if math.isnan(bound):
+                raise ValueError("bound is NaN")
+            return float(bound)
+        raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+    lo, hi = _RANGES[dtype]
+    if isinstance(bound, (float, np.floating)):
+        if math.isnan(bound):
+            raise ValueError("bound is NaN")
+        if bound == math.inf:
+            return None
+        if bound == -math.inf:
+            return lo
+        b = math.ceil(bound)
+    elif isinstance(bound, (int, np.integer)):
+        b = int(bound)
+    else:
+        raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+    if b > hi:
+        return None
+    return max(b, lo)
+
+
+# ---- arrays ----------------------------------------------------------------
+
+
+def _as_1d(arr, what) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.ndim != 1:
+        raise ValueError(f"{what} must be a 1-D array, got {a.ndim}-D")
+    return a
+
+
+def _numeric_kind(a, what, kinds="iuf"):
+    if a.dtype.kind not in kinds or a.dtype.kind == "b":
+        names = {"i": "integer", "u": "unsigned integer", "f": "float"}
+        allowed = " or ".join(names[k] for k in kinds)
+        raise TypeError(f"{what} must be a numeric array ({allowed}); got dtype {a.dtype}")
+
+
+def bulk_keys(keys) -> np.ndarray:
+    """Keys for bulk_load: dtype exactly uint64, int64 or float64, no NaN."""
+    a = _as_1d(keys, "keys")
+    name = a.dtype.newbyteorder("=").name if a.dtype.kind in "iuf" else None
+    if name not in KEY_DTYPES:
+        raise TypeError(f"keys must have dtype uint64, int64 or float64; got {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.dtype(name))
+    if name == "float64" and np.isnan(a).any():
+        raise ValueError(f"keys contain NaN (first at position {int(np.argmax(np.isnan(a)))})")
+    return a
+
+
+def key_array(keys, dtype: str) -> np.ndarray:
+    """Query keys converted exactly to the index's key dtype, as raw uint64."""
+    a = _as_1d(keys, "keys")
+    if a.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    _numeric_kind(a, "keys")
+    target = np.dtype(dtype)
+    if a.dtype.newbyteorder("=") == target:
+        out = np.ascontiguousarray(a, dtype=target)
+        if dtype == "float64" and np.isnan(out).any():
+            raise ValueError("keys contain NaN")
+        return out.view(np.uint64)
+    if dtype == "float64":
+        if a.dtype.kind == "f":
+            out = a.astype(np.float64)
+            if np.isnan(out).any():
+                raise ValueError("keys contain NaN")
+            return out.view(np.uint64)
+        out = a.astype(np.float64)
+        limit = 2.0**63 if a.dtype.kind == "i" else 2.0**64
+        over = out >= limit  # rounded up past the integer type: not exact
+        bad = over | (np.where(over, 0.0, out).astype(a.dtype) != a)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"key {a[i]} is not exactly representable as float64")
+        return out.view(np.uint64)
+    lo, hi = _RANGES[dtype]
+    if a.dtype.kind == "f":
+        if np.isnan(a).any():
+            raise ValueError("keys contain NaN")
+        bad = (a != np.floor(a)) | (a < lo) | (a >= float(hi) + 1)
+        if bad.any():
+            raise ValueError(f"key {a[int(np.argmax(bad))]!r} is not an integer in the range of {dtype}")
+        return a.astype(target).view(np.uint64)
+    return _checked_int_cast(a, target, "key").view(np.uint64)
+
+
+def _checked_int_cast(a: np.ndarray, target: np.dtype, what: str) -> np.ndarray:
+    """An integer array cast to target, refusing any value out of its range."""
+    info = np.iinfo(target)
+    if a.dtype.kind == "u":
+        bad = a > info.max if np.iinfo(a.dtype).max > info.max else None
+    else:
+        bad = a < 0 if info.min == 0 else (a > info.max if np.iinfo(a.dtype).max > info.max else None)
+    if bad is not None and bad.any():
+        raise ValueError(f"{what} {a[int(np.argmax(bad))]} is out of range for {target}")
+    return np.ascontiguousarray(a, dtype=target)
+
+
+def value_array(values, dtype: str, n: int) -> np.ndarray:
+    """Values converted exactly to the value dtype, as raw uint64, length n."""
+    a = _as_1d(values, "values")
+    if a.size != n:
+        raise ValueError(f"keys and values differ in length ({n} != {a.size})")
+    if a.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    _numeric_kind(a, "values", kinds="iu")
+    return _checked_int_cast(a, np.dtype(dtype), "value").view(np.uint64)

@@ -1,0 +1,336 @@
+"""Index: the Python face of the native AFLI tree.
+
+Validation and dtype handling happen here (through nfl._keys); every tree
+operation, single or batch, is one call into the C core, which releases the
+GIL and takes the index's readers-writer lock.
+"""
+import numpy as np
+
+from nfl import _keys
+from nfl._native import ffi, lib
+
+_ERRORS = {
+    lib.NFL_ENOMEM: (MemoryError, "out of memory in the native index"),
+    lib.NFL_EINVAL: (ValueError, "invalid argument to the native index"),
+    lib.NFL_EORDER: (RuntimeError, "the flow is not monotone over these keys"),
+}
+_ITER_CHUNK = 4096
+
+
+def _check(rc):
+    """Raises the Python exception for a negative native return code."""
+    if rc < 0:
+        exc, msg = _ERRORS.get(rc, (RuntimeError, f"native error {rc}"))
+        raise exc(msg)
+    return rc
+
+
+def _u64(arr):
+    return ffi.from_buffer("uint64_t[]", arr)
+
+
+def _u8(arr):
+    return ffi.from_buffer("uint8_t[]", arr)
+
+
+class Index:
+    """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
+
+    Keys are uint64, int64 or float64 (one dtype per index, compared exactly);
+    values are int64 or uint64.  Build one with ``Index.bulk_load(keys)`` or
+    start empty with ``Index(key_dtype=...)``.
+    """
+
+    def __init__(self, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        self._key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
+        self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
+        self._flow = _flow
+        self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
+        params = _flow.params() if _flow is not None else None
+        ptr = lib.nfl_create(
+            _keys.KEY_DTYPES[self._key_dtype],
+            ffi.from_buffer("double[]", params) if params is not None else ffi.NULL,
+            0 if params is None else len(params),
+        )
+        if ptr == ffi.NULL:
+            raise ValueError("the native index refused its flow parameters")
+        self._ptr = ffi.gc(ptr, lib.nfl_free)
+        self._writes = 0  # bumped by every write call, for iterators
+
+    # ---- building --------------------------------------------------------
+
+    @classmethod
+    def bulk_load(cls, keys, values=None, *, flow="auto"):
+        """An index over keys (any order) and values (default: positions).
+
+        flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        """
+        from nfl.switch import choose_flow
+
+        keys = _keys.bulk_keys(keys)
+        value_dtype = "int64"
+        if values is None:
+            vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
+        else:
+            values = np.asarray(values)
+            if values.dtype.kind == "u" and values.ndim == 1:
+                value_dtype = "uint64"
+            vals = _keys.value_array(values, value_dtype, keys.size)
+        order = None
+        if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
+            order = np.argsort(keys, kind="stable")
+            keys, vals = keys[order], vals[order]
+        choice = choose_flow(keys, flow)
+        idx = cls(keys.dtype.name, value_dtype, _flow=choice.flow)
+        idx._conflicts = (choice.tail_conflicts_raw, choice.tail_conflicts_flow)
+        dup = ffi.new("uint64_t *")
+        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), _u64(vals), keys.size,
+                               choice.bucket_size, dup)
+        if rc == lib.NFL_EDUPLICATE:
+            key = _keys.key_from_bits(dup[0], idx._key_dtype)
+            raise ValueError(f"duplicate key in keys: {key!r}")
+        _check(rc)
+        return idx
+
+    # ---- scalar helpers ------------------------------------------------------
+
+    def _key(self, key):
+        return _keys.key_bits(key, self._key_dtype)
+
+    def _out_key(self, bits):
+        return _keys.key_from_bits(bits, self._key_dtype)
+
+    def _out_value(self, bits):
+        return _keys.value_from_bits(bits, self._value_dtype)
+
+    def _put(self, key, value, mode):
+        k, v = self._key(key), _keys.value_bits(value, self._value_dtype)
+        self._writes += 1
+        return _check(lib.nfl_put(self._ptr, k, v, mode))
+
+    # ---- point operations ------------------------------------------------------
+
+    def get(self, key, default=None):
+        """The value of key, or default."""
+        out = ffi.new("uint64_t *")
+        if lib.nfl_get(self._ptr, self._key(key), out):
+            return self._out_value(out[0])
+        return default
+
+    def __getitem__(self, key):
+        out = ffi.new("uint64_t *")
+        if lib.nfl_get(self._ptr, self._key(key), out):
+            return self._out_value(out[0])
+        raise KeyError(key)
+
+    def __setitem__(self, key, value):
+        self._put(key, value, lib.NFL_UPSERT)
+
+    def insert(self, key, value) -> bool:
+        """Adds key; False (and no change) if it is already there."""
+        return self._put(key, value, lib.NFL_INSERT) == 0
+
+    def update(self, key, value) -> bool:
+        """Changes the value of an existing key; False if it is absent."""
+        return self._put(key, value, lib.NFL_UPDATE) == 1
+
+    def delete(self, key) -> bool:
+        """Removes key; False if it was absent."""
+        k = self._key(key)
+        self._writes += 1
+        return lib.nfl_delete(self._ptr, k) == 1
+
+    def __delitem__(self, key):
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def __contains__(self, key):
+        try:
+            k = self._key(key)
+        except (TypeError, ValueError):
+            return False
+        return lib.nfl_get(self._ptr, k, ffi.new("uint64_t *")) == 1
+
+    def __len__(self):
+        return lib.nfl_size(self._ptr)
+
+    # ---- batch operations ------------------------------------------------------
+
+    def _key_array(self, keys):
+        return _keys.key_array(keys, self._key_dtype)
+
+    def get_many(self, keys):
+        """(values, found) for a batch of keys; values are 0 where not found."""
+        k = self._key_array(keys)
+        values = np.empty(k.size, dtype=self._value_dtype)
+        found = np.empty(k.size, dtype=bool)
+        lib.nfl_get_many(self._ptr, _u64(k), k.size, _u64(values.view(np.uint64)), _u8(found))
+        return values, found
+
+    def contains_many(self, keys):
+        """A bool array: which keys are present."""
+        k = self._key_array(keys)
+        found = np.empty(k.size, dtype=bool)
+        lib.nfl_get_many(self._ptr, _u64(k), k.size, ffi.NULL, _u8(found))
+        return found
+
+    def _put_many(self, keys, values, mode):
+        k = self._key_array(keys)
+        v = _keys.value_array(values, self._value_dtype, k.size)
+        existed = np.empty(k.size, dtype=bool)
+        self._writes += 1
+        _check(lib.nfl_put_many(self._ptr, _u64(k), _u64(v), k.size, mode, _u8(existed)))
+        return existed
+
+    def put_many(self, keys, values):
+        """Upserts a batch; with duplicate keys in the batch the last wins."""
+        self._put_many(keys, values, lib.NFL_UPSERT)
+
+    def insert_many(self, keys, values):
+        """Inserts a batch; a bool array, False where the key existed."""
+        return ~self._put_many(keys, values, lib.NFL_INSERT)
+
+    def delete_many(self, keys):
+        """Deletes a batch; a bool array, True where the key was there."""
+        k = self._key_array(keys)
+        deleted = np.empty(k.size, dtype=bool)
+        self._writes += 1
+        lib.nfl_delete_many(self._ptr, _u64(k), k.size, _u8(deleted))
+        return deleted
+
+    # ---- ordered operations ------------------------------------------------------
+
+    def _range(self, lo_bits, hi_bits, flags, max_count):
+        """One native ordered read: (keys, values) arrays of the index's dtypes."""
+        keys = np.empty(max_count, dtype=np.uint64)
+        values = np.empty(max_count, dtype=self._value_dtype)
+        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, _u64(keys),
+                          _u64(values.view(np.uint64)), max_count)
+        return keys[:n].view(self._key_dtype), values[:n]
+
+    def _lo(self, bound):
+        """(bits, flags) of a lower bound, or None when no key can reach it."""
+        lo = _keys.ceil_key(bound, self._key_dtype)
+        return None if lo is None else (self._key(lo), 0)
+
+    def range(self, lo, hi):
+        """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
+        start = self._lo(lo)
+        hi_key = _keys.ceil_key(hi, self._key_dtype)
+        if start is None:
+            return self._range(0, 0, 0, 0)
+        flags = lib.NFL_TO_END if hi_key is None else 0
+        hi_bits = 0 if hi_key is None else self._key(hi_key)
+        chunks, lo_bits, want = [], start[0], 256
+        while True:  # growing chunks: no allocation beyond twice the result
+            keys, values = self._range(lo_bits, hi_bits, flags, want)
+            chunks.append((keys, values))
+            if keys.size < want:
+                break
+            lo_bits, flags = self._key(keys[-1].item()), flags | lib.NFL_LO_EXCLUSIVE
+            want *= 2
+        if len(chunks) == 1:
+            return chunks[0]
+        return (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+
+    def scan(self, start, count):
+        """The first count entries with key >= start, as (keys, values) arrays."""
+        count = _keys._integral(count, "count")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        lo = self._lo(start)
+        if lo is None or count == 0:
+            return self._range(0, 0, 0, 0)
+        return self._range(lo[0], 0, lib.NFL_TO_END, min(count, len(self)))
+
+    def lower_bound(self, key):
+        """The smallest key >= key, or None."""
+        keys, _ = self.scan(key, 1)
+        return keys[0].item() if keys.size else None
+
+    def min_key(self):
+        keys, _ = self._range(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, 1)
+        return keys[0].item() if keys.size else None
+
+    def max_key(self):
+        key, value = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        return self._out_key(key[0]) if lib.nfl_max(self._ptr, key, value) else None
+
+    def _chunks(self):
+        """Ascending (keys, values) chunks; RuntimeError if the index changes."""
+        writes, version = self._writes, lib.nfl_version(self._ptr)
+        flags, lo = lib.NFL_FROM_START | lib.NFL_TO_END, 0
+        while True:
+            if self._writes != writes or lib.nfl_version(self._ptr) != version:
+                raise RuntimeError("index changed during iteration")
+            keys, values = self._range(lo, 0, flags, _ITER_CHUNK)
+            if keys.size == 0:
+                return
+            yield keys.tolist(), values.tolist()
+            if keys.size < _ITER_CHUNK:
+                return
+            lo, flags = self._key(keys[-1].item()), lib.NFL_TO_END | lib.NFL_LO_EXCLUSIVE
+
+    def _walk(self, pick):
+        writes = self._writes
+        for chunk in self._chunks():
+            for item in pick(chunk):
+                if self._writes != writes:
+                    raise RuntimeError("index changed during iteration")
+                yield item
+
+    def items(self):
+        """(key, value) pairs in ascending key order."""
+        return self._walk(lambda c: zip(c[0], c[1]))
+
+    def keys(self):
+        return self._walk(lambda c: c[0])
+
+    def values(self):
+        return self._walk(lambda c: c[1])
+
+    def __iter__(self):
+        return self.keys()
+
+    # ---- introspection ------------------------------------------------------------
+
+    @property
+    def key_dtype(self) -> str:
+        return self._key_dtype
+
+    @property
+    def value_dtype(self) -> str:
+        return self._value_dtype
+
+    @property
+    def flow(self):
+        """The Flow in use, or None."""
+        return self._flow
+
+    def stats(self) -> dict:
+        """Structure and memory figures of the index (see api.md)."""
+        st = ffi.new("nfl_stats *")
+        lib.nfl_get_stats(self._ptr, st)
+        return {
+            "size": st.size,
+            "key_dtype": self._key_dtype,
+            "value_dtype": self._value_dtype,
+            "flow_enabled": bool(st.flow_enabled),
+            "model_nodes": st.model_nodes,
+            "dense_nodes": st.dense_nodes,
+            "buckets": st.buckets,
+            "max_depth": st.max_depth,
+            "avg_depth": st.avg_depth,
+            "tail_conflicts_raw": self._conflicts[0],
+            "tail_conflicts_flow": self._conflicts[1],
+            "bucket_size": st.bucket_size,
+            "memory_bytes": self.memory_usage(),
+        }
+
+    def memory_usage(self) -> int:
+        """Bytes held by the native structure."""
+        return lib.nfl_memory_usage(self._ptr)
+
+    def __repr__(self):
+        flow = "flow" if self._flow is not None else "no flow"
+        return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}>"
