@@ -1,0 +1,177 @@
+"""Command line: `python -m bench quick | run | paper | report`."""
+import argparse
+import datetime
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.panel import Panel
+
+from bench import adapters, machine, native, perop, report, runner
+from bench.check import Mismatch
+from bench.ops import NAMES
+from bench.progress import Steps
+
+QUICK_WORKLOADS = ("workloadc", "workloada")  # read-only, and 50 % reads / 50 % updates
+QUICK_OPS = 100_000
+PAPER_DATASETS = ("lognormal", "normal", "uniform", "clustered")
+PAPER_WORKLOADS = ("paper-R100", "paper-R80", "paper-R20", "paper-R0")
+
+
+def _csv(text):
+    return [part for part in text.split(",") if part]
+
+
+def _load_keys(args):
+    """[(dataset name, keys)] from --keys files or --dataset names."""
+    if args.keys:
+        from workloads import sosd
+
+        out = []
+        for path in args.keys:
+            keys, dups = sosd.read_unique(path)
+            if dups:
+                print(f"{path}: dropped {dups:,} duplicate keys", file=sys.stderr)
+            out.append((Path(path).name, keys))
+        return out
+    from workloads import datasets
+
+    return [(name, datasets.load(name, n=args.n, seed=args.seed)) for name in args.dataset]
+
+
+def _overrides(pairs):
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"-p expects key=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def _workload_name(spec):
+    return Path(spec).name
+
+
+def _build_streams(keyed, specs, args, console):
+    """Workloads for every (dataset, workload spec), each built once with the run's seed."""
+    from workloads import stream
+
+    out = []
+    with console.status("building op streams") as status:
+        for dataset, keys in keyed:
+            for spec in specs:
+                status.update(f"building op stream {dataset} · {_workload_name(spec)}")
+                s = stream.build(spec, keys, args.seed, overrides=_overrides(args.p) or None,
+                                 n_ops=args.ops, dataset=dataset)
+                out.append(runner.Workload(_workload_name(spec), dataset, s))
+    return out
+
+
+def _timers():
+    try:
+        native_timer = native.timer()
+    except ImportError:
+        native_timer = None
+    return {"native": native_timer, "python": {"overhead_ns": perop.timer_overhead_ns()}}
+
+
+def _workload_facts(w):
+    counts = np.bincount(w.stream.op, minlength=len(NAMES))
+    return {"name": w.name, "dataset": w.dataset, "ops": int(len(w.stream.op)),
+            "loaded_keys": int(len(w.stream.load_keys)), "key_dtype": str(w.stream.load_keys.dtype),
+            "op_counts": {NAMES[c]: int(k) for c, k in enumerate(counts) if k},
+            "meta": json.loads(json.dumps(w.stream.meta, default=str))}
+
+
+def execute(args, specs, out, console):
+    """Builds the streams, runs every index over them, writes and prints the report."""
+    chosen = adapters.make(args.indexes)
+    workloads = _build_streams(_load_keys(args), specs, args, console)
+    timers = _timers()
+    paths = runner.PATHS
+    with Steps(len(workloads) * len(chosen) * len(paths), console) as steps:
+        runs = runner.run_all(chosen, workloads, args.batch, timers, steps, paths)
+    results = {
+        "command": shlex.join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine.machine(),
+        "versions": machine.versions(),
+        "timer": timers,
+        "seeds": {"dataset": args.seed, "stream": args.seed},
+        "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes,
+                   "paths": list(paths), "overrides": _overrides(args.p)},
+        "workloads": [_workload_facts(w) for w in workloads],
+        "runs": runs,
+    }
+    _finish(results, out, console)
+
+
+def _finish(results, out, console):
+    plot_paths = report.write(results, out, console)
+    console.print(f"\nReport: [bold]{out / 'report.md'}[/]\nResults: {out / 'results.json'}   "
+                  f"YCSB text: {out / 'ycsb.txt'}\nPlots: " + ", ".join(str(p) for p in plot_paths))
+
+
+def _default_out(kind):
+    return Path("results") / f"{kind}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _common(p, ops_default=None):
+    p.add_argument("--indexes", type=_csv, default=list(adapters.ALL),
+                   help=f"comma-separated, from {','.join(adapters.ALL)}")
+    p.add_argument("--ops", type=int, default=ops_default, help="ops per stream (default: the workload's)")
+    p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")
+    p.add_argument("--n", type=int, default=None, help="keys in the dataset (default: the dataset's)")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE", help="YCSB property override, repeatable")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<command>-<time>)")
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    quick = sub.add_parser("quick", help="small end-to-end run on the embedded dataset, < 1 minute")
+    _common(quick, QUICK_OPS)
+    run = sub.add_parser("run", help="indexes × workloads on one or more key sets")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", type=_csv, help="dataset names (comma-separated)")
+    source.add_argument("--keys", action="append", help="SOSD key file, repeatable")
+    run.add_argument("--workload", action="append", required=True, type=_csv,
+                     help="YCSB property file or name (workloada…f) or paper-R100|R80|R20|R0; "
+                          "comma-separated or repeated")
+    _common(run)
+    paper = sub.add_parser("paper", help="the paper's grid: datasets × read fractions 100/80/20/0 × indexes")
+    paper.add_argument("--datasets", type=_csv, default=list(PAPER_DATASETS))
+    _common(paper)
+    rerender = sub.add_parser("report", help="re-render the reports of a results folder from its results.json")
+    rerender.add_argument("dir", type=Path)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables when piped
+    if args.command == "report":
+        _finish(json.loads((args.dir / "results.json").read_text()), args.dir, console)
+        return 0
+    if args.command == "quick":
+        args.dataset, args.keys, specs = ["default"], None, list(QUICK_WORKLOADS)
+    elif args.command == "paper":
+        args.dataset, args.keys, specs = args.datasets, None, list(PAPER_WORKLOADS)
+    else:
+        specs = [w for group in args.workload for w in group]
+    out = args.out or _default_out(args.command)
+    try:
+        execute(args, specs, out, console)
+    except Mismatch as wrong:
+        console.print(Panel(str(wrong), title="WRONG RESULT: the run is invalid", style="bold red"))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

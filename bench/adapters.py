@@ -1,0 +1,242 @@
+"""The indexes under test, each behind one small common interface.
+
+An adapter loads keys and values, exposes its per-op Python calls
+(`handlers`), and, where the index has a batch API, replays a segment of an op
+stream through it (`batch_pass`).  What it cannot run it refuses with
+NotApplicable and a reason, which the report shows as n/a.
+"""
+import time
+
+import numpy as np
+
+from bench import native
+from bench.check import Mismatch, verify
+from bench.ops import NAMES, READ, SCAN, describe, present
+from bench.perop import Handlers
+
+ALL_OPS = frozenset(range(len(NAMES)))
+NO_BATCH = "no batch API: one call per op (its per-op path) is its best"
+
+
+class NotApplicable(Exception):
+    """This adapter cannot run this stream on this path; the message says why."""
+
+
+class Adapter:
+    """Base: declares what an index can run; subclasses load and serve it."""
+
+    name = ""
+    label = ""  # what the index is, for the report
+    ops = ALL_OPS  # op codes the per-op path handles
+    why_not = ""  # why the others are not handled
+    batch_ops = frozenset()  # op codes the batch path handles; empty: no batch API
+    batch_method = ""  # how the batch path runs and is timed
+    batch_times_ops = False  # the batch path times each op (else per-op latency is derived)
+
+    def check(self, stream, path):
+        """Raises NotApplicable when this adapter cannot run `stream` on `path`."""
+        missing = set(present(stream)) - self.ops
+        if missing:
+            raise NotApplicable(f"{self.why_not}: no {describe(missing)}")
+        if path == "batch":
+            if not self.batch_ops:
+                raise NotApplicable(NO_BATCH)
+            missing = set(present(stream)) - self.batch_ops
+            if missing:
+                raise NotApplicable(f"batch API has no {describe(missing)}")
+
+    def load(self, keys, values):
+        """Builds the index from scratch over keys (numpy) and int64 values."""
+        raise NotImplementedError
+
+    def handlers(self):
+        """The per-op Python calls on the loaded index."""
+        raise NotImplementedError
+
+    def batch_pass(self, stream, start, end, batch, batch_ns, op_ns):
+        """Runs ops [start, end) (start a multiple of batch) on the batch path.
+
+        Writes each batch's ns to batch_ns[b // batch] and, if op_ns is given and
+        batch_times_ops, each op's ns; raises Mismatch on a wrong read."""
+        raise NotImplementedError
+
+    def info(self):
+        """Facts about the loaded index for the report (size, structure…)."""
+        return {}
+
+
+class Nfl(Adapter):
+    """nfl.Index; the batch path is the native op-stream executor."""
+
+    ops = batch_ops = ALL_OPS
+    batch_times_ops = True
+    batch_method = "native executor (C), batches of {batch}; per-op latency from the cycle counter"
+
+    def __init__(self, name, flow):
+        self.name, self.flow = name, flow
+        self.label = f"nfl.Index, flow={flow!r}"
+        self.index = None
+
+    def load(self, keys, values):
+        import nfl
+
+        self._data = (keys, values)
+        self.index = nfl.Index.bulk_load(keys, values, flow=self.flow)
+
+    def handlers(self):
+        ix = self.index
+        return Handlers(ix.get, ix.__setitem__, ix.delete, ix.scan)
+
+    def batch_pass(self, stream, start, end, batch, batch_ns, op_ns):
+        bad, seg_batch_ns, seg_op_ns = native.Executor(stream).run(
+            self.index._ptr, start, end, batch, time_ops=op_ns is not None
+        )
+        batch_ns[start // batch : start // batch + len(seg_batch_ns)] = seg_batch_ns
+        if op_ns is not None:
+            op_ns[start:end] = seg_op_ns
+        if bad >= 0:
+            raise Mismatch(self.name, "batch", stream, bad, self._replayed_read(stream, bad))
+
+    def _replayed_read(self, stream, i):
+        """What op i read: replays ops before it on a fresh index, then reads its key."""
+        self.load(*self._data)
+        native.Executor(stream).run(self.index._ptr, 0, i, 256)
+        got = self.index.get(stream.key[i])
+        return -1 if got is None else got
+
+    def info(self):
+        stats = self.index.stats()
+        keep = ("size", "flow_enabled", "model_nodes", "dense_nodes", "max_depth", "avg_depth",
+                "bucket_size", "tail_conflicts_raw", "tail_conflicts_flow", "memory_bytes")
+        return {k: stats[k] for k in keep if k in stats}
+
+
+class SortedDictAdapter(Adapter):
+    """sortedcontainers.SortedDict: what a Python user picks for an ordered map."""
+
+    name, label = "sorteddict", "sortedcontainers.SortedDict"
+
+    def load(self, keys, values):
+        from sortedcontainers import SortedDict
+
+        self.map = SortedDict(zip(keys.tolist(), values.tolist()))
+
+    def handlers(self):
+        m = self.map
+        items, bisect = m.items(), m.bisect_left
+
+        def scan(key, count):
+            i = bisect(key)
+            return items[i : i + count]
+
+        return Handlers(m.get, m.__setitem__, lambda k: m.pop(k, None), scan)
+
+
+class DictAdapter(Adapter):
+    """Python's dict: the hash-table baseline for point operations."""
+
+    name, label = "dict", "dict (hash table)"
+    ops = ALL_OPS - {SCAN}
+    why_not = "hash table, unordered"
+
+    def load(self, keys, values):
+        self.map = dict(zip(keys.tolist(), values.tolist()))
+
+    def handlers(self):
+        m = self.map
+        return Handlers(m.get, m.__setitem__, lambda k: m.pop(k, None), None)
+
+
+class _Static(Adapter):
+    """A read-only index over the sorted keys; values in a parallel sorted array."""
+
+    ops = frozenset({READ, SCAN})
+    why_not = "static index, read-only"
+
+    def load(self, keys, values):
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.values = keys[order], np.asarray(values)[order]
+        self._key_list, self._value_list = self.keys.tolist(), self.values.tolist()
+        self._build()
+
+    def _build(self):
+        """Builds the structure searched by _rank."""
+
+    def _rank(self):
+        """The per-key call: key -> position of the first key >= it."""
+        raise NotImplementedError
+
+    def handlers(self):
+        rank, ks, vs, n = self._rank(), self._key_list, self._value_list, len(self._key_list)
+
+        def get(key):
+            i = rank(key)
+            return vs[i] if i < n and ks[i] == key else None
+
+        def scan(key, count):
+            i = rank(key)
+            return list(zip(ks[i : i + count], vs[i : i + count]))
+
+        return Handlers(get, None, None, scan)
+
+
+class Pygm(_Static):
+    """pygm.SortedSet (PGM-index binding, PyPI): static, per-key calls only."""
+
+    name, label = "pygm", "pygm.SortedSet (PGM-index)"
+
+    def _build(self):
+        import pygm
+
+        self.set = pygm.SortedSet(self.keys)
+
+    def _rank(self):
+        return self.set.bisect_left
+
+    def info(self):
+        return {k: v for k, v in self.set.stats().items() if k in ("epsilon", "height", "leaf segments")}
+
+
+class SearchSorted(_Static):
+    """numpy.searchsorted over a sorted array: static; batch path is vectorized lookups."""
+
+    name, label = "searchsorted", "numpy.searchsorted over a sorted array"
+    batch_ops = frozenset({READ})
+    batch_method = "np.searchsorted per batch of {batch}; per-op latency derived (batch time / ops)"
+
+    def _rank(self):
+        keys = self.keys
+        return lambda key: int(np.searchsorted(keys, key))
+
+    def _lookup(self, queries):
+        pos = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        return np.where(self.keys[pos] == queries, self.values[pos], -1)
+
+    def batch_pass(self, stream, start, end, batch, batch_ns, op_ns):
+        got = np.empty(end - start, dtype=np.int64)
+        queries = stream.key
+        for b in range(start, end, batch):
+            e = min(b + batch, end)
+            t0 = time.perf_counter_ns()
+            got[b - start : e - start] = self._lookup(queries[b:e])
+            batch_ns[b // batch] = time.perf_counter_ns() - t0
+        verify(self.name, "batch", stream, start, got)
+
+
+def make(names):
+    """Adapters by name, in the order given."""
+    known = {
+        "nfl": lambda: Nfl("nfl", "auto"),
+        "afli": lambda: Nfl("afli", "off"),
+        "sorteddict": SortedDictAdapter,
+        "dict": DictAdapter,
+        "pygm": Pygm,
+        "searchsorted": SearchSorted,
+    }
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown index {unknown}; choose from {', '.join(known)}")
+    return [known[n]() for n in names]
+
+
+ALL = ("nfl", "afli", "sorteddict", "dict", "pygm", "searchsorted")

@@ -1,0 +1,17 @@
+"""Op codes of an op stream (as in native/nfl.h) and their names in reports (YCSB's)."""
+import numpy as np
+
+READ, UPDATE, INSERT, SCAN, RMW, DELETE = range(6)
+NAMES = ("READ", "UPDATE", "INSERT", "SCAN", "READ-MODIFY-WRITE", "DELETE")
+WRITES = frozenset({UPDATE, INSERT, RMW, DELETE})
+CHECKED = frozenset({READ, RMW})  # ops whose read result the stream states
+
+
+def present(stream):
+    """The op codes that occur in a stream, ascending."""
+    return [int(c) for c in np.unique(stream.op)]
+
+
+def describe(codes):
+    """'insert/update' style list of op names, for n/a reasons."""
+    return "/".join(NAMES[c].lower() for c in sorted(codes))

@@ -1,0 +1,91 @@
+"""PNG plots of a results dict: throughput bars per index, latency CDFs on a log axis."""
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+STYLE = {"batch": "-", "per-op": "--"}
+
+
+def _slug(*parts):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(parts))
+
+
+def _ordered(values):
+    return list(dict.fromkeys(values))
+
+
+def throughput(results, path):
+    """Bars of Mops/s per workload (x) and index·path (bars), one panel per dataset; log scale."""
+    runs = results["runs"]
+    datasets = _ordered(r["dataset"] for r in runs)
+    series = _ordered((r["index"], r["path"]) for r in runs)
+    colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in runs))}
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(max(7, 1.6 * len(series)), 3.6 * len(datasets)), squeeze=False)
+    width = 0.8 / len(series)
+    for ax, dataset in zip(axes[:, 0], datasets):
+        mine = [r for r in runs if r["dataset"] == dataset]
+        workloads = _ordered(r["workload"] for r in mine)
+        for j, (idx, p) in enumerate(series):
+            for x, wl in enumerate(workloads):
+                run = next((r for r in mine if (r["workload"], r["index"], r["path"]) == (wl, idx, p)), None)
+                pos = x - 0.4 + (j + 0.5) * width
+                if run and run["status"] == "ok":
+                    ax.bar(pos, run["throughput_ops_s"] / 1e6, width, color=colors[idx],
+                           hatch="" if p == "batch" else "//", edgecolor="white",
+                           label=f"{idx} · {p}" if x == 0 else None)
+                else:
+                    ax.text(pos, 0.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
+                            transform=ax.get_xaxis_transform(), color="grey")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(workloads)), workloads)
+        ax.set_ylabel("Mops/s (log)")
+        ax.set_title(f"Throughput, {dataset} (batch path solid, per-op Python path hatched)")
+        ax.grid(axis="y", which="both", alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles))
+    fig.legend(by_label.values(), by_label.keys(), loc="upper center", ncol=min(6, len(by_label)),
+               fontsize=8, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def latency_cdf(results, dataset, workload, path):
+    """Per-op latency of all ops: CDF (log x) and its tail 1 - CDF (log-log), one line per index·path."""
+    runs = [r for r in results["runs"] if (r["dataset"], r["workload"]) == (dataset, workload)
+            and r["status"] == "ok"]
+    colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in results["runs"]))}
+    fig, (cdf_ax, tail_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in runs:
+        points = r["latency_cdf_ns"]
+        xs = [p[0] for p in points]
+        fs = [p[1] for p in points]
+        style = dict(color=colors[r["index"]], linestyle=STYLE[r["path"]], label=f"{r['index']} · {r['path']}")
+        cdf_ax.step(xs, fs, where="post", **style)
+        tail = [(x, 1 - f) for x, f in points if f < 1]
+        if tail:
+            tail_ax.step([t[0] for t in tail], [t[1] for t in tail], where="post", **style)
+    cdf_ax.set(xscale="log", xlabel="latency per op (ns, log)", ylabel="fraction of ops ≤ x", ylim=(0, 1.01),
+               title=f"Latency CDF, {dataset} · {workload}")
+    tail_ax.set(xscale="log", yscale="log", xlabel="latency per op (ns, log)", ylabel="fraction of ops > x (log)",
+                title="Tail (1 − CDF)")
+    for ax in (cdf_ax, tail_ax):
+        ax.grid(which="both", alpha=0.3)
+    cdf_ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(results, out_dir):
+    """All plots of `results` into out_dir; returns their paths."""
+    paths = [out_dir / "throughput.png"]
+    throughput(results, paths[0])
+    for dataset, workload in _ordered((r["dataset"], r["workload"]) for r in results["runs"]):
+        if any(r["status"] == "ok" for r in results["runs"] if (r["dataset"], r["workload"]) == (dataset, workload)):
+            paths.append(out_dir / f"latency_{_slug(dataset, workload)}.png")
+            latency_cdf(results, dataset, workload, paths[-1])
+    return paths
