@@ -23,32 +23,38 @@ def throughput(results, path):
     datasets = _ordered(r["dataset"] for r in runs)
     series = _ordered((r["index"], r["path"]) for r in runs)
     colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in runs))}
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(max(7, 1.6 * len(series)), 3.6 * len(datasets)), squeeze=False)
-    width = 0.8 / len(series)
+    n_workloads = max(len(_ordered(r["workload"] for r in runs if r["dataset"] == d)) for d in datasets)
+    width_in = min(22, max(8, 0.3 * len(series) * n_workloads + 3))
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(width_in, 3.4 * len(datasets) + 0.8), squeeze=False)
+    width = 0.85 / len(series)
     for ax, dataset in zip(axes[:, 0], datasets):
-        mine = [r for r in runs if r["dataset"] == dataset]
-        workloads = _ordered(r["workload"] for r in mine)
+        mine = {(r["workload"], r["index"], r["path"]): r for r in runs if r["dataset"] == dataset}
+        workloads = _ordered(k[0] for k in mine)
         for j, (idx, p) in enumerate(series):
             for x, wl in enumerate(workloads):
-                run = next((r for r in mine if (r["workload"], r["index"], r["path"]) == (wl, idx, p)), None)
-                pos = x - 0.4 + (j + 0.5) * width
+                run = mine.get((wl, idx, p))
+                pos = x - 0.425 + (j + 0.5) * width
                 if run and run["status"] == "ok":
-                    ax.bar(pos, run["throughput_ops_s"] / 1e6, width, color=colors[idx],
-                           hatch="" if p == "batch" else "//", edgecolor="white",
-                           label=f"{idx} · {p}" if x == 0 else None)
+                    mops = run["throughput_ops_s"] / 1e6
+                    ax.bar(pos, mops, width, color=colors[idx], hatch="" if p == "batch" else "//",
+                           edgecolor="white", label=f"{idx} · {p}")
+                    ax.text(pos, mops, f"{mops:.3g}", rotation=90, ha="center", va="bottom", fontsize=6)
                 else:
-                    ax.text(pos, 0.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
+                    ax.text(pos, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
                             transform=ax.get_xaxis_transform(), color="grey")
         ax.set_yscale("log")
+        ax.margins(y=0.25)
+        ax.set_xlim(-0.5, len(workloads) - 0.5)
         ax.set_xticks(range(len(workloads)), workloads)
         ax.set_ylabel("Mops/s (log)")
-        ax.set_title(f"Throughput, {dataset} (batch path solid, per-op Python path hatched)")
+        ax.set_title(f"Throughput, {dataset}: batch path solid, per-op Python path hatched", fontsize=10)
         ax.grid(axis="y", which="both", alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    by_label = dict(zip(labels, handles))
-    fig.legend(by_label.values(), by_label.keys(), loc="upper center", ncol=min(6, len(by_label)),
-               fontsize=8, bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    handles = {}
+    for ax in axes[:, 0]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(6, len(handles)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) > 6), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
