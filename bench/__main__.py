@@ -52,6 +52,14 @@ def _overrides(pairs):
     return out
 
 
+def _stream_overrides(spec, pairs):
+    """-p overrides for a YCSB file; recordcount defaults to 0 (load the whole dataset, less the
+    keys held out for inserts), since the dataset, not the file's placeholder, sets the size."""
+    if spec.startswith("paper-"):
+        return None
+    return {"recordcount": "0", **_overrides(pairs)}
+
+
 def _workload_name(spec):
     return Path(spec).name
 
@@ -65,7 +73,7 @@ def _build_streams(keyed, specs, args, console):
         for dataset, keys in keyed:
             for spec in specs:
                 status.update(f"building op stream {dataset} · {_workload_name(spec)}")
-                s = stream.build(spec, keys, args.seed, overrides=_overrides(args.p) or None,
+                s = stream.build(spec, keys, args.seed, overrides=_stream_overrides(spec, args.p),
                                  n_ops=args.ops, dataset=dataset)
                 out.append(runner.Workload(_workload_name(spec), dataset, s))
     return out
@@ -127,7 +135,8 @@ def _common(p, ops_default=None):
     p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
     p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")
     p.add_argument("--n", type=int, default=None, help="keys in the dataset (default: the dataset's)")
-    p.add_argument("-p", action="append", metavar="KEY=VALUE", help="YCSB property override, repeatable")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE",
+                   help="YCSB property override, repeatable (recordcount defaults to 0: the whole dataset)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<command>-<time>)")
 
 

@@ -15,7 +15,7 @@ from bench.ops import NAMES, READ, SCAN, describe, present
 from bench.perop import Handlers
 
 ALL_OPS = frozenset(range(len(NAMES)))
-NO_BATCH = "no batch API: one call per op (its per-op path) is its best"
+NO_BATCH = "no batch API (its per-op path is its best)"
 
 
 class NotApplicable(Exception):
