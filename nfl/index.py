@@ -278,6 +278,8 @@ class Index:
                 if self._writes != writes:
                     raise RuntimeError("index changed during iteration")
                 yield item
+        if self._writes != writes:  # as dict does, even after the last item
+            raise RuntimeError("index changed during iteration")
 
     def items(self):
         """(key, value) pairs in ascending key order."""

@@ -1,0 +1,270 @@
+"""A hypothesis state machine that checks nfl.Index against SortedDict.
+
+Every point, batch and ordered operation runs on both and must agree.  Key
+strategies aim at the hard places: the dtype's extremes, 2**53 and 2**63,
+long runs of consecutive integers (equal after conversion to double),
+negative and tiny floats, and keys already present.  Subclasses choose the
+key dtype and how the index is built (flow off, or a given flow).
+"""
+import math
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sortedcontainers import SortedDict
+
+import nfl
+
+I64 = (-(2**63), 2**63 - 1)
+U64 = (0, 2**64 - 1)
+
+
+def integer_keys(lo, hi):
+    """Integers in [lo, hi], concentrated near the hard points."""
+    anchors = [p for p in (0, 2**53, 2**63, lo, hi, -(2**53)) if lo <= p <= hi]
+    near = st.builds(lambda a, d: min(max(a + d, lo), hi), st.sampled_from(anchors), st.integers(-3000, 3000))
+    return st.one_of(st.integers(lo, hi), near, st.integers(max(lo, -50), min(hi, 50)))
+
+
+def float_keys():
+    specials = st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 1.0, -1.0, math.inf, -math.inf,
+                                1.7976931348623157e308, -1.7976931348623157e308, 2.0**53])
+    return st.one_of(st.floats(allow_nan=False), specials,
+                     st.floats(-1e-300, 1e-300, allow_nan=False),
+                     st.integers(-(2**60), 2**60).map(float))
+
+
+KEY_STRATEGIES = {
+    "uint64": integer_keys(*U64),
+    "int64": integer_keys(*I64),
+    "float64": float_keys(),
+}
+
+
+def canonical(key, dtype):
+    """The key as the model stores it (floats for a float index)."""
+    return float(key) if dtype == "float64" else int(key)
+
+
+def initial_keys(kind, n, seed, dtype):
+    """A bulk-load key set of one of the shapes the tree must handle."""
+    rng = np.random.default_rng(seed)
+    if kind == "lognormal":
+        raw = rng.lognormal(0.0, 2.0, n) * 1e9
+    elif kind == "clustered":
+        widths = 10.0 ** rng.integers(0, 12, 8)
+        centers = rng.uniform(0, 1e15, 8)
+        c = rng.integers(0, 8, n)
+        raw = centers[c] + rng.uniform(0, 1, n) * widths[c]
+    else:  # consecutive runs near 2**53 and 2**63, ties after double rounding
+        base = 2**63 if dtype == "uint64" else 2**53
+        raw = np.array([base + i for i in range(n)], dtype=object)
+    if dtype == "float64":
+        keys = np.unique(np.array([float(x) for x in raw]) - (5e8 if kind == "lognormal" else 0.0))
+    elif dtype == "int64":
+        keys = np.unique(np.array([int(x) - (2**62 if kind == "consecutive" else 0) for x in raw], dtype=np.int64))
+        if kind != "consecutive":
+            keys = np.unique(keys - np.int64(10**9))
+    else:
+        keys = np.unique(np.array([int(x) for x in raw], dtype=np.uint64))
+    return keys
+
+
+class IndexMachine(RuleBasedStateMachine):
+    """Runs the same operations on an nfl.Index and a SortedDict."""
+
+    key_dtype = "uint64"
+    flow = "off"
+
+    def __init__(self):
+        super().__init__()
+        self.model = SortedDict()
+        self.index = None
+        self.keys = KEY_STRATEGIES[self.key_dtype]
+
+    # ---- helpers -------------------------------------------------------
+    def k(self, key):
+        return canonical(key, self.key_dtype)
+
+    def np_keys(self, keys):
+        return np.array([self.k(x) for x in keys], dtype=self.key_dtype)
+
+    def pick(self, data):
+        """A key: often one already present, else a fresh one."""
+        if self.model and data.draw(st.booleans()):
+            return self.model.keys()[data.draw(st.integers(0, len(self.model) - 1))]
+        return self.k(data.draw(self.keys))
+
+    # ---- setup ---------------------------------------------------------
+    @initialize(kind=st.sampled_from(["empty", "lognormal", "clustered", "consecutive"]),
+                n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1))
+    def build(self, kind, n, seed):
+        if kind == "empty":
+            self.index = nfl.Index(key_dtype=self.key_dtype)
+            return
+        keys = initial_keys(kind, n, seed, self.key_dtype)
+        values = np.random.default_rng(seed).integers(I64[0], I64[1], keys.size, dtype=np.int64)
+        shuffled = np.random.default_rng(seed + 1).permutation(keys.size)
+        self.index = nfl.Index.bulk_load(keys[shuffled], values[shuffled], flow=self.flow)
+        for key, value in zip(keys.tolist(), values.tolist()):
+            self.model[self.k(key)] = value
+
+    # ---- point operations ------------------------------------------------
+    @rule(data=st.data())
+    def get(self, data):
+        key = self.pick(data)
+        assert self.index.get(key, "absent") == self.model.get(key, "absent")
+        assert (key in self.index) == (key in self.model)
+        if key in self.model:
+            assert self.index[key] == self.model[key]
+
+    @rule(data=st.data(), value=st.integers(*I64))
+    def setitem(self, data, value):
+        key = self.pick(data)
+        self.index[key] = value
+        self.model[key] = value
+
+    @rule(data=st.data(), value=st.integers(*I64))
+    def insert(self, data, value):
+        key = self.pick(data)
+        assert self.index.insert(key, value) == (key not in self.model)
+        self.model.setdefault(key, value)
+
+    @rule(data=st.data(), value=st.integers(*I64))
+    def update(self, data, value):
+        key = self.pick(data)
+        assert self.index.update(key, value) == (key in self.model)
+        if key in self.model:
+            self.model[key] = value
+
+    @rule(data=st.data())
+    def delete(self, data):
+        key = self.pick(data)
+        assert self.index.delete(key) == (key in self.model)
+        self.model.pop(key, None)
+
+    # ---- batch operations ------------------------------------------------
+    @rule(data=st.data())
+    def get_many(self, data):
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        values, found = self.index.get_many(self.np_keys(keys))
+        assert found.tolist() == [k in self.model for k in keys]
+        assert [v for v, f in zip(values.tolist(), found) if f] == [self.model[k] for k in keys if k in self.model]
+        assert self.index.contains_many(self.np_keys(keys)).tolist() == found.tolist()
+
+    @rule(data=st.data())
+    def put_many(self, data):
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
+        self.index.put_many(self.np_keys(keys), np.array(values, dtype=np.int64))
+        for k, v in zip(keys, values):
+            self.model[k] = v
+
+    @rule(data=st.data())
+    def insert_many(self, data):
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
+        inserted = self.index.insert_many(self.np_keys(keys), np.array(values, dtype=np.int64))
+        expect = []
+        for k, v in zip(keys, values):
+            expect.append(k not in self.model)
+            self.model.setdefault(k, v)
+        assert inserted.tolist() == expect
+
+    @rule(data=st.data())
+    def delete_many(self, data):
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        deleted = self.index.delete_many(self.np_keys(keys))
+        expect = []
+        for k in keys:
+            expect.append(k in self.model)
+            self.model.pop(k, None)
+        assert deleted.tolist() == expect
+
+    @rule(seed=st.integers(0, 2**32 - 1), n=st.integers(100, 2000))
+    def heavy_insert(self, seed, n):
+        """Many new keys at once, clustered near existing ones."""
+        rng = np.random.default_rng(seed)
+        if self.model:
+            base = np.array(list(self.model.keys()), dtype=self.key_dtype)[rng.integers(0, len(self.model), n)]
+            if self.key_dtype == "float64":
+                with np.errstate(over="ignore", invalid="ignore"):
+                    keys = base + rng.normal(0, 1, n) * np.maximum(np.abs(base), 1.0) * 1e-6
+                keys = keys[np.isfinite(keys)]
+            else:
+                lo, hi = U64 if self.key_dtype == "uint64" else I64
+                keys = np.array([min(max(int(b) + int(d), lo), hi) for b, d in
+                                 zip(base.tolist(), rng.integers(-100, 100, n).tolist())], dtype=self.key_dtype)
+        else:
+            keys = initial_keys("lognormal", n, seed, self.key_dtype)
+        values = rng.integers(0, 2**62, keys.size, dtype=np.int64)
+        self.index.put_many(keys, values)
+        for k, v in zip(keys.tolist(), values.tolist()):
+            self.model[self.k(k)] = v
+
+    @precondition(lambda self: len(self.model) > 0)
+    @rule()
+    def delete_all_and_reinsert(self):
+        keys = list(self.model.keys())
+        values = [self.model[k] for k in keys]
+        assert self.index.delete_many(self.np_keys(keys)).all()
+        assert len(self.index) == 0 and list(self.index.items()) == []
+        assert self.index.min_key() is None and self.index.max_key() is None
+        assert self.index.insert_many(self.np_keys(keys[::-1]), np.array(values[::-1], dtype=np.int64)).all()
+
+    # ---- ordered operations ------------------------------------------------
+    @rule(data=st.data())
+    def range(self, data):
+        lo, hi = self.pick(data), self.pick(data)
+        keys, values = self.index.range(lo, hi)
+        expect = list(self.model.irange(lo, hi, inclusive=(True, False)))
+        assert keys.tolist() == expect
+        assert values.tolist() == [self.model[k] for k in expect]
+
+    @rule(data=st.data(), count=st.integers(0, 300))
+    def scan(self, data, count):
+        start = self.pick(data)
+        keys, values = self.index.scan(start, count)
+        i = self.model.bisect_left(start)
+        expect = list(self.model.islice(i, i + count))
+        assert keys.tolist() == expect
+        assert values.tolist() == [self.model[k] for k in expect]
+
+    @rule(data=st.data())
+    def lower_bound(self, data):
+        key = self.pick(data)
+        i = self.model.bisect_left(key)
+        expect = self.model.keys()[i] if i < len(self.model) else None
+        assert self.index.lower_bound(key) == expect
+
+    @rule()
+    def extremes(self):
+        assert self.index.min_key() == (self.model.keys()[0] if self.model else None)
+        assert self.index.max_key() == (self.model.keys()[-1] if self.model else None)
+
+    @rule(data=st.data())
+    def iterate_then_change(self, data):
+        it = self.index.items()
+        if not self.model:
+            assert list(it) == []
+            return
+        assert next(it) == self.model.peekitem(0)
+        key = self.pick(data)
+        self.index[key] = 1
+        self.model[key] = 1
+        try:
+            next(it)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("iteration went on after the index changed")
+
+    @invariant()
+    def same_size(self):
+        if self.index is not None:
+            assert len(self.index) == len(self.model)
+
+    def teardown(self):
+        """Every entry, in order, through items()."""
+        if self.index is not None:
+            assert list(self.index.items()) == list(self.model.items())
