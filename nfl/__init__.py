@@ -6,8 +6,15 @@
 """
 from nfl.index import Index
 
-__all__ = ["Index", "Flow"]
+__all__ = ["Index", "Flow", "open"]
 __version__ = "0.1.0"
+
+
+def open(path, key_dtype="uint64", value_dtype="int64", sync="always"):
+    """A durable index at path: a snapshot plus a write-ahead log (nfl.storage)."""
+    from nfl.storage import open_durable
+
+    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync)
 
 
 def __getattr__(name):

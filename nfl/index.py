@@ -76,21 +76,34 @@ class Index:
             if values.dtype.kind == "u" and values.ndim == 1:
                 value_dtype = "uint64"
             vals = _keys.value_array(values, value_dtype, keys.size)
-        order = None
         if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
             order = np.argsort(keys, kind="stable")
             keys, vals = keys[order], vals[order]
         choice = choose_flow(keys, flow)
-        idx = cls(keys.dtype.name, value_dtype, _flow=choice.flow)
-        idx._conflicts = (choice.tail_conflicts_raw, choice.tail_conflicts_flow)
+        return cls._from_sorted(keys, vals, value_dtype, choice.flow, choice.bucket_size,
+                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+
+    @classmethod
+    def _from_sorted(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
+        """An index over keys sorted ascending and raw uint64 values, as chosen.
+
+        The one place a tree is built; bulk_load and snapshot loading share it.
+        """
+        idx = cls(keys.dtype.name, value_dtype, _flow=flow)
+        idx._conflicts = conflicts
         dup = ffi.new("uint64_t *")
-        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), _u64(vals), keys.size,
-                               choice.bucket_size, dup)
+        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), _u64(raw_values), keys.size,
+                               bucket_size, dup)
         if rc == lib.NFL_EDUPLICATE:
             key = _keys.key_from_bits(dup[0], idx._key_dtype)
             raise ValueError(f"duplicate key in keys: {key!r}")
         _check(rc)
         return idx
+
+    def _export(self):
+        """(keys, raw uint64 values) of every entry, ascending: what a snapshot holds."""
+        keys, values = self._range(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, len(self))
+        return keys, values.view(np.uint64)
 
     # ---- scalar helpers ------------------------------------------------------
 
@@ -293,6 +306,26 @@ class Index:
 
     def __iter__(self):
         return self.keys()
+
+    # ---- persistence (nfl.storage) ----------------------------------------------------
+
+    def save(self, path):
+        """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one."""
+        from nfl import storage
+
+        storage.save_index(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a snapshot written by save(); nfl.storage.SnapshotError if it is not valid."""
+        from nfl import storage
+
+        return storage.load_index(path)
+
+    def __reduce__(self):
+        from nfl import storage
+
+        return storage.index_from_bytes, (storage.index_to_bytes(self),)
 
     # ---- introspection ------------------------------------------------------------
 
