@@ -263,8 +263,7 @@ int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
 
 /* ---- search ----------------------------------------------------------------- */
 
-/* Index of the first entry with key >= key in a sorted run. */
-static size_t lower_bound(const afli_entry *e, size_t n, uint64_t key)
+size_t afli_lower_bound(const afli_entry *e, size_t n, uint64_t key)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -282,7 +281,7 @@ uint64_t *afli_find(const afli_tree *t, uint64_t key, double z)
     afli_node *nd = t->root;
     for (;;) {
         if (nd->dense) {
-            size_t i = lower_bound(nd->entries, nd->size, key);
+            size_t i = afli_lower_bound(nd->entries, nd->size, key);
             return i < nd->size && nd->entries[i].key == key
                        ? &nd->entries[i].value
                        : NULL;
@@ -397,7 +396,7 @@ static afli_node *split_slot(afli_tree *t, const afli_entry *e, size_t n,
 static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
 {
     size_t n = nd->size - 1; /* size was already counted for e */
-    size_t i = lower_bound(nd->entries, n, e.key);
+    size_t i = afli_lower_bound(nd->entries, n, e.key);
     if (n == nd->capacity) {
         size_t cap = nd->capacity * 2;
         afli_entry *grown = tree_alloc(t, cap * sizeof(afli_entry));
@@ -570,7 +569,7 @@ int afli_remove(afli_tree *t, uint64_t key, double z)
     for (;;) {
         if (nd->dense) {
             size_t n = nd->size + 1; /* size already counted the removal */
-            size_t i = lower_bound(nd->entries, n, key);
+            size_t i = afli_lower_bound(nd->entries, n, key);
             memmove(nd->entries + i, nd->entries + i + 1,
                     (n - i - 1) * sizeof(afli_entry));
             break;

@@ -44,16 +44,16 @@ typedef union {
     afli_node *child;
 } afli_slot;
 
-struct afli_node {
+struct afli_node { /* what a lookup reads comes first: one cache line */
     double z0;           /* model: the z that maps to slot 0 */
     double scale;        /* model: slots per unit of z */
     size_t capacity;     /* model: slots; dense: allocated entries */
-    uint64_t size;       /* entries in this subtree */
-    uint64_t build_size; /* size when the subtree was last built */
-    int dense;
     uint8_t *kinds;      /* model: SLOT_* of each slot */
     afli_slot *slots;    /* model: the slots */
     afli_entry *entries; /* dense: size sorted entries */
+    uint64_t size;       /* entries in this subtree */
+    int dense;
+    uint64_t build_size; /* size when the subtree was last built */
 };
 
 typedef struct {
@@ -90,6 +90,12 @@ int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
 
 /* The stored value of key, or NULL. */
 uint64_t *afli_find(const afli_tree *t, uint64_t key, double z);
+/* afli_find for n keys at once (batch.c): with prefetch, the descents of a
+ * group of keys advance together so their cache misses overlap. */
+void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
+                     size_t n, int prefetch, uint64_t **found);
+/* Binary search of a sorted run: the first entry with key >= key. */
+size_t afli_lower_bound(const afli_entry *e, size_t n, uint64_t key);
 /* Semantics of nfl_put / nfl_delete on encoded keys. */
 int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode);
 int afli_remove(afli_tree *t, uint64_t key, double z);

@@ -242,11 +242,12 @@ void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
     index_read_begin(idx);
     for (size_t at = 0; at < n;) {
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        uint64_t *hit[INDEX_CHUNK];
+        afli_find_batch(&idx->tree, enc, z, m, idx->prefetch, hit);
         for (size_t i = 0; i < m; i++) {
-            uint64_t *v = afli_find(&idx->tree, enc[i], z[i]);
-            found[at + i] = v != NULL;
+            found[at + i] = hit[i] != NULL;
             if (values)
-                values[at + i] = v ? *v : 0;
+                values[at + i] = hit[i] ? *hit[i] : 0;
         }
         at += m;
     }

@@ -43,16 +43,8 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
 {
     if (nd->dense) {
         size_t i = 0;
-        if (on_bound) {
-            size_t hi = nd->size; /* first entry >= lo */
-            while (i < hi) {
-                size_t mid = i + (hi - i) / 2;
-                if (nd->entries[mid].key < w->lo)
-                    i = mid + 1;
-                else
-                    hi = mid;
-            }
-        }
+        if (on_bound)
+            i = afli_lower_bound(nd->entries, nd->size, w->lo);
         return emit_run(w, nd->entries + i, nd->size - i);
     }
     size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;

@@ -1,0 +1,115 @@
+/* batch.c - fused, prefetching batch lookups.
+ *
+ * A lone descent stalls on a cache miss at every level (the slot, then the
+ * bucket or the child node).  Here a group of keys descends together, AMAC
+ * style: each key is a small state machine that does one step, prefetches
+ * the memory its next step needs and yields to the next key, so the misses
+ * of the whole group are in flight at once.
+ */
+#include "afli.h"
+
+#define GROUP 16
+
+enum { AT_NODE, AT_SLOT, AT_BUCKET, DONE };
+
+typedef struct {
+    const afli_node *nd;
+    const afli_slot *slot;
+    size_t pos;
+    int stage;
+} probe;
+
+static inline void prefetch(const void *p)
+{
+    __builtin_prefetch(p, 0, 3);
+}
+
+/* One step of one key's descent; returns 1 when the key is resolved. */
+static int step(probe *p, uint64_t key, double z, uint64_t **found)
+{
+    switch (p->stage) {
+    case AT_NODE: {
+        const afli_node *nd = p->nd;
+        if (nd->dense) {
+            size_t i = afli_lower_bound(nd->entries, nd->size, key);
+            *found = i < nd->size && nd->entries[i].key == key
+                         ? &nd->entries[i].value
+                         : NULL;
+            return 1;
+        }
+        p->pos = afli_predict(nd, z);
+        p->slot = &nd->slots[p->pos];
+        prefetch(&nd->kinds[p->pos]);
+        prefetch(p->slot);
+        p->stage = AT_SLOT;
+        return 0;
+    }
+    case AT_SLOT:
+        switch (p->nd->kinds[p->pos]) {
+        case SLOT_ENTRY:
+            *found = p->slot->entry.key == key ? (uint64_t *)&p->slot->entry.value
+                                               : NULL;
+            return 1;
+        case SLOT_BUCKET: {
+            const afli_bucket *b = p->slot->bucket;
+            prefetch(b);
+            prefetch((const char *)b + 64);
+            p->stage = AT_BUCKET;
+            return 0;
+        }
+        case SLOT_CHILD:
+            p->nd = p->slot->child;
+            prefetch(p->nd);
+            p->stage = AT_NODE;
+            return 0;
+        default:
+            *found = NULL;
+            return 1;
+        }
+    default: { /* AT_BUCKET */
+        afli_bucket *b = p->slot->bucket;
+        *found = NULL;
+        for (uint32_t i = 0; i < b->count; i++)
+            if (b->entries[i].key == key)
+                *found = &b->entries[i].value;
+        return 1;
+    }
+    }
+}
+
+void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
+                     size_t n, int use_prefetch, uint64_t **found)
+{
+    if (!use_prefetch) {
+        for (size_t i = 0; i < n; i++)
+            found[i] = afli_find(t, keys[i], z[i]);
+        return;
+    }
+    /* GROUP lanes; a lane whose key is resolved takes the next key. */
+    probe p[GROUP];
+    size_t lane_key[GROUP];
+    size_t next = 0, active = 0;
+    for (; active < GROUP && next < n; active++, next++) {
+        lane_key[active] = next;
+        p[active].nd = t->root;
+        p[active].stage = AT_NODE;
+    }
+    size_t lanes = active;
+    while (active) {
+        for (size_t j = 0; j < lanes; j++) {
+            if (p[j].stage == DONE)
+                continue;
+            size_t k = lane_key[j];
+            if (!step(&p[j], keys[k], z[k], &found[k]))
+                continue;
+            if (next < n) {
+                lane_key[j] = next++;
+                p[j].nd = t->root;
+                p[j].stage = AT_NODE;
+            } else {
+                p[j].stage = DONE;
+                active--;
+            }
+        }
+    }
+}
