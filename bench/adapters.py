@@ -205,8 +205,9 @@ class SearchSorted(_Static):
     batch_method = "np.searchsorted per batch of {batch}; per-op latency derived (batch time / ops)"
 
     def _rank(self):
-        keys = self.keys
-        return lambda key: int(np.searchsorted(keys, key))
+        # A key of the array's own dtype: given a Python int, numpy converts the whole array per call.
+        search, as_key = self.keys.searchsorted, self.keys.dtype.type
+        return lambda key: int(search(as_key(key)))
 
     def _lookup(self, queries):
         pos = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
