@@ -25,30 +25,26 @@ class ConflictStats(NamedTuple):
 
 @njit(cache=True)
 def slot_counts(z, capacity):
-    """Keys per occupied slot, in slot order, for z sorted ascending."""
+    """Keys per occupied slot, in slot order; z in any order (no sort: O(n))."""
     n = z.shape[0]
-    counts = np.empty(n, dtype=np.int64)
+    per_slot = np.zeros(capacity, dtype=np.int32)
     if n == 0:
-        return counts
-    z0 = z[0]
-    span = z[n - 1] - z0
+        return per_slot[:0].astype(np.int64)
+    z0, z1 = z[0], z[0]
+    for i in range(n):
+        z0 = min(z0, z[i])
+        z1 = max(z1, z[i])
+    span = z1 - z0
     scale = (capacity - 1) / span if span > 0 else 0.0
-    m = 0
-    last = -1
     for i in range(n):
         p = (z[i] - z0) * scale
         pos = 0 if not p > 0 else (capacity - 1 if p >= capacity - 1 else int(p))
-        if pos != last:
-            counts[m] = 1
-            m += 1
-            last = pos
-        else:
-            counts[m - 1] += 1
-    return counts[:m]
+        per_slot[pos] += 1
+    return per_slot[per_slot > 0].astype(np.int64)
 
 
 def conflict_stats(z, amplification=2.0) -> ConflictStats:
-    """Conflict-degree statistics of the linear model over sorted z."""
+    """Conflict-degree statistics of the linear model over z (any order)."""
     z = np.ascontiguousarray(z, dtype=np.float64)
     if z.size == 0:
         return ConflictStats(0, 0.0, 0.0, 1.0)
@@ -62,7 +58,11 @@ def conflict_stats(z, amplification=2.0) -> ConflictStats:
     )
 
 
-def bucket_size(z, amplification=2.0) -> int:
+def bucket_for(stats: ConflictStats) -> int:
     """AFLI's bucket capacity: the tail conflict degree clamped to 1..6."""
-    p99 = conflict_stats(z, amplification).p99
-    return int(min(max(np.ceil(p99), 1), 6))
+    return int(min(max(np.ceil(stats.p99), 1), 6))
+
+
+def bucket_size(z, amplification=2.0) -> int:
+    """The bucket capacity for a tree over z."""
+    return bucket_for(conflict_stats(z, amplification))

@@ -76,16 +76,13 @@ class Index:
             if values.dtype.kind == "u" and values.ndim == 1:
                 value_dtype = "uint64"
             vals = _keys.value_array(values, value_dtype, keys.size)
-        if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
-            order = np.argsort(keys, kind="stable")
-            keys, vals = keys[order], vals[order]
         choice = choose_flow(keys, flow)
-        return cls._from_sorted(keys, vals, value_dtype, choice.flow, choice.bucket_size,
-                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        return cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
+                                 (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
 
     @classmethod
-    def _from_sorted(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
-        """An index over keys sorted ascending and raw uint64 values, as chosen.
+    def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
+        """An index over keys (any order; the C core sorts) and raw uint64 values.
 
         The one place a tree is built; bulk_load and snapshot loading share it.
         """

@@ -46,20 +46,21 @@ def _flow_for(keys: np.ndarray, flow):
     return Flow.train(keys, progress=False)
 
 
-def choose_flow(sorted_keys: np.ndarray, flow="auto") -> FlowChoice:
-    """Applies flow= ("auto" | "on" | "off" | Flow | path) to sorted keys."""
+def choose_flow(keys: np.ndarray, flow="auto") -> FlowChoice:
+    """Applies flow= ("auto" | "on" | "off" | Flow | path) to keys (any order)."""
     if not (isinstance(flow, (str, os.PathLike)) or type(flow).__name__ == "Flow"):
         raise TypeError(f'flow must be "auto", "on", "off", a Flow or a path; got {flow!r}')
-    raw = conflicts.conflict_stats(_numbers(sorted_keys)).p99
-    raw_bucket = conflicts.bucket_size(_numbers(sorted_keys))
+    raw_stats = conflicts.conflict_stats(_numbers(keys))
+    raw, raw_bucket = raw_stats.p99, conflicts.bucket_for(raw_stats)
     if isinstance(flow, str) and flow == "off":
         return FlowChoice(None, raw, None, raw_bucket)
-    f = _flow_for(sorted_keys, flow)
+    f = _flow_for(keys, flow)
     if f is None:
         return FlowChoice(None, raw, None, raw_bucket)
-    z = f.transform(sorted_keys)
-    transformed = conflicts.conflict_stats(z).p99
+    z = f.transform(keys)
+    flow_stats = conflicts.conflict_stats(z)
+    transformed = flow_stats.p99
     keep = flow != "auto" or transformed < (1.0 - TAIL_GAIN) * raw
     if not keep:
         return FlowChoice(None, raw, transformed, raw_bucket)
-    return FlowChoice(f, raw, transformed, conflicts.bucket_size(z))
+    return FlowChoice(f, raw, transformed, conflicts.bucket_for(flow_stats))
