@@ -41,7 +41,16 @@ def machine():
         "memory_bytes": _memory_bytes(),
         "os": platform.platform(),
         "hostname": platform.node(),
+        "load_average": _load_average(),
     }
+
+
+def _load_average():
+    """1/5/15-minute load average: other work on a shared machine shows up in the tails."""
+    try:
+        return list(os.getloadavg())
+    except (OSError, AttributeError):
+        return None
 
 
 def versions():

@@ -109,7 +109,8 @@ def markdown(results, plot_paths):
         "",
         f"Command: `{results['command']}`  ",
         f"Created: {results['created']}  ",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {(m['memory_bytes'] or 0) / 2**30:.1f} GiB, {m['os']}  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {(m['memory_bytes'] or 0) / 2**30:.1f} GiB, {m['os']}; "
+        f"load average at start {m.get('load_average')}  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + "  ",
         f"Seeds: {results['seeds']}; batch size {results['config']['batch']}",
         "",
@@ -118,8 +119,8 @@ def markdown(results, plot_paths):
         "- **batch path**: nfl and afli replay the op stream in the native executor (C) in batches; "
         "peers use their best batch API where they have one (numpy.searchsorted: vectorized lookups per batch), "
         "else n/a. **per-op path**: one Python call per op, for every index.",
-        "- Each run replays the identical stream twice on a freshly loaded index: once timed per batch "
-        "(throughput, per-batch latency), once timed per op (latency percentiles).",
+        "- Each run replays the identical stream twice, on a freshly loaded index each time when the stream "
+        "writes: once timed per batch (throughput, per-batch latency), once timed per op (latency percentiles).",
         f"- Native cycle counter: {t['native']['ticks_per_ns']:.3f} ticks/ns, one read costs "
         f"{t['native']['overhead_ns']:.1f} ns (included in each per-op latency, not subtracted)."
         if t.get("native") else "- Native executor: not available in this build.",
