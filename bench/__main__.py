@@ -102,7 +102,7 @@ def execute(args, specs, out, console):
     timers = _timers()
     paths = runner.PATHS
     with Steps(len(workloads) * len(chosen) * len(paths), console) as steps:
-        runs = runner.run_all(chosen, workloads, args.batch, timers, steps, paths)
+        runs = runner.run_all(chosen, workloads, args.batch, timers, steps, paths, args.repeat)
     results = {
         "command": shlex.join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -110,7 +110,7 @@ def execute(args, specs, out, console):
         "versions": machine.versions(),
         "timer": timers,
         "seeds": {"dataset": args.seed, "stream": args.seed},
-        "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes,
+        "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes, "repeat": args.repeat,
                    "paths": list(paths), "overrides": _overrides(args.p)},
         "workloads": [_workload_facts(w) for w in workloads],
         "runs": runs,
@@ -134,6 +134,7 @@ def _common(p, ops_default=None):
     p.add_argument("--ops", type=int, default=ops_default, help="ops per stream (default: the workload's)")
     p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
     p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")
+    p.add_argument("--repeat", type=int, default=1, help="throughput replays per run; the median is reported")
     p.add_argument("--n", type=int, default=None, help="keys in the dataset (default: the dataset's)")
     p.add_argument("-p", action="append", metavar="KEY=VALUE",
                    help="YCSB property override, repeatable (recordcount defaults to 0: the whole dataset)")

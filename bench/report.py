@@ -112,7 +112,8 @@ def markdown(results, plot_paths):
         f"Machine: {m['cpu']}, {m['cores']} cores, {(m['memory_bytes'] or 0) / 2**30:.1f} GiB, {m['os']}; "
         f"load average at start {m.get('load_average')}  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + "  ",
-        f"Seeds: {results['seeds']}; batch size {results['config']['batch']}",
+        f"Seeds: {results['seeds']}; batch size {results['config']['batch']}; throughput: median of "
+        f"{results['config'].get('repeat', 1)} replay(s)",
         "",
         "## How it was measured",
         "",

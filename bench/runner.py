@@ -96,8 +96,11 @@ def latency_record(stream, op_ns, batch, batch_ns):
     }
 
 
-def measure(adapter, workload, path, batch, timers, steps):
-    """One run record for (adapter, workload, path); status n/a when it cannot run."""
+def measure(adapter, workload, path, batch, timers, steps, repeat=1):
+    """One run record for (adapter, workload, path); status n/a when it cannot run.
+
+    The throughput replay runs `repeat` times; the record keeps the median
+    (and every figure), its batch latencies, then one per-op-timed replay."""
     stream = workload.stream
     n = len(stream.op)
     record = {"index": adapter.name, "label": adapter.label, "workload": workload.name,
@@ -113,33 +116,46 @@ def measure(adapter, workload, path, batch, timers, steps):
     adapter.load(stream.load_keys, stream.load_values)
     load_s = time.perf_counter() - t0
     info = adapter.info()
-    batch_ns, _ = replay(adapter, stream, path, batch, False, steps.ops(f"{adapter.name} {path}: throughput", n))
+
+    def fresh():
+        if writes:
+            steps.status(f"{adapter.name}: reloading for the next replay")
+            adapter.load(stream.load_keys, stream.load_values)
+
+    replays = []
+    for r in range(repeat):
+        if r:
+            fresh()
+        title = f"{adapter.name} {path}: throughput {r + 1}/{repeat}"
+        replays.append(replay(adapter, stream, path, batch, False, steps.ops(title, n))[0])
+    totals = [b.sum() for b in replays]
+    batch_ns = replays[int(np.argsort(totals)[len(totals) // 2])]  # the median replay
     if path == "batch" and not adapter.batch_times_ops:
         op_ns = _per_op_from_batches(stream, batch, batch_ns)
     else:
-        if writes:
-            steps.status(f"{adapter.name}: reloading for the latency replay")
-            adapter.load(stream.load_keys, stream.load_values)
+        fresh()
         _, op_ns = replay(adapter, stream, path, batch, True, steps.ops(f"{adapter.name} {path}: latency", n))
     throughput_method, latency_method = _methods(adapter, path, batch, timers)
     return {
         **record,
         "status": "ok",
         "throughput_ops_s": n / (batch_ns.sum() * 1e-9),
+        "throughput_all_ops_s": [n / (t * 1e-9) for t in totals],
         **latency_record(stream, op_ns, batch, batch_ns),
-        "method": {"throughput": throughput_method, "latency": latency_method},
+        "method": {"throughput": throughput_method + (f"; median of {repeat} replays" if repeat > 1 else ""),
+                   "latency": latency_method},
         "load_s": load_s,
         "index_info": info,
     }
 
 
-def run_all(adapters, workloads, batch, timers, steps, paths=PATHS):
+def run_all(adapters, workloads, batch, timers, steps, paths=PATHS, repeat=1):
     """Run records for every (workload, adapter, path), in that order."""
     runs = []
     for workload in workloads:
         for adapter in adapters:
             for path in paths:
                 steps.begin(f"{workload.dataset} · {workload.name} · {adapter.name} · {path}")
-                runs.append(measure(adapter, workload, path, batch, timers, steps))
+                runs.append(measure(adapter, workload, path, batch, timers, steps, repeat))
                 steps.done()
     return runs
