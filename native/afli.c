@@ -48,9 +48,9 @@ static void tree_release(afli_tree *t, void *p, size_t bytes)
     }
 }
 
-static size_t bucket_bytes(const afli_tree *t)
+static size_t bucket_bytes(const afli_bucket *b)
 {
-    return sizeof(afli_bucket) + (size_t)t->bucket_size * sizeof(afli_entry);
+    return sizeof(afli_bucket) + (size_t)b->capacity * sizeof(afli_entry);
 }
 
 /* ---- transform ------------------------------------------------------------ */
@@ -90,7 +90,7 @@ static void node_clear(afli_tree *t, afli_node *nd)
         afli_node *last_child = NULL;
         for (size_t i = 0; i < nd->capacity; i++) {
             if (nd->kinds[i] == SLOT_BUCKET) {
-                tree_release(t, nd->slots[i].bucket, bucket_bytes(t));
+                tree_release(t, nd->slots[i].bucket, bucket_bytes(nd->slots[i].bucket));
             } else if (nd->kinds[i] == SLOT_CHILD &&
                        nd->slots[i].child != last_child) {
                 last_child = nd->slots[i].child; /* shared by adjacent slots */
@@ -138,14 +138,24 @@ static void fit_model(afli_node *nd, double zmin, double zmax)
         nd->scale = (last * 0.5) / (zmax * 0.5 - zmin * 0.5);
 }
 
-static afli_bucket *bucket_new(afli_tree *t, const afli_entry *e, size_t n)
+/* A bucket holding n sorted entries, with room for `room` in all. */
+static afli_bucket *bucket_new(afli_tree *t, const afli_entry *e, size_t n,
+                               size_t room)
 {
-    afli_bucket *b = tree_alloc(t, bucket_bytes(t));
+    afli_bucket *b = tree_alloc(t, sizeof(afli_bucket) + room * sizeof(afli_entry));
     if (b) {
         b->count = (uint32_t)n;
+        b->capacity = (uint32_t)room;
         memcpy(b->entries, e, n * sizeof(afli_entry));
     }
     return b;
+}
+
+/* Room for one more entry in a bucket of capacity cap (cap < bucket_size). */
+static size_t bucket_room(const afli_tree *t, size_t cap)
+{
+    size_t room = cap + 2;
+    return room > (size_t)t->bucket_size ? (size_t)t->bucket_size : room;
 }
 
 static afli_node *build_node(afli_tree *t, const afli_entry *e,
@@ -166,7 +176,7 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
             nd->kinds[pos] = SLOT_ENTRY;
             nd->slots[pos].entry = e[i];
         } else if (j - i <= bs) {
-            afli_bucket *b = bucket_new(t, e + i, j - i);
+            afli_bucket *b = bucket_new(t, e + i, j - i, j - i);
             if (!b)
                 return NFL_ENOMEM;
             nd->kinds[pos] = SLOT_BUCKET;
@@ -435,13 +445,13 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
         count = s->bucket->count;
     }
     if (count < (size_t)t->bucket_size) {
-        afli_bucket *b;
-        if (nd->kinds[pos] == SLOT_ENTRY) {
-            b = bucket_new(t, old, 1);
+        afli_bucket *b = nd->kinds[pos] == SLOT_BUCKET ? s->bucket : NULL;
+        if (!b || b->count == b->capacity) { /* a new or a larger bucket */
+            b = bucket_new(t, old, count, bucket_room(t, b ? b->capacity : 0));
             if (!b)
                 return NFL_ENOMEM;
-        } else {
-            b = s->bucket;
+            if (nd->kinds[pos] == SLOT_BUCKET)
+                tree_release(t, s->bucket, bucket_bytes(s->bucket));
         }
         uint32_t i = b->count;
         while (i > 0 && b->entries[i - 1].key > e.key) {
@@ -458,7 +468,7 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
     if (!child)
         return NFL_ENOMEM;
     if (nd->kinds[pos] == SLOT_BUCKET)
-        tree_release(t, s->bucket, bucket_bytes(t));
+        tree_release(t, s->bucket, bucket_bytes(s->bucket));
     nd->kinds[pos] = SLOT_CHILD;
     s->child = child;
     return NFL_OK;
@@ -554,7 +564,7 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
             (b->count - i - 1) * sizeof(afli_entry));
     if (--b->count == 1) {
         afli_entry last = b->entries[0];
-        tree_release(t, b, bucket_bytes(t));
+        tree_release(t, b, bucket_bytes(b));
         nd->kinds[pos] = SLOT_ENTRY;
         nd->slots[pos].entry = last;
     }

@@ -32,8 +32,8 @@ typedef struct {
 
 typedef struct {
     uint32_t count;
-    uint32_t pad_;
-    afli_entry entries[]; /* sorted by key; room for the tree's bucket_size */
+    uint32_t capacity;    /* grows by two entries, up to the tree's bucket_size */
+    afli_entry entries[]; /* sorted by key */
 } afli_bucket;
 
 typedef struct afli_node afli_node;
