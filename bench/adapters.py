@@ -76,15 +76,15 @@ class Nfl(Adapter):
         self.name, self.flow = name, flow
         self.label = f"nfl.Index, flow={flow!r}"
         self.index = None
-        self._decided = (None, None)  # (keys, the flow the first load chose for them)
+        self._decided = (None, None)  # (keys, the flow the auto switch chose for them)
 
     def load(self, keys, values):
-        """Bulk-loads; reloads of the same keys reuse the first load's flow choice, not retrain."""
+        """Bulk-loads; loads of the same key set again reuse the first one's flow choice, not retrain."""
         import nfl
 
         self._data = (keys, values)
         known, decided = self._decided
-        flow = decided if known is keys else self.flow
+        flow = decided if known is not None and np.array_equal(known, keys) else self.flow
         self.index = nfl.Index.bulk_load(keys, values, flow=flow)
         self._decided = (keys, "off" if self.index.flow is None else self.index.flow)
 
