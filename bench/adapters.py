@@ -70,7 +70,7 @@ class Nfl(Adapter):
 
     ops = batch_ops = ALL_OPS
     batch_times_ops = True
-    batch_method = "native executor (C), batches of {batch}; per-op latency from the cycle counter"
+    batch_method = "native executor (C), each batch of {batch} timed by the cycle counter"
 
     def __init__(self, name, flow):
         self.name, self.flow = name, flow
@@ -207,7 +207,7 @@ class SearchSorted(_Static):
 
     name, label = "searchsorted", "numpy.searchsorted over a sorted array"
     batch_ops = frozenset({READ})
-    batch_method = "np.searchsorted per batch of {batch}; per-op latency derived (batch time / ops)"
+    batch_method = "np.searchsorted per batch of {batch}, perf_counter_ns per batch"
 
     def _rank(self):
         # A key of the array's own dtype: given a Python int, numpy converts the whole array per call.
