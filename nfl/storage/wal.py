@@ -109,8 +109,9 @@ def read(path, where: str = None):
     where = where or os.fspath(path)
     buf = np.fromfile(path, dtype=np.uint8)
     if buf.size < _PREFIX.size or bytes(buf[:_PREFIX.size]) != _prefix():
-        if buf.size >= 8 and bytes(buf[:8]) == MAGIC and _PREFIX.unpack_from(buf)[1] != FORMAT_VERSION:
-            raise WalError(f"{where}: log format version {_PREFIX.unpack_from(buf)[1]} is not supported "
+        version = struct.unpack_from("<I", buf, 8)[0] if buf.size >= 12 else FORMAT_VERSION
+        if bytes(buf[:8]) == MAGIC and version != FORMAT_VERSION:
+            raise WalError(f"{where}: log format version {version} is not supported "
                            f"(this nfl reads version {FORMAT_VERSION})")
         raise WalError(f"{where}: not an nfl write-ahead log (bad or truncated prefix)")
     records, at = [], _PREFIX.size
