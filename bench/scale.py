@@ -1,0 +1,90 @@
+"""Scale check of the native core: bulk load, one-call get_many, memory, leaks.
+
+    python -m bench.scale [--n 10000000] [--cycles 50] [--cycle-n 1000000]
+
+Figures are medians of --repeat runs; get_many is quoted beside
+numpy.searchsorted over the same sorted keys and queries, measured in the same
+process (the machines are shared: only the ratio travels).
+"""
+import argparse
+import gc
+import resource
+import statistics
+import time
+
+import numpy as np
+
+import nfl
+
+
+def rss_mb() -> float:
+    """Current resident set size (not the peak), in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def lognormal_keys(n, seed=1):
+    rng = np.random.default_rng(seed)
+    keys = np.unique((rng.lognormal(0.0, 2.0, int(n * 1.1)) * 1e9).astype(np.uint64))
+    return keys[rng.permutation(keys.size)[:n]]
+
+
+def timed(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+        del result
+    return statistics.median(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cycles", type=int, default=50)
+    ap.add_argument("--cycle-n", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+
+    keys = lognormal_keys(args.n)
+    sorted_keys = np.sort(keys)
+    nfl.Index.bulk_load(keys[:1000], flow="off")  # compile numba kernels once
+    print(f"keys: {args.n:,} lognormal uint64 (mean 0, sigma 2, x1e9), flow off")
+    for name, arr in (("shuffled", keys), ("sorted", sorted_keys)):
+        t = timed(lambda: nfl.Index.bulk_load(arr, flow="off"), args.repeat)
+        print(f"bulk_load {name:8s}: {t:6.2f} s  ({args.n / t / 1e6:.1f} M keys/s)")
+
+    before = rss_mb()
+    idx = nfl.Index.bulk_load(keys, flow="off")
+    after = rss_mb()
+    st = idx.stats()
+    print(f"memory: {st['memory_bytes'] / args.n:.1f} B/key tracked, {(after - before) * 2**20 / args.n:.1f} B/key RSS; "
+          f"depth avg {st['avg_depth']:.2f} max {st['max_depth']}, {st['buckets']:,} buckets, bucket size {st['bucket_size']}")
+
+    queries = keys[np.random.default_rng(2).integers(0, args.n, args.n)]
+    t_nfl = timed(lambda: idx.get_many(queries), args.repeat)
+    t_np = timed(lambda: np.searchsorted(sorted_keys, queries), args.repeat)
+    print(f"get_many of {args.n:,} keys in one call: {t_nfl:.2f} s ({args.n / t_nfl / 1e6:.1f} Mops/s); "
+          f"numpy.searchsorted {t_np:.2f} s; ratio {t_np / t_nfl:.1f}x")
+    del idx
+
+    small = lognormal_keys(args.cycle_n, seed=3)
+    samples = []
+    for cycle in range(1, args.cycles + 1):
+        idx = nfl.Index.bulk_load(small, flow="off")
+        idx.put_many(small[:1000] + np.uint64(1), np.arange(1000))
+        idx.delete_many(small[:500])
+        del idx
+        gc.collect()
+        if cycle % 10 == 0 or cycle == 5:
+            samples.append((cycle, rss_mb()))
+    first = samples[0][1]
+    print("RSS over build/destroy cycles of a {:,}-key index: ".format(args.cycle_n)
+          + ", ".join(f"#{c}: {r:.0f} MiB" for c, r in samples)
+          + f"  (growth after cycle 5: {samples[-1][1] - first:+.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
