@@ -215,6 +215,14 @@ def test_other_key_types(dtype):
     replay(s)
 
 
+def test_meta_is_plain_json(tmp_path):
+    from pathlib import Path
+    s = build("paper-R20", KEYS[:1_000], np.int64(4), n_ops=100, dataset=Path("data/k_uint64"))
+    s.save(tmp_path / "s.npz")
+    assert OpStream.load(tmp_path / "s.npz").meta == s.meta
+    assert s.meta["dataset"] == "data/k_uint64" and s.meta["seed"] == 4
+
+
 def test_duplicate_keys_are_dropped_and_counted():
     keys = np.repeat(KEYS[:2_000], 2)
     s = build("paper-R80", keys, 1, n_ops=100)

@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from .generators import REQUEST_KINDS, ZIPFIAN_CONSTANT
+from .generators import REQUEST_DISTRIBUTIONS, ZIPFIAN_CONSTANT
 
 
 def _integer(lo):
@@ -62,7 +62,7 @@ SCHEMA = {
     "scanproportion": (_PROPORTION, 0.0),
     "readmodifywriteproportion": (_PROPORTION, 0.0),
     "deleteproportion": (_PROPORTION, 0.0),  # ours: YCSB's core workload has no deletes
-    "requestdistribution": (_choice(*REQUEST_KINDS), "uniform"),
+    "requestdistribution": (_choice(*REQUEST_DISTRIBUTIONS), "uniform"),
     "zipfianconstant": (_number(0.0, 1.0, lo_open=True, hi_open=True), ZIPFIAN_CONSTANT),
     "minscanlength": (_integer(1), 1),
     "maxscanlength": (_integer(1), 1000),

@@ -169,7 +169,8 @@ def _assemble(keys, rank, n_load, op, chooser, scan, seed, meta) -> OpStream:
     by_position[rank[:n_load]] = load_values
     return OpStream(load_keys=keys[loaded], load_values=by_position[loaded], op=op,
                     key=keys[rank[rec]], value=value, scan_len=scan_len, expected=expected,
-                    meta={"format": FORMAT, "seed": seed, **meta})
+                    meta={"format": FORMAT, "seed": int(seed), **meta,
+                          "dataset": None if meta["dataset"] is None else str(meta["dataset"])})
 
 
 def _unique_keys(keys) -> tuple[np.ndarray, int]:
