@@ -357,3 +357,13 @@ def test_truncated_log(logged_store, data):
         assert isinstance(result, WalError)
     else:
         assert result == states[sum(e <= cut for e in ends)]
+
+
+def test_record_no_write_could_log(tmp_path):
+    """A NaN key in a record with a valid CRC (a writer bug) is refused, not applied."""
+    nfl.open(tmp_path / "db", key_dtype="float64").close()
+    nan = np.array([np.nan]).view(np.uint64)
+    with open(tmp_path / "db" / "wal", "ab") as f:
+        f.write(wal.encode(1, wal.UPSERT, nan, np.zeros(1, dtype=np.uint64)))
+    with pytest.raises(WalError, match="record 1 refused"):
+        nfl.open(tmp_path / "db", key_dtype="float64")

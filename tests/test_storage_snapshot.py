@@ -247,4 +247,4 @@ def test_truncations_are_detected(good, data):
 
 
 def test_encode_is_deterministic(good):
-    assert storage.index_to_bytes(good[1]) == good[0] == b"".join(bytes(p) for p in snapshot.encode(good[1]))
+    assert storage.index_to_bytes(good[1]) == good[0] == b"".join(snapshot.encode(good[1]))

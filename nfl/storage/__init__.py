@@ -32,7 +32,7 @@ def load_index(path):
 
 def index_to_bytes(index) -> bytes:
     """The snapshot of index as bytes (what pickle stores)."""
-    return b"".join(bytes(part) if not isinstance(part, bytes) else part for part in snapshot.encode(index))
+    return b"".join(snapshot.encode(index))
 
 
 def index_from_bytes(data):

@@ -99,7 +99,10 @@ class DurableIndex:
             raise WalError(f"{log}: records {seq + 1}..{records[0].seq - 1} are missing")
         for record in records:
             if record.seq > seq:
-                apply(index, record)
+                try:
+                    apply(index, record)
+                except (ValueError, TypeError) as exc:  # a record no write call could have logged
+                    raise WalError(f"{log}: record {record.seq} refused by the index ({exc})") from None
                 seq = record.seq
         self._wal = wal.Wal(log, end, self.sync == "always")
         self._index, self._seq = index, seq

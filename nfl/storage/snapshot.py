@@ -45,13 +45,13 @@ _DIGEST = 32
 _MAX_BUCKET = 6
 
 
-def _header(index, wal_seq: int) -> dict:
+def _header(index, count: int, wal_seq: int) -> dict:
     st = index.stats()
     flow = index.flow
     return {
         "key_dtype": index.key_dtype,
         "value_dtype": index.value_dtype,
-        "count": st["size"],
+        "count": int(count),
         "bucket_size": st["bucket_size"],
         "tail_conflicts_raw": _opt_float(st["tail_conflicts_raw"]),
         "tail_conflicts_flow": _opt_float(st["tail_conflicts_flow"]),
@@ -66,11 +66,8 @@ def _opt_float(x):
 
 def encode(index, wal_seq: int = 0) -> list:
     """The buffers that make up the snapshot of index, in file order."""
-    keys, values = index._export()
-    head = _header(index, wal_seq)
-    if head["count"] != keys.size:
-        raise RuntimeError("the index changed while it was being saved")
-    text = json.dumps(head, sort_keys=True).encode()
+    keys, values = index._export()  # one consistent read, even with concurrent writers
+    text = json.dumps(_header(index, keys.size, wal_seq), sort_keys=True).encode()
     text += b" " * (-len(text) % 8)
     start = struct.pack("<8sII", MAGIC, FORMAT_VERSION, len(text))
     prefix = start + struct.pack("<II", zlib.crc32(text, zlib.crc32(start)), 0)
