@@ -1,12 +1,14 @@
 """Op streams: proportions, exact expected values, YCSB key semantics, the paper's mix, byte-identical files."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workloads.properties import core_settings, parse_properties
-from workloads.stream import (DELETE, INSERT, OP_NAMES, READ, RMW, SCAN, UPDATE, YCSB_DIR, OpStream,
-                              build, paper_stream, ycsb_stream)
+from workloads.stream import (DELETE, INSERT, OP_NAMES, PROPORTION_KEYS, READ, RMW, SCAN, UPDATE, YCSB_DIR,
+                              OpStream, build, paper_stream, ycsb_stream)
 
 KEYS = np.sort(np.random.default_rng(0).choice(2**48, 60_000, replace=False)).astype(np.uint64)
 
@@ -42,8 +44,7 @@ def test_core_workload_proportions_match_the_file(letter):
     cfg = core_settings(parse_properties(YCSB_DIR / f"workload{letter}"))
     n = len(s)
     assert n == 20_000
-    for code, key in enumerate(["readproportion", "updateproportion", "insertproportion",
-                                "scanproportion", "readmodifywriteproportion", "deleteproportion"]):
+    for code, key in enumerate(PROPORTION_KEYS):
         p = cfg[key]
         count = int(np.count_nonzero(s.op == code))
         assert abs(count - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1e-9, (OP_NAMES[code], count, p)
@@ -65,8 +66,7 @@ def test_proportions_are_normalised_like_ycsb():
     seed=st.integers(0, 2**32),
 )
 def test_expected_values_are_exact_in_stream_order(shares, dist, order, scans, n_keys, seed):
-    props = dict(zip(["readproportion", "updateproportion", "insertproportion", "scanproportion",
-                      "readmodifywriteproportion", "deleteproportion"], shares))
+    props = dict(zip(PROPORTION_KEYS, shares))
     props.update(requestdistribution=dist, insertorder=order, scanlengthdistribution=scans,
                  maxscanlength=7, recordcount=n_keys // 2, operationcount=300)
     keys = KEYS[:n_keys]
@@ -216,7 +216,6 @@ def test_other_key_types(dtype):
 
 
 def test_meta_is_plain_json(tmp_path):
-    from pathlib import Path
     s = build("paper-R20", KEYS[:1_000], np.int64(4), n_ops=100, dataset=Path("data/k_uint64"))
     s.save(tmp_path / "s.npz")
     assert OpStream.load(tmp_path / "s.npz").meta == s.meta

@@ -72,10 +72,11 @@ def _keys(args) -> None:
 
 def _ops(args) -> None:
     keys = _load_keys(args.keys, args.key_dtype)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     stream = build(args.workload, keys, args.seed, args.overrides, args.ops, dataset=args.keys)
-    elapsed = time.perf_counter() - start
-    print(f"generated {len(stream):,} ops in {elapsed:.2f} s; bulk load {len(stream.load_keys):,} keys")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"generated {len(stream):,} ops in {wall:.2f} s ({cpu:.2f} s CPU); "
+          f"bulk load {len(stream.load_keys):,} keys")
     _describe(stream)
     stream.save(args.out)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:,.1f} MB)")

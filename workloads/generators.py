@@ -291,7 +291,7 @@ def draw(st, kind, p, m, last):
         return st, m, lo + hot + r
     if kind == SEQUENTIAL:
         c = np.int64(m[_COUNTER])
-        return st, (m[0], m[1], m[2], m[_COUNTER] + 1.0), lo + c % count
+        return st, (m[_ZETAN], m[_ZCOUNT], m[_ETA], m[_COUNTER] + 1.0), lo + c % count
     # EXPONENTIAL: a distance back from the newest record; 1 - u avoids log(0)
     st, u = _next_double(st)
     return st, m, last - np.int64(-math.log(1.0 - u) / p[_X])
