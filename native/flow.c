@@ -1,18 +1,21 @@
 /* flow.c - compiled inference of the numerical normalizing flow.
  *
- * The flow is a stack of monotone piecewise-quadratic spline layers (the
- * "spline" family of nfl.flow) on one scalar feature of the key:
+ * The flow (the "spline" family of nfl.flow) is a monotone linear spline with
+ * free knots on a scalar feature of the key x:
  *
- *     u_0 = clamp(scale * g(x) + offset, 0, 1)
- *     u_l = S_l(u_{l-1})          l = 1..L,   z = u_L in [0, 1]
+ *     u = clamp(scale * g(x) + offset, 0, 1)        the feature
+ *     z = P(u)                                      in [0, 1]
  *
  * g is the identity (feature 0, "linear") or the order-preserving integer of
- * x's IEEE bits converted to double (feature 1, "log": a piecewise-linear
- * log2 scale with 2^52 steps per octave, exact order, no libm).
+ * x's IEEE bits as a double (feature 1, "log": a piecewise-linear log2 scale,
+ * 2^52 steps per octave, exact order, no libm).
  *
- * S_l has K_l uniform bins over [0, 1] and a continuous piecewise-linear
- * density with knot densities d_0..d_K, so it is a C^1 monotone quadratic
- * spline (the integral of that density, normalized to end at 1).
+ * P has knots 0 = e_0 < e_1 < ... < e_K = 1 (placed at sample quantiles by
+ * training) and bin masses m_j: the CDF of a piecewise-constant density with
+ * free bin edges, so it resolves clusters far narrower than any uniform grid.
+ * The bin of u is found with a radix table over [0, 1] (built here, M cells,
+ * M a power of two, so u * M is exact) followed by a fixed number of
+ * branch-free binary-lifting steps, enough for the fullest cell.
  *
  * Flat parameter vector, version 1 (all doubles, as nfl/flow/layout.py
  * writes it):
@@ -23,26 +26,24 @@
  *     [3]  feature g: 0 linear, 1 log
  *     [4]  scale, finite and > 0
  *     [5]  offset, finite
- *     [6]  L, the number of layers, 1..NFL_FLOW_MAX_LAYERS
- *     [7 .. 7+L)          K_l, bins of layer l, integers 1..NFL_FLOW_MAX_BINS
- *     then for each layer K_l + 1 knot densities, finite and >= 0, with a
- *     positive finite integral.  Nothing may follow.
+ *     [6]  K, the number of bins, an integer in 1..NFL_FLOW_MAX_BINS
+ *     [7 .. 7+K]        knots e_j: finite, strictly increasing, e_0 = 0, e_K = 1
+ *     [8+K .. 8+2K)     masses m_j: finite, >= 0, with a positive finite sum
+ *     Nothing may follow.  Every bin's slope (Y_j+1 - Y_j) / (e_j+1 - e_j)
+ *     must be finite (create returns NULL otherwise).
  *
  * Exact monotonicity in floating point, for any valid parameters.  Every
  * step is non-decreasing under IEEE round-to-nearest: multiplying by a
- * non-negative constant, adding a constant, int64->double conversion, min and
- * max.  Inside bin j the spline is evaluated as
- *     y = min(Y_j + (xi*(a + b*xi) + c*(1 - s*s)), Y_{j+1}),   s = 1 - xi,
- * with a, b, c >= 0: the increasing quadratic split into terms that are each
- * non-decreasing in xi (a product of non-negative non-decreasing factors, or
- * one minus a non-increasing square), added to Y_j (so y >= Y_j) and clamped
- * above.  The
- * knot values Y are a running sum of non-negative terms capped at 1, so
- * non-decreasing.  A larger input lands in the same bin (non-decreasing
- * there) or a later one (whose outputs are >= Y_{j+1}).  No exp, tanh or log
- * is involved.  The build uses -ffp-contract=off so no step is fused into an
- * FMA, and nfl/flow/reference.py (numba) runs the same operations in the
- * same order.
+ * non-negative constant, adding or subtracting a constant, int64->double
+ * conversion, min and max.  The bin j (the largest with e_j <= u) is
+ * monotone in u.  Within it
+ *     z = min(Y_j + (u - e_j) * slope_j, Y_j+1),
+ * with u - e_j >= 0 and slope_j >= 0, so Y_j <= z <= Y_j+1; the knot values
+ * Y are running sums of non-negative masses, normalized and capped at 1, so
+ * non-decreasing, and a larger u in a later bin never maps lower.  No exp,
+ * tanh or log is involved.  The build uses -ffp-contract=off so the multiply
+ * and add are not fused; nfl/flow/reference.py (numba) runs the same
+ * operations in the same order.
  *
  * The flow is immutable after nfl_flow_create: transform is thread-safe and
  * allocates nothing.
@@ -58,74 +59,100 @@
 #define NFL_FLOW_FAMILY_SPLINE 1.0
 #define NFL_FLOW_VERSION 1.0
 #define NFL_FLOW_HEADER 7
-#define NFL_FLOW_MAX_LAYERS 8
 #define NFL_FLOW_MAX_BINS (1 << 20)
-#define NFL_FLOW_BLOCK 64 /* keys carried through the layers together */
-
-#if defined(__GNUC__)
-#define PREFETCH(p) __builtin_prefetch(p)
-#else
-#define PREFETCH(p) ((void)(p))
-#endif
-
-typedef struct {
-    int32_t bins;
-    double fbins;
-    const double *coef; /* (Y_j, a_j, b_j, c_j), j = 0..bins */
-} flow_layer;
+#define NFL_FLOW_BLOCK 64 /* keys carried through the steps together */
 
 struct nfl_flow {
     int feature;
     double scale;
     double offset;
-    int n_layers;
-    flow_layer layer[NFL_FLOW_MAX_LAYERS];
-    double coef[]; /* every layer's coefficients, back to back */
+    int32_t bins;
+    int32_t cells;        /* radix cells M, a power of two */
+    int32_t step;         /* first binary-lifting step (0: none) */
+    double fcells;
+    const double *edge;   /* e_0..e_K, then +inf padding for the lifting */
+    const double *coef;   /* (Y_j, slope_j), j = 0..K (the last: Y_K, 0) */
+    const int32_t *first; /* first[r]: the bin of r / M */
+    void *mem;
 };
 
-static int is_count(double v, double lo, double hi)
+/* The largest j in [0, k-1] with e[j] <= v, scanning on from j. */
+static int32_t advance(const double *e, int32_t k, int32_t j, double v)
 {
-    return v >= lo && v <= hi && v == floor(v);
+    while (j + 1 < k && e[j + 1] <= v)
+        j++;
+    return j;
 }
 
-/* Turns a layer's knot densities d[0..k] into per-bin coefficients
- * (Y_j, a_j, b_j, c_j), j = 0..k (the last entry only carries Y_k): Y is the
- * running integral, normalized to end at 1 and capped there; with q the
- * normalized densities, a_j = min(q_j, q_j+1), b_j = max(dq, 0) / 2 and
- * c_j = max(-dq, 0) / 2 for dq = q_j+1 - q_j, so the quadratic of bin j is
- * Y_j + xi*(a + b*xi) + c*(1 - (1-xi)^2), every coefficient >= 0.  Returns 0
- * unless the integral and its inverse are positive and finite. */
-static int prepare_layer(const double *d, int32_t k, double *out)
+/* Checks knots e[0..k] and masses m[0..k-1]; fills the knot values and
+ * slopes.  Returns 0 on invalid parameters. */
+static int prepare_bins(const double *e, const double *m, int32_t k,
+                        double *coef)
 {
-    double total = 0.0;
+    if (e[0] != 0.0 || e[k] != 1.0)
+        return 0;
     for (int32_t j = 0; j < k; j++)
-        total = total + (d[j] + d[j + 1]) * 0.5;
+        if (!(e[j] < e[j + 1]) || !isfinite(e[j + 1]))
+            return 0;
+    double total = 0.0;
+    for (int32_t j = 0; j < k; j++) {
+        if (!(m[j] >= 0.0) || !isfinite(m[j]))
+            return 0;
+        total = total + m[j];
+    }
     double inv = 1.0 / total;
     if (!(total > 0.0) || !isfinite(total) || !isfinite(inv))
         return 0;
     double run = 0.0;
     for (int32_t j = 0; j <= k; j++) {
         double y = run * inv;
-        double *o = out + 4 * (size_t)j;
-        o[0] = y < 1.0 ? y : 1.0;
-        o[1] = o[2] = o[3] = 0.0;
-        if (j < k) {
-            double q0 = d[j] * inv, q1 = d[j + 1] * inv;
-            double dq = q1 - q0;
-            o[1] = q0 < q1 ? q0 : q1;
-            o[2] = dq > 0.0 ? dq * 0.5 : 0.0;
-            o[3] = dq < 0.0 ? dq * -0.5 : 0.0;
-            run = run + (d[j] + d[j + 1]) * 0.5;
-        }
+        coef[2 * j] = y < 1.0 ? y : 1.0;
+        if (j < k)
+            run = run + m[j];
     }
+    for (int32_t j = 0; j < k; j++) {
+        double slope = (coef[2 * j + 2] - coef[2 * j]) / (e[j + 1] - e[j]);
+        if (!isfinite(slope))
+            return 0;
+        coef[2 * j + 1] = slope;
+    }
+    coef[2 * k + 1] = 0.0;
     return 1;
+}
+
+/* Fills the radix table and returns the first lifting step: the largest
+ * power of two <= the most bins one cell can span (0 if none). */
+static int32_t prepare_radix(const double *e, int32_t k, int32_t cells,
+                             int32_t *first)
+{
+    double inv_cells = 1.0 / (double)cells;
+    int32_t lo = 0, hi = 0, widest = 0;
+    for (int32_t r = 0; r < cells; r++) {
+        lo = advance(e, k, lo, (double)r * inv_cells);
+        hi = advance(e, k, hi > lo ? hi : lo, (double)(r + 1) * inv_cells);
+        first[r] = lo;
+        widest = hi - lo > widest ? hi - lo : widest;
+    }
+    int32_t step = 1;
+    while (step <= widest)
+        step <<= 1;
+    return step >> 1;
+}
+
+/* Radix cells for K bins: the power of two >= 2 * K, at most 2^21. */
+static int32_t cells_for(int32_t k)
+{
+    int32_t cells = 1;
+    while (cells < 2 * k && cells < (1 << 21))
+        cells <<= 1;
+    return cells;
 }
 
 nfl_flow *nfl_flow_create(const double *params, size_t n_params)
 {
-    if (!params || n_params < NFL_FLOW_HEADER + 2)
-        return NULL;
     const double *p = params;
+    if (!p || n_params < NFL_FLOW_HEADER)
+        return NULL;
     if (p[0] != NFL_FLOW_MAGIC || p[1] != NFL_FLOW_FAMILY_SPLINE ||
         p[2] != NFL_FLOW_VERSION)
         return NULL;
@@ -133,50 +160,53 @@ nfl_flow *nfl_flow_create(const double *params, size_t n_params)
         return NULL;
     if (!(p[4] > 0.0) || !isfinite(p[4]) || !isfinite(p[5]))
         return NULL;
-    if (!is_count(p[6], 1, NFL_FLOW_MAX_LAYERS))
+    if (!(p[6] >= 1.0 && p[6] <= NFL_FLOW_MAX_BINS && p[6] == floor(p[6])))
         return NULL;
-    int n_layers = (int)p[6];
-    if (n_params < (size_t)NFL_FLOW_HEADER + (size_t)n_layers)
+    int32_t k = (int32_t)p[6];
+    if (n_params != NFL_FLOW_HEADER + 2 * (size_t)k + 1)
         return NULL;
-    size_t knots = 0;
-    for (int l = 0; l < n_layers; l++) {
-        double k = p[NFL_FLOW_HEADER + l];
-        if (!is_count(k, 1, NFL_FLOW_MAX_BINS))
-            return NULL;
-        knots += (size_t)k + 1;
-    }
-    if (n_params != (size_t)NFL_FLOW_HEADER + (size_t)n_layers + knots)
-        return NULL;
-    const double *dens = p + NFL_FLOW_HEADER + n_layers;
-    for (size_t i = 0; i < knots; i++)
-        if (!(dens[i] >= 0.0) || !isfinite(dens[i]))
-            return NULL;
 
-    nfl_flow *flow = malloc(sizeof(nfl_flow) + 4 * knots * sizeof(double));
-    if (!flow)
+    /* one block: edges with lifting padding, coefficients, radix table */
+    int32_t cells = cells_for(k);
+    size_t n_edge = (size_t)k + 1 + 2 * (size_t)cells;
+    size_t n_double = n_edge + 2 * ((size_t)k + 1);
+    nfl_flow *flow = malloc(sizeof(nfl_flow));
+    double *mem = malloc(n_double * sizeof(double) +
+                         (size_t)cells * sizeof(int32_t));
+    if (!flow || !mem) {
+        free(flow);
+        free(mem);
         return NULL;
+    }
+    double *edge = mem, *coef = mem + n_edge;
+    int32_t *first = (int32_t *)(mem + n_double);
+    const double *e = p + NFL_FLOW_HEADER;
+    if (!prepare_bins(e, e + k + 1, k, coef)) {
+        free(flow);
+        free(mem);
+        return NULL;
+    }
+    flow->step = prepare_radix(e, k, cells, first);
+    memcpy(edge, e, ((size_t)k + 1) * sizeof(double));
+    for (size_t i = (size_t)k + 1; i < n_edge; i++)
+        edge[i] = INFINITY;
     flow->feature = (int)p[3];
     flow->scale = p[4];
     flow->offset = p[5];
-    flow->n_layers = n_layers;
-    double *out = flow->coef;
-    for (int l = 0; l < n_layers; l++) {
-        int32_t k = (int32_t)p[NFL_FLOW_HEADER + l];
-        if (!prepare_layer(dens, k, out)) {
-            free(flow);
-            return NULL;
-        }
-        flow->layer[l].bins = k;
-        flow->layer[l].fbins = (double)k;
-        flow->layer[l].coef = out;
-        dens += k + 1;
-        out += 4 * ((size_t)k + 1);
-    }
+    flow->bins = k;
+    flow->cells = cells;
+    flow->fcells = (double)cells;
+    flow->edge = edge;
+    flow->coef = coef;
+    flow->first = first;
+    flow->mem = mem;
     return flow;
 }
 
 void nfl_flow_free(nfl_flow *flow)
 {
+    if (flow)
+        free(flow->mem);
     free(flow);
 }
 
@@ -190,37 +220,39 @@ static inline double ordinal(double x)
     return (double)((bits >> 63) ? -mag : mag);
 }
 
-/* clamp to [0, 1]; NaN goes to 0 so the bin index below is always defined. */
+/* clamp to [0, 1]; NaN goes to 0 so that every bin index is defined. */
 static inline double unit(double v)
 {
     v = v > 0.0 ? v : 0.0;
     return v < 1.0 ? v : 1.0;
 }
 
-/* The bin of u in [0, 1] (the feature is clamped and every layer ends at
- * Y_K <= 1), so t <= K exactly and xi = t - j lies in [0, 1]. */
-static inline int32_t bin_of(const flow_layer *ly, double u)
+/* P over a block of m values in [0, 1]: radix cell, lifting, linear piece.
+ * The lifting keeps e[j] <= u: it starts at the bin of the cell's left edge
+ * and its steps (step, step/2, ..., 1) can reach the cell's last bin; the
+ * padding makes every probe past e_K fail. */
+static void apply_bins(const nfl_flow *f, double *u, size_t m)
 {
-    int32_t j = (int32_t)(u * ly->fbins);
-    return j < ly->bins ? j : ly->bins - 1;
-}
-
-/* One spline layer at u, in bin j.  y >= Y_j needs no clamp: a non-negative
- * sum is added to Y_j.  Only the rounding above Y_j+1 is clamped. */
-static inline double spline(const flow_layer *ly, double u, int32_t j)
-{
-    double xi = u * ly->fbins - (double)j;
-    const double *c = ly->coef + 4 * (size_t)j;
-    double s = 1.0 - xi;
-    double y = c[0] + (xi * (c[1] + c[2] * xi) + c[3] * (1.0 - s * s));
-    return y < c[4] ? y : c[4];
+    int32_t j[NFL_FLOW_BLOCK];
+    for (size_t i = 0; i < m; i++) {
+        int32_t r = (int32_t)(u[i] * f->fcells);
+        j[i] = f->first[r < f->cells ? r : f->cells - 1];
+    }
+    for (int32_t s = f->step; s > 0; s >>= 1)
+        for (size_t i = 0; i < m; i++)
+            j[i] += s & -(int32_t)(f->edge[j[i] + s] <= u[i]);
+    for (size_t i = 0; i < m; i++) {
+        int32_t b = j[i] < f->bins ? j[i] : f->bins - 1;
+        const double *c = f->coef + 2 * (size_t)b;
+        double y = c[0] + (u[i] - f->edge[b]) * c[1];
+        u[i] = y < c[2] ? y : c[2];
+    }
 }
 
 void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,
                         size_t n)
 {
     double u[NFL_FLOW_BLOCK];
-    int32_t bin[NFL_FLOW_BLOCK];
     const double scale = flow->scale, offset = flow->offset;
     for (size_t start = 0; start < n; start += NFL_FLOW_BLOCK) {
         size_t m = n - start < NFL_FLOW_BLOCK ? n - start : NFL_FLOW_BLOCK;
@@ -232,15 +264,7 @@ void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,
             for (size_t i = 0; i < m; i++)
                 u[i] = unit(ordinal(xb[i]) * scale + offset);
         }
-        for (int l = 0; l < flow->n_layers; l++) {
-            const flow_layer *ly = &flow->layer[l];
-            for (size_t i = 0; i < m; i++) {
-                bin[i] = bin_of(ly, u[i]);
-                PREFETCH(ly->coef + 4 * (size_t)bin[i]);
-            }
-            for (size_t i = 0; i < m; i++)
-                u[i] = spline(ly, u[i], bin[i]);
-        }
+        apply_bins(flow, u, m);
         memcpy(z + start, u, m * sizeof(double));
     }
 }

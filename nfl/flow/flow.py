@@ -1,0 +1,93 @@
+"""Flow: a trained numerical normalizing flow, as the index and users see it.
+
+It holds the flat parameter vector and a handle on the compiled transform
+(native/flow.c), the single implementation the index builds and probes with.
+Training imports torch; nothing else here does.
+"""
+import numpy as np
+
+from nfl.flow import layout, weights
+
+FAMILIES = ("spline",)
+DEFAULT_FAMILY = "spline"
+_KEY_KINDS = {"u": "uint64", "i": "int64", "f": "float64"}
+
+
+def key_values(keys) -> np.ndarray:
+    """The keys' numeric values as native float64, the x the flow reads."""
+    keys = np.asarray(keys)
+    if keys.ndim != 1 or keys.dtype.itemsize != 8 or keys.dtype.kind not in _KEY_KINDS:
+        raise TypeError(f"keys must be a 1-D uint64, int64 or float64 array; got {keys.dtype} with shape {keys.shape}")
+    return np.ascontiguousarray(keys, dtype=np.float64)
+
+
+class Flow:
+    """A monotone transform z = f(key) into [0, 1] that makes keys near-uniform.
+
+    ``Flow.train(keys)`` fits one (needs torch), ``save``/``load`` move it
+    through a weights file, ``transform`` runs the compiled C inference.
+    """
+
+    def __init__(self, params, meta=None):
+        from nfl._native import ffi, lib
+
+        self._params = layout.check(params).copy()
+        self._params.flags.writeable = False
+        self.meta = dict(meta or {})
+        ptr = lib.nfl_flow_create(ffi.from_buffer("double[]", self._params), self._params.size)
+        if ptr == ffi.NULL:
+            raise ValueError("the native flow refused these parameters")
+        self._handle = ffi.gc(ptr, lib.nfl_flow_free)
+
+    @classmethod
+    def train(cls, keys, *, sample=0.1, epochs=15, seed=0, progress=True, family=DEFAULT_FAMILY):
+        """Fits a flow to keys by maximum likelihood on a random sample of them."""
+        if family not in FAMILIES:
+            raise ValueError(f"unknown flow family {family!r}; known: {', '.join(FAMILIES)}")
+        from nfl.flow.train import train_spline
+
+        params, meta = train_spline(key_values(keys), sample=sample, epochs=epochs, seed=seed, progress=progress)
+        return cls(params, meta)
+
+    @classmethod
+    def load(cls, path):
+        """A flow from a weights file; FlowFileError (a ValueError) if unusable."""
+        params, meta = weights.load(path)
+        return cls(params, meta)
+
+    def save(self, path) -> None:
+        """Writes the weights file (atomically)."""
+        weights.save(path, self._params, self.meta)
+
+    def params(self) -> np.ndarray:
+        """The flat float64 vector that nfl_flow_create reads (a copy)."""
+        return self._params.copy()
+
+    @property
+    def family(self) -> str:
+        return "spline"
+
+    @property
+    def feature(self) -> str:
+        """The normalization of keys before the spline layers: "linear" or "log"."""
+        return layout.FEATURES[int(self._params[3])]
+
+    @property
+    def bins(self) -> int:
+        """Bins of the linear spline."""
+        return int(self._params[6])
+
+    def transform(self, keys) -> np.ndarray:
+        """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key."""
+        from nfl._native import ffi, lib
+
+        x = key_values(keys)
+        z = np.empty_like(x)
+        lib.nfl_flow_transform(self._handle, ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z), x.size)
+        return z
+
+    def __reduce__(self):
+        return (Flow, (self._params.copy(), self.meta))
+
+    def __repr__(self) -> str:
+        return f"<nfl.Flow {self.family}, {self.feature} feature, {self.bins} bins>"

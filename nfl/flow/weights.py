@@ -1,0 +1,103 @@
+"""The flow weights file: versioned, checksummed, readable without torch.
+
+Layout (little-endian):
+
+    8 bytes   magic b"NFLFLOW\\0"
+    u32       file format version (1)
+    u32       length H of the header
+    H bytes   header, UTF-8 JSON: family, feature (the normalization), scale,
+              offset, layers (bins per layer), n_params, and "meta" (how the
+              flow was trained)
+    8*N bytes the flat parameter vector (float64), N = header["n_params"]
+    32 bytes  SHA-256 of everything before it
+
+Saving is atomic: a temporary file in the same directory, fsync, rename.
+"""
+import hashlib
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from nfl.flow import layout
+
+MAGIC = b"NFLFLOW\0"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sII")
+_DIGEST = 32
+
+
+class FlowFileError(ValueError):
+    """A flow file that cannot be used: bad magic, version, checksum, or truncated."""
+
+
+def dumps(params: np.ndarray, meta: dict) -> bytes:
+    """The bytes of a weights file for a flat parameter vector."""
+    spline = layout.unpack(params)
+    header = {
+        "family": "spline",
+        "feature": spline.feature,
+        "scale": spline.scale,
+        "offset": spline.offset,
+        "layers": [int(d.size - 1) for d in spline.densities],
+        "n_params": int(params.size),
+        "meta": meta,
+    }
+    head = json.dumps(header, sort_keys=True).encode()
+    body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head + params.astype("<f8").tobytes()
+    return body + hashlib.sha256(body).digest()
+
+
+def loads(data: bytes):
+    """(params, meta) from the bytes of a weights file; FlowFileError if unusable."""
+    if len(data) < _PREFIX.size + _DIGEST:
+        raise FlowFileError("not a flow file: truncated")
+    magic, version, head_len = _PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        raise FlowFileError("not a flow file: bad magic")
+    if version != FORMAT_VERSION:
+        raise FlowFileError(f"flow file version {version} is not supported (this nfl reads {FORMAT_VERSION})")
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise FlowFileError("flow file checksum mismatch: truncated or corrupted")
+    try:
+        header = json.loads(body[_PREFIX.size:_PREFIX.size + head_len].decode())
+        n = int(header["n_params"])
+        start = _PREFIX.size + head_len
+        if len(body) != start + 8 * n:
+            raise FlowFileError("flow file: parameter block has the wrong length")
+        params = np.frombuffer(body, dtype="<f8", count=n, offset=start).astype(np.float64)
+        spline = layout.unpack(params)
+        if header["family"] != "spline" or header["feature"] != spline.feature:
+            raise FlowFileError("flow file: header does not match its parameters")
+        return params, dict(header.get("meta", {}))
+    except FlowFileError:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise FlowFileError(f"flow file: malformed ({exc})") from exc
+
+
+def save(path, params: np.ndarray, meta: dict) -> None:
+    """Writes a weights file atomically: the old file or the new, never a torn one."""
+    data = dumps(params, meta)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nflflow-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path):
+    """(params, meta) from a weights file."""
+    with open(path, "rb") as f:
+        return loads(f.read())
