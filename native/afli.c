@@ -48,9 +48,21 @@ static void tree_release(afli_tree *t, void *p, size_t bytes)
     }
 }
 
-static size_t bucket_bytes(const afli_bucket *b)
+static size_t bucket_capacity(const afli_bucket *b)
 {
-    return sizeof(afli_bucket) + (size_t)b->capacity * sizeof(afli_entry);
+    return b->capacity & ~BUCKET_IN_ARENA;
+}
+
+static size_t bucket_bytes(size_t capacity)
+{
+    return sizeof(afli_bucket) + capacity * sizeof(afli_entry);
+}
+
+/* Frees a bucket made on its own; one in an arena goes with its node. */
+static void bucket_release(afli_tree *t, afli_bucket *b)
+{
+    if (!(b->capacity & BUCKET_IN_ARENA))
+        tree_release(t, b, bucket_bytes(bucket_capacity(b)));
 }
 
 /* ---- transform ------------------------------------------------------------ */
@@ -90,7 +102,7 @@ static void node_clear(afli_tree *t, afli_node *nd)
         afli_node *last_child = NULL;
         for (size_t i = 0; i < nd->capacity; i++) {
             if (nd->kinds[i] == SLOT_BUCKET) {
-                tree_release(t, nd->slots[i].bucket, bucket_bytes(nd->slots[i].bucket));
+                bucket_release(t, nd->slots[i].bucket);
             } else if (nd->kinds[i] == SLOT_CHILD &&
                        nd->slots[i].child != last_child) {
                 last_child = nd->slots[i].child; /* shared by adjacent slots */
@@ -99,6 +111,7 @@ static void node_clear(afli_tree *t, afli_node *nd)
         }
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
         tree_release(t, nd->kinds, nd->capacity);
+        tree_release(t, nd->arena, nd->arena_bytes);
     }
 }
 
@@ -138,17 +151,23 @@ static void fit_model(afli_node *nd, double zmin, double zmax)
         nd->scale = (last * 0.5) / (zmax * 0.5 - zmin * 0.5);
 }
 
-/* A bucket holding n sorted entries, with room for `room` in all. */
+/* Fills a bucket of n sorted entries with room for `room` in all. */
+static afli_bucket *bucket_init(void *mem, const afli_entry *e, size_t n,
+                                size_t room, uint32_t flags)
+{
+    afli_bucket *b = mem;
+    b->count = (uint32_t)n;
+    b->capacity = (uint32_t)room | flags;
+    memcpy(b->entries, e, n * sizeof(afli_entry));
+    return b;
+}
+
+/* A bucket on its own, made by an insert. */
 static afli_bucket *bucket_new(afli_tree *t, const afli_entry *e, size_t n,
                                size_t room)
 {
-    afli_bucket *b = tree_alloc(t, sizeof(afli_bucket) + room * sizeof(afli_entry));
-    if (b) {
-        b->count = (uint32_t)n;
-        b->capacity = (uint32_t)room;
-        memcpy(b->entries, e, n * sizeof(afli_entry));
-    }
-    return b;
+    void *mem = tree_alloc(t, bucket_bytes(room));
+    return mem ? bucket_init(mem, e, n, room, 0) : NULL;
 }
 
 /* Room for one more entry in a bucket of capacity cap (cap < bucket_size). */
@@ -161,12 +180,33 @@ static size_t bucket_room(const afli_tree *t, size_t cap)
 static afli_node *build_node(afli_tree *t, const afli_entry *e,
                              const double *z, size_t n);
 
+/* Bytes of the buckets a node's build makes: its arena. */
+static size_t arena_size(const afli_tree *t, const afli_node *nd,
+                         const double *z, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n;) {
+        size_t pos = afli_predict(nd, z[i]), j = i + 1;
+        while (j < n && afli_predict(nd, z[j]) == pos)
+            j++;
+        if (j - i > 1 && j - i <= (size_t)t->bucket_size)
+            bytes += bucket_bytes(j - i);
+        i = j;
+    }
+    return bytes;
+}
+
 /* Fills the slots of a model node from its sorted keys. */
 static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
                       const double *z, size_t n)
 {
     size_t bs = (size_t)t->bucket_size;
     size_t i = 0;
+    nd->arena_bytes = arena_size(t, nd, z, n);
+    nd->arena = nd->arena_bytes ? tree_alloc(t, nd->arena_bytes) : NULL;
+    if (nd->arena_bytes && !nd->arena)
+        return NFL_ENOMEM;
+    char *next_bucket = nd->arena;
     while (i < n) {
         size_t pos = afli_predict(nd, z[i]);
         size_t j = i + 1;
@@ -176,11 +216,10 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
             nd->kinds[pos] = SLOT_ENTRY;
             nd->slots[pos].entry = e[i];
         } else if (j - i <= bs) {
-            afli_bucket *b = bucket_new(t, e + i, j - i, j - i);
-            if (!b)
-                return NFL_ENOMEM;
             nd->kinds[pos] = SLOT_BUCKET;
-            nd->slots[pos].bucket = b;
+            nd->slots[pos].bucket =
+                bucket_init(next_bucket, e + i, j - i, j - i, BUCKET_IN_ARENA);
+            next_bucket += bucket_bytes(j - i);
         } else {
             /* Aggregate the run of adjacent over-full slots into one child,
              * unless the run would hold every key of this node. */
@@ -446,12 +485,12 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
     }
     if (count < (size_t)t->bucket_size) {
         afli_bucket *b = nd->kinds[pos] == SLOT_BUCKET ? s->bucket : NULL;
-        if (!b || b->count == b->capacity) { /* a new or a larger bucket */
-            b = bucket_new(t, old, count, bucket_room(t, b ? b->capacity : 0));
+        if (!b || b->count == bucket_capacity(b)) { /* a new or larger bucket */
+            b = bucket_new(t, old, count, bucket_room(t, b ? bucket_capacity(b) : 0));
             if (!b)
                 return NFL_ENOMEM;
             if (nd->kinds[pos] == SLOT_BUCKET)
-                tree_release(t, s->bucket, bucket_bytes(s->bucket));
+                bucket_release(t, s->bucket);
         }
         uint32_t i = b->count;
         while (i > 0 && b->entries[i - 1].key > e.key) {
@@ -468,7 +507,7 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
     if (!child)
         return NFL_ENOMEM;
     if (nd->kinds[pos] == SLOT_BUCKET)
-        tree_release(t, s->bucket, bucket_bytes(s->bucket));
+        bucket_release(t, s->bucket);
     nd->kinds[pos] = SLOT_CHILD;
     s->child = child;
     return NFL_OK;
@@ -564,7 +603,7 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
             (b->count - i - 1) * sizeof(afli_entry));
     if (--b->count == 1) {
         afli_entry last = b->entries[0];
-        tree_release(t, b, bucket_bytes(b));
+        bucket_release(t, b);
         nd->kinds[pos] = SLOT_ENTRY;
         nd->slots[pos].entry = last;
     }

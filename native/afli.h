@@ -32,9 +32,12 @@ typedef struct {
 
 typedef struct {
     uint32_t count;
-    uint32_t capacity;    /* grows by two entries, up to the tree's bucket_size */
+    uint32_t capacity;    /* grows by two entries, up to the tree's bucket_size;
+                             BUCKET_IN_ARENA set: part of its node's arena */
     afli_entry entries[]; /* sorted by key */
 } afli_bucket;
+
+#define BUCKET_IN_ARENA 0x80000000u
 
 typedef struct afli_node afli_node;
 
@@ -54,6 +57,8 @@ struct afli_node { /* what a lookup reads comes first: one cache line */
     uint64_t size;       /* entries in this subtree */
     int dense;
     uint64_t build_size; /* size when the subtree was last built */
+    void *arena;         /* model: the buckets made at build, in slot order */
+    size_t arena_bytes;
 };
 
 typedef struct {

@@ -7,7 +7,12 @@
  * walk enters holds keys above the bound.  A child shared by adjacent slots is
  * walked once.
  */
+#include <string.h>
+
 #include "afli.h"
+
+/* Slots ahead of the walk whose bucket or child is prefetched. */
+#define LOOKAHEAD 6
 
 typedef struct {
     uint64_t lo, hi;
@@ -38,6 +43,21 @@ static int emit_run(range_walk *w, const afli_entry *e, size_t n)
     return 0;
 }
 
+/* The first occupied slot at or after pos (eight empty slots at a time). */
+static size_t skip_empty(const afli_node *nd, size_t pos)
+{
+    uint64_t word;
+    while (pos + 8 <= nd->capacity) {
+        memcpy(&word, nd->kinds + pos, sizeof word);
+        if (word)
+            break;
+        pos += 8;
+    }
+    while (pos < nd->capacity && nd->kinds[pos] == SLOT_EMPTY)
+        pos++;
+    return pos;
+}
+
 /* Walks a subtree; on_bound says whether the lower bound's path runs here. */
 static int walk(range_walk *w, const afli_node *nd, int on_bound)
 {
@@ -49,8 +69,12 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
     }
     size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
     const afli_node *last_child = NULL;
-    for (size_t pos = start; pos < nd->capacity; pos++) {
+    for (size_t pos = skip_empty(nd, start); pos < nd->capacity;
+         pos = skip_empty(nd, pos + 1)) {
         const afli_slot *s = &nd->slots[pos];
+        if (pos + LOOKAHEAD < nd->capacity &&
+            nd->kinds[pos + LOOKAHEAD] >= SLOT_BUCKET) /* overlap its miss */
+            __builtin_prefetch(nd->slots[pos + LOOKAHEAD].bucket, 0, 3);
         int stop = 0;
         switch (nd->kinds[pos]) {
         case SLOT_ENTRY:

@@ -212,15 +212,17 @@ class Index:
 
     def _range(self, lo_bits, hi_bits, flags, max_count):
         """One native ordered read: (keys, values) arrays of the index's dtypes."""
-        keys = np.empty(max_count, dtype=np.uint64)
-        values = np.empty(max_count, dtype=self._value_dtype)
-        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, _u64(keys),
-                          _u64(values.view(np.uint64)), max_count)
-        return keys[:n].view(self._key_dtype), values[:n]
+        buf = np.empty((2, max_count), dtype=np.uint64)  # keys row, values row
+        out = ffi.from_buffer("uint64_t[]", buf)
+        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, out, out + max_count, max_count)
+        return buf[0, :n].view(self._key_dtype), buf[1, :n].view(self._value_dtype)
 
     def _lo(self, bound):
         """(bits, flags) of a lower bound, or None when no key can reach it."""
-        lo = _keys.ceil_key(bound, self._key_dtype)
+        try:
+            return self._key(bound), 0  # the common case: a key of the dtype
+        except ValueError:
+            lo = _keys.ceil_key(bound, self._key_dtype)
         return None if lo is None else (self._key(lo), 0)
 
     def range(self, lo, hi):
@@ -245,13 +247,16 @@ class Index:
 
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays."""
-        count = _keys._integral(count, "count")
+        if type(count) is not int:
+            count = _keys._integral(count, "count")
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         lo = self._lo(start)
-        if lo is None or count == 0:
-            return self._range(0, 0, 0, 0)
-        return self._range(lo[0], 0, lib.NFL_TO_END, min(count, len(self)))
+        if lo is None:
+            count = 0
+        elif count > _ITER_CHUNK:
+            count = min(count, len(self))
+        return self._range(lo[0] if lo else 0, 0, lib.NFL_TO_END, count)
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""

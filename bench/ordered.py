@@ -1,0 +1,67 @@
+"""Ordered operations from Python against SortedDict, same keys, same run.
+
+    python -m bench.ordered [--n 1000000] [--scans 20000] [--repeat 3]
+
+scan(start, 100) is compared with SortedDict.irange(start) + islice(100);
+a full items() walk with SortedDict.items().  Medians of --repeat runs.
+"""
+import argparse
+import itertools
+import statistics
+import time
+
+import numpy as np
+from sortedcontainers import SortedDict
+
+import nfl
+
+
+def median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--scans", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--flow", default="off", help='flow= for bulk_load ("off", "auto", "on")')
+    args = ap.parse_args(argv)
+
+    rng = np.random.default_rng(1)
+    keys = np.unique((rng.lognormal(0, 2, int(args.n * 1.1)) * 1e9).astype(np.uint64))[: args.n]
+    idx = nfl.Index.bulk_load(keys, flow=args.flow)
+    sd = SortedDict(zip(keys.tolist(), range(keys.size)))
+    starts = keys[rng.integers(0, keys.size, args.scans)].tolist()
+
+    def nfl_scans():
+        for s in starts:
+            idx.scan(s, 100)
+
+    def sd_scans():
+        for s in starts:
+            list(itertools.islice(sd.irange(s), 100))
+
+    def nfl_walk():
+        for _ in idx.items():
+            pass
+
+    def sd_walk():
+        for _ in sd.items():
+            pass
+
+    rows = [("scan(start, 100)", nfl_scans, sd_scans, args.scans), ("items() walk", nfl_walk, sd_walk, 1)]
+    print(f"{args.n:,} lognormal uint64 keys, flow={args.flow}; per-op Python path")
+    for name, ours, theirs, count in rows:
+        t_ours, t_theirs = median_time(ours, args.repeat), median_time(theirs, args.repeat)
+        print(f"{name:18s} nfl {t_ours / count * 1e6:9.2f} us   SortedDict {t_theirs / count * 1e6:9.2f} us"
+              f"   ratio {t_theirs / t_ours:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
