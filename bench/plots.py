@@ -17,19 +17,22 @@ def _ordered(values):
     return list(dict.fromkeys(values))
 
 
-def throughput(results, path):
-    """Bars of Mops/s per workload (x) and index·path (bars), one panel per dataset; log scale."""
+def throughput(results, path, per_row=3):
+    """Bars of Mops/s per workload (x) and index·path (bars); one panel per dataset and up to
+    `per_row` workloads; log scale."""
     runs = results["runs"]
-    datasets = _ordered(r["dataset"] for r in runs)
     series = _ordered((r["index"], r["path"]) for r in runs)
     colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in runs))}
-    n_workloads = max(len(_ordered(r["workload"] for r in runs if r["dataset"] == d)) for d in datasets)
+    panels = []
+    for dataset in _ordered(r["dataset"] for r in runs):
+        names = _ordered(r["workload"] for r in runs if r["dataset"] == dataset)
+        panels += [(dataset, names[i : i + per_row]) for i in range(0, len(names), per_row)]
+    n_workloads = max(len(names) for _, names in panels)
     width_in = min(22, max(8, 0.3 * len(series) * n_workloads + 3))
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(width_in, 3.4 * len(datasets) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width_in, 3.4 * len(panels) + 0.8), squeeze=False)
     width = 0.85 / len(series)
-    for ax, dataset in zip(axes[:, 0], datasets):
+    for ax, (dataset, workloads) in zip(axes[:, 0], panels):
         mine = {(r["workload"], r["index"], r["path"]): r for r in runs if r["dataset"] == dataset}
-        workloads = _ordered(k[0] for k in mine)
         for j, (idx, p) in enumerate(series):
             for x, wl in enumerate(workloads):
                 run = mine.get((wl, idx, p))
