@@ -60,6 +60,11 @@ def _header(index, count: int, wal_seq: int) -> dict:
     }
 
 
+def _header_crc(start, text) -> int:
+    """CRC-32 of the prefix's first 16 bytes and the header."""
+    return zlib.crc32(text, zlib.crc32(start))
+
+
 def _opt_float(x):
     return None if x is None else float(x)
 
@@ -69,8 +74,8 @@ def encode(index, wal_seq: int = 0) -> list:
     keys, values = index._export()  # one consistent read, even with concurrent writers
     text = json.dumps(_header(index, keys.size, wal_seq), sort_keys=True).encode()
     text += b" " * (-len(text) % 8)
-    start = struct.pack("<8sII", MAGIC, FORMAT_VERSION, len(text))
-    prefix = start + struct.pack("<II", zlib.crc32(text, zlib.crc32(start)), 0)
+    start = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), 0, 0)[:_CRC_AT]
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), _header_crc(start, text), 0)
     flow = np.empty(0) if index.flow is None else index.flow.params()
     parts = [prefix, text, flow.astype("<f8", copy=False),
              keys.astype(keys.dtype.newbyteorder("<"), copy=False), values.astype("<u8", copy=False)]
@@ -120,7 +125,7 @@ def _check_prefix(buf, size: int, where: str):
     if _PREFIX.size + head_len + _DIGEST > size:
         raise SnapshotError(f"{where}: truncated snapshot ({size} bytes, header alone needs more)")
     text = buf[_PREFIX.size:_PREFIX.size + head_len]
-    if zlib.crc32(text, zlib.crc32(buf[:_CRC_AT])) != crc:
+    if _header_crc(buf[:_CRC_AT], text) != crc:
         raise SnapshotError(f"{where}: snapshot header checksum mismatch (corrupted)")
     return head_len
 
