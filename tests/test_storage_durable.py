@@ -367,3 +367,13 @@ def test_record_no_write_could_log(tmp_path):
         f.write(wal.encode(1, wal.UPSERT, nan, np.zeros(1, dtype=np.uint64)))
     with pytest.raises(WalError, match="record 1 refused"):
         nfl.open(tmp_path / "db", key_dtype="float64")
+
+
+def test_opening_removes_temporaries_of_a_killed_checkpoint(tmp_path):
+    with nfl.open(tmp_path / "db") as db:
+        db[1] = 1
+    (tmp_path / "db" / "snapshot.tmp-123-abcd").write_bytes(b"half a snapshot")
+    (tmp_path / "db" / "other.tmp-1-x").write_bytes(b"not ours")
+    with nfl.open(tmp_path / "db") as db:
+        assert db[1] == 1
+    assert sorted(os.listdir(tmp_path / "db")) == ["LOCK", "other.tmp-1-x", "snapshot", "wal"]

@@ -22,7 +22,7 @@ from nfl import _keys
 from nfl.index import Index
 from nfl.storage import snapshot, wal
 from nfl.storage.errors import LockedError, SnapshotError, SnapshotNotFoundError, WalError
-from nfl.storage.files import fsync_dir
+from nfl.storage.files import fsync_dir, remove_temps
 
 SYNC_MODES = ("always", "none")
 _READS = ("get", "__getitem__", "__contains__", "__len__", "__iter__", "get_many", "contains_many",
@@ -82,6 +82,8 @@ class DurableIndex:
         except BlockingIOError:
             raise LockedError(f"{self.path} is already open (by this or another process)") from None
         snap, log = self._file("snapshot"), self._file("wal")
+        for path in (snap, log):
+            remove_temps(path)  # of a checkpoint or creation that was killed
         if not os.path.exists(snap):
             if os.path.exists(log):
                 raise SnapshotNotFoundError(2, "durable index has a log but no snapshot", snap)

@@ -3,6 +3,8 @@ import contextlib
 import os
 import secrets
 
+_TEMP = ".tmp-"  # atomic_write's temporary files are named path + _TEMP + pid-random
+
 
 def write_all(fd: int, data) -> None:
     """Writes every byte of a buffer to fd (os.write may write less than asked)."""
@@ -27,7 +29,7 @@ def atomic_write(path, parts) -> None:
     path, and the directory fsynced so the rename itself survives a crash.
     """
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = f"{path}{_TEMP}{os.getpid()}-{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
@@ -42,3 +44,15 @@ def atomic_write(path, parts) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def remove_temps(path) -> None:
+    """Deletes temporary files that atomic_write(path, ...) left behind when killed.
+
+    Only safe while no one else can be writing path (a durable index holds its lock).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    for entry in os.listdir(directory):
+        if entry.startswith(name + _TEMP):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, entry))
