@@ -26,7 +26,7 @@ def _csv(text):
 
 
 def _load_keys(args):
-    """[(dataset name, keys)] from --keys files or --dataset names."""
+    """[(dataset name, keys, facts)] from --keys files (deduplicated, counted) or --dataset names."""
     if args.keys:
         from workloads import sosd
 
@@ -35,11 +35,11 @@ def _load_keys(args):
             keys, dups = sosd.read_unique(path)
             if dups:
                 print(f"{path}: dropped {dups:,} duplicate keys", file=sys.stderr)
-            out.append((Path(path).name, keys))
+            out.append((Path(path).name, keys, {"file": str(path), "duplicates_removed": int(dups)}))
         return out
     from workloads import datasets
 
-    return [(name, datasets.load(name, n=args.n, seed=args.seed)) for name in args.dataset]
+    return [(name, datasets.load(name, n=args.n, seed=args.seed), {"n_requested": args.n}) for name in args.dataset]
 
 
 def _overrides(pairs):
@@ -70,7 +70,7 @@ def _build_streams(keyed, specs, args, console):
 
     out = []
     with console.status("building op streams") as status:
-        for dataset, keys in keyed:
+        for dataset, keys, _ in keyed:
             for spec in specs:
                 status.update(f"building op stream {dataset} · {_workload_name(spec)}")
                 s = stream.build(spec, keys, args.seed, overrides=_stream_overrides(spec, args.p),
@@ -98,7 +98,8 @@ def _workload_facts(w):
 def execute(args, specs, out, console):
     """Builds the streams, runs every index over them, writes and prints the report."""
     chosen = adapters.make(args.indexes)
-    workloads = _build_streams(_load_keys(args), specs, args, console)
+    keyed = _load_keys(args)
+    workloads = _build_streams(keyed, specs, args, console)
     timers = _timers()
     paths = runner.PATHS
     with Steps(len(workloads) * len(chosen) * len(paths), console) as steps:
@@ -112,6 +113,8 @@ def execute(args, specs, out, console):
         "seeds": {"dataset": args.seed, "stream": args.seed},
         "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes, "repeat": args.repeat,
                    "paths": list(paths), "overrides": _overrides(args.p)},
+        "datasets": [{"name": name, "keys": int(len(keys)), "key_dtype": str(keys.dtype), **facts}
+                     for name, keys, facts in keyed],
         "workloads": [_workload_facts(w) for w in workloads],
         "runs": runs,
     }
