@@ -317,13 +317,13 @@ class Partitioned:
 
 def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
     """One of the stress threads: random ops on its own keys, reads and scans anywhere."""
-    rng = random.Random(t)
+    rng = np.random.default_rng(t)
     span, threads = model.span, model.threads
     mine = {k: v for k, v in model.snapshot().items() if k % threads == t}
     gen = 0
 
     def own_keys(n):
-        return [rng.randrange(span // threads) * threads + t for _ in range(n)]
+        return (rng.integers(0, span // threads, n) * threads + t).tolist()
 
     def check_scan(ks, vs, lo, hi_excl):
         arr = np.asarray(ks, dtype=np.uint64)
@@ -331,7 +331,8 @@ def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
         assert arr.size == 0 or (arr[0] >= lo and arr[-1] < hi_excl)
         generation_of(arr, vs)
         got = {k: v for k, v in zip(arr.tolist(), np.asarray(vs).tolist()) if k % threads == t}
-        want = {k: v for k, v in mine.items() if lo <= k < hi_excl}
+        first = lo + (t - lo) % threads  # the smallest own key >= lo
+        want = {k: mine[k] for k in range(first, min(hi_excl, span), threads) if k in mine}
         assert got == want, f"thread {t}: scan of [{lo}, {hi_excl}) differs on its own keys"
 
     def step():
@@ -339,15 +340,14 @@ def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
         gen += 1
         op = rng.random()
         if op < 0.25:  # batch reads anywhere, exact on own keys
-            ks = [rng.randrange(span) for _ in range(256)] + own_keys(64)
-            values, found = idx.get_many(np.array(ks, dtype=np.uint64))
-            for k, v, f in zip(ks, values.tolist(), found.tolist()):
-                if k % threads == t:
-                    assert (k in mine) == f and (not f or mine[k] == v), f"thread {t}: get_many of own key {k}"
-                elif f:
-                    generation_of([k], [v])
+            ks = np.concatenate([rng.integers(0, span, 256), own_keys(64)]).astype(np.uint64)
+            values, found = idx.get_many(ks)
+            own = ks % np.uint64(threads) == t
+            generation_of(ks[found & ~own], values[found & ~own])
+            for k, v, f in zip(ks[own].tolist(), values[own].tolist(), found[own].tolist()):
+                assert (k in mine) == f and (not f or mine[k] == v), f"thread {t}: get_many of own key {k}"
         elif op < 0.45:  # upserts and inserts
-            ks = own_keys(rng.randrange(1, 200))
+            ks = own_keys(rng.integers(1, 200))
             vs = value(ks, gen)
             if rng.random() < 0.5:
                 idx.put_many(np.array(ks, dtype=np.uint64), vs)
@@ -362,7 +362,7 @@ def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
             mine.update(new)
             model.apply(new)
         elif op < 0.6:  # deletes
-            ks = own_keys(rng.randrange(1, 150))
+            ks = own_keys(rng.integers(1, 150))
             if rng.random() < 0.8:
                 gone = idx.delete_many(np.array(ks, dtype=np.uint64)).tolist()
             else:
@@ -382,13 +382,13 @@ def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
             mine[k] = v
             model.apply({k: v})
         elif op < 0.85:  # range
-            lo = rng.randrange(span)
-            hi = lo + rng.choice([10, 1000, 5000])
+            lo = int(rng.integers(span))
+            hi = lo + int(rng.choice([10, 1000, 5000]))
             ks, vs = idx.range(lo, hi)
             check_scan(ks, vs, lo, hi)
         elif op < 0.97:  # scan; its end is where its own-key check stops
-            lo = rng.randrange(span)
-            ks, vs = idx.scan(lo, rng.choice([1, 100, 2000]))
+            lo = int(rng.integers(span))
+            ks, vs = idx.scan(lo, int(rng.choice([1, 100, 2000])))
             if len(ks):
                 check_scan(ks, vs, lo, int(ks[-1]) + 1)
         else:
@@ -396,7 +396,7 @@ def stress_worker(idx, model, t, seconds_done, barrier, counts, state):
             assert len(mine) <= n <= span
 
     while True:
-        for _ in range(50):
+        for _ in range(250):
             step()
             counts[t] += 1
         barrier.wait()  # quiescent point: thread 0 checks everything, decides to go on
