@@ -179,9 +179,10 @@ def test_range_sees_one_whole_write():
     assert not torn, f"{len(torn)} of 300 range() results mixed generations, e.g. {torn[0]}"
 
 
-@pytest.mark.xfail(reason="Index.scan sizes its buffer from len() before the native call "
-                   "(nfl/index.py scan(): min(count, len(self))); a key inserted in between "
-                   "pushes out a key present all along; _export has the same race")
+@pytest.mark.xfail(reason="Index.scan (count > 4096) sizes its buffer from len() before the "
+                   "native call (nfl/index.py scan(): min(count, len(self))); a key inserted in "
+                   "between pushes out a key present all along; _export (save, pickle) has the "
+                   "same race; fix: retry with a larger buffer while the result fills it")
 def test_scan_keeps_keys_present_throughout():
     idx = nfl.Index.bulk_load(np.arange(1000, 2000, dtype=np.uint64), flow="off")
     short = [0]
@@ -473,7 +474,7 @@ def test_writer_is_not_starved_by_readers():
 
     def writer(stop):
         time.sleep(0.2)
-        for i in range(10):
+        for i in range(5):
             t0 = time.perf_counter()
             idx[10**12 + i] = 1
             latency.append(time.perf_counter() - t0)
