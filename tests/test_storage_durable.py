@@ -109,6 +109,13 @@ def test_crash_between_snapshot_and_log_truncation(tmp_path):
         old_log = log.read_bytes()
         db.checkpoint()
     log.write_bytes(old_log)
+    with nfl.open(tmp_path / "db") as db:
+        assert contents(db) == contents(model)
+        assert log.stat().st_size == WAL_PREFIX  # all in the snapshot: the log starts over
+    seq = storage.read_header(tmp_path / "db" / "snapshot")["wal_seq"]
+    key = np.array([999], dtype=np.uint64)
+    log.write_bytes(old_log + wal.encode(seq + 1, wal.UPSERT, key, key))  # and one record after it
+    model[999] = 999
     for _ in range(2):
         with nfl.open(tmp_path / "db") as db:
             assert contents(db) == contents(model)

@@ -106,6 +106,8 @@ class DurableIndex:
                 except (ValueError, TypeError) as exc:  # a record no write call could have logged
                     raise WalError(f"{log}: record {record.seq} refused by the index ({exc})") from None
                 seq = record.seq
+        if seq == head["wal_seq"]:
+            end = wal.START  # the snapshot holds every record (a checkpoint was cut short)
         self._wal = wal.Wal(log, end, self.sync == "always")
         self._index, self._seq = index, seq
 

@@ -35,6 +35,7 @@ UPSERT, INSERT, DELETE = 1, 2, 3
 _WORDS = {UPSERT: 2, INSERT: 2, DELETE: 1}  # 8-byte words per entry
 _PREFIX = struct.Struct("<8sII")
 _RECORD = struct.Struct("<IB3xQQ")
+START = _PREFIX.size  # where the first record begins
 _SEQ_WORD = 2  # the seq field is the third 8-byte word of a record header
 _datasync = getattr(os, "fdatasync", os.fsync)  # the data and the file size, not the mtime
 
@@ -114,7 +115,7 @@ def read(path, where: str = None):
             raise WalError(f"{where}: log format version {version} is not supported "
                            f"(this nfl reads version {FORMAT_VERSION})")
         raise WalError(f"{where}: not an nfl write-ahead log (bad or truncated prefix)")
-    records, at = [], _PREFIX.size
+    records, at = [], START
     while at < buf.size:
         found = _record_at(buf, at)
         if found is None:
@@ -159,7 +160,7 @@ class Wal:
 
     def reset(self) -> None:
         """Drops every record (after a checkpoint has saved them in the snapshot)."""
-        self._end = _PREFIX.size
+        self._end = START
         self._file.truncate(self._end)
         os.fsync(self._file.fileno())
 
