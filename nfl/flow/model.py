@@ -18,11 +18,15 @@ class LinearSpline(torch.nn.Module):
         self.register_buffer("width", self.knots[1:] - self.knots[:-1])
         self.log_mass = torch.nn.Parameter(torch.log(torch.as_tensor(masses, dtype=torch.float64)))
 
-    def forward(self, u: torch.Tensor):
+    def bins_of(self, u: torch.Tensor) -> torch.Tensor:
+        """The bin of each u: the largest j with knots[j] <= u (the knots are fixed)."""
+        return (torch.searchsorted(self.knots, u.detach(), right=True) - 1).clamp_(0, self.width.numel() - 1)
+
+    def forward(self, u: torch.Tensor, j: torch.Tensor):
+        """(P(u), log P'(u)) for u in bins j."""
         p = torch.exp(self.log_mass)
         p = p / p.sum()
         y = torch.cat([p.new_zeros(1), torch.cumsum(p, 0)])
-        j = (torch.searchsorted(self.knots, u.detach(), right=True) - 1).clamp_(0, p.numel() - 1)
         slope = p[j] / self.width[j]
         return y[j] + (u - self.knots[j]) * slope, torch.log(slope)
 

@@ -93,6 +93,8 @@ class _Candidate:
         self.u_valid = torch.from_numpy(reference.feature(x_valid, feature, scale, offset))
         self.knots, masses = init_spline(np.sort(self.u_train.numpy()))
         self.model = LinearSpline(self.knots, masses)
+        self.bins_train = self.model.bins_of(self.u_train)
+        self.bins_valid = self.model.bins_of(self.u_valid)
         self.slope_nll = -float(np.mean(log_feature_slope(feature, scale, x_valid)))
         self.nll = self.heldout_nll(torch)
         self.search_step = int(reference.prepare_bins(self.knots, masses)[3])
@@ -100,7 +102,7 @@ class _Candidate:
     def heldout_nll(self, torch) -> float:
         """Mean negative log-likelihood of the held-out keys, in key space."""
         with torch.no_grad():
-            return -float(self.model(self.u_valid)[1].mean()) + self.slope_nll
+            return -float(self.model(self.u_valid, self.bins_valid)[1].mean()) + self.slope_nll
 
 
 def _choose(candidates):
@@ -119,7 +121,8 @@ def _fine_tune(torch, c: _Candidate, epochs: int, rng, progress: bool):
     for _ in range(epochs):
         order = torch.from_numpy(rng.permutation(c.u_train.numel()))
         for i in range(0, c.u_train.numel(), BATCH):
-            loss = -c.model(c.u_train[order[i:i + BATCH]])[1].mean()
+            batch = order[i:i + BATCH]
+            loss = -c.model(c.u_train[batch], c.bins_train[batch])[1].mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -6,8 +6,7 @@ Layout (little-endian):
     u32       file format version (1)
     u32       length H of the header
     H bytes   header, UTF-8 JSON: family, feature (the normalization), scale,
-              offset, layers (bins per layer), n_params, and "meta" (how the
-              flow was trained)
+              offset, bins, n_params, and "meta" (how the flow was trained)
     8*N bytes the flat parameter vector (float64), N = header["n_params"]
     32 bytes  SHA-256 of everything before it
 
@@ -41,7 +40,7 @@ def dumps(params: np.ndarray, meta: dict) -> bytes:
         "feature": spline.feature,
         "scale": spline.scale,
         "offset": spline.offset,
-        "layers": [int(d.size - 1) for d in spline.densities],
+        "bins": int(spline.masses.size),
         "n_params": int(params.size),
         "meta": meta,
     }

@@ -1,0 +1,85 @@
+"""Training the spline flow: determinism, the feature choice, edge cases, quality, no-torch message."""
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from nfl.conflicts import conflict_stats  # noqa: E402
+from nfl.flow import Flow, layout  # noqa: E402
+
+
+def lognormal(n, seed=1):
+    rng = np.random.default_rng(seed)
+    keys = np.unique((rng.lognormal(0.0, 2.0, int(n * 1.1)) * 1e9).astype(np.uint64))
+    return np.sort(rng.choice(keys, n, replace=False))
+
+
+def test_training_is_deterministic_by_seed():
+    keys = lognormal(30_000)
+    a = Flow.train(keys, seed=3, progress=False)
+    b = Flow.train(keys, seed=3, progress=False)
+    c = Flow.train(keys, seed=4, progress=False)
+    assert np.array_equal(a.params(), b.params())
+    assert not np.array_equal(a.params(), c.params())
+
+
+def test_flow_flattens_lognormal_keys():
+    keys = lognormal(100_000)
+    flow = Flow.train(keys, progress=False)
+    z = flow.transform(keys)
+    assert np.all(np.diff(z) >= 0)
+    raw, flat = conflict_stats(keys.astype(np.float64)).p99, conflict_stats(z).p99
+    assert flat * 30 <= raw, (raw, flat)
+    assert flow.feature == "log"  # near tie in likelihood: the shorter bin search wins
+    assert flow.meta["trained_on"] == keys.size and flow.meta["sample"] == 10_000
+
+
+def test_clustered_keys_pick_the_linear_scale():
+    rng = np.random.default_rng(2)
+    centers = rng.integers(0, 2**62, 200, dtype=np.uint64)
+    keys = np.unique(centers[rng.integers(0, 200, 60_000)] + rng.integers(0, 10**5, 60_000).astype(np.uint64))
+    flow = Flow.train(keys, progress=False)
+    assert flow.feature == "linear"
+    assert conflict_stats(flow.transform(keys)).p99 * 10 <= conflict_stats(keys.astype(np.float64)).p99
+
+
+def test_sample_fraction_and_minimum():
+    keys = lognormal(200_000)
+    assert Flow.train(keys, sample=0.5, progress=False, epochs=1).meta["sample"] == 100_000
+    assert Flow.train(keys, sample=0.01, progress=False, epochs=1).meta["sample"] == 10_000
+    with pytest.raises(ValueError):
+        Flow.train(keys, sample=0.0)
+    with pytest.raises(ValueError):
+        Flow.train(keys, family="bnaf")
+
+
+@pytest.mark.parametrize("keys", [
+    np.array([42], dtype=np.uint64),
+    np.full(5, 7.5),
+    np.array([-3, 5], dtype=np.int64),
+    np.array([-np.inf, -1e308, 0.0, 1e-310, 1e308, np.inf]),
+    np.arange(2**63 - 1000, 2**63 + 1000, dtype=np.uint64),
+], ids=["one key", "all equal", "two ints", "extreme floats", "uint64 near 2^63"])
+def test_edge_cases_give_valid_monotone_flows(keys):
+    flow = Flow.train(keys, progress=False)
+    z = flow.transform(np.sort(keys))
+    assert np.all(np.isfinite(z)) and np.all(np.diff(z) >= 0)
+    layout.check(flow.params())
+
+
+def test_no_keys_is_an_error():
+    with pytest.raises(ValueError):
+        Flow.train(np.array([], dtype=np.uint64))
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    Flow.train(lognormal(20_000), progress=True, epochs=2)
+    assert "training flow" in capsys.readouterr().err
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r'pip install "nfl\[train\]"'):
+        Flow.train(lognormal(1000))
