@@ -1,0 +1,193 @@
+"""The flow's figures: tail conflicts, transform speed, training time, lookups with and without it.
+
+    python -m bench.flow_report [--n 1000000] [--datasets a,b] [--skip-10m] [--skip-lookups] [--json out.json]
+
+1. Tail conflicts (p99 conflict degree, amplification 2) of a linear model over
+   raw keys, over the paper's flow (2D2H2L BNAF; its z is not monotone, so the
+   fraction of adjacent keys it puts out of order is shown), and over the
+   default spline flow; beside it two ablations of the default: the paper's
+   normal target instead of a uniform one (z mapped through the normal
+   quantile function) and equal-width bins instead of bins at sample quantiles.
+2. C transform throughput, one thread, timed in thread CPU time.
+3. Training time of the default flow on 10M lognormal keys (10 % sample), in a
+   fresh process so that importing torch counts.
+4. Batched lookups (get_many) on a lognormal index, flow on vs off.
+Heavy steps run one after another; the machine is shared.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nfl.conflicts import conflict_stats  # noqa: E402
+from nfl.flow import Flow, layout  # noqa: E402
+from nfl.flow.baseline import PaperFlow  # noqa: E402
+from workloads import datasets  # noqa: E402
+
+DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
+TEN_MILLION = 10_000_000
+
+
+def lognormal_keys(n: int, seed: int) -> np.ndarray:
+    """The paper's lognormal keys: exp(N(0, 2)) * 1e9 as uint64, unique, n of them."""
+    rng = np.random.default_rng(seed)
+    keys = np.unique((rng.lognormal(0.0, 2.0, n + n // 8) * 1e9).astype(np.uint64))
+    return np.sort(rng.choice(keys, n, replace=False))
+
+
+def equal_width(flow: Flow, keys: np.ndarray) -> Flow:
+    """The default flow's feature with as many bins, of equal width, masses counted on all keys (its best case)."""
+    s = layout.unpack(flow.params())
+    k = s.masses.size
+    u = flow_feature(flow, keys)
+    counts = np.bincount(np.minimum((u * k).astype(np.int64), k - 1), minlength=k) + 0.5
+    return Flow(layout.pack(s._replace(knots=np.linspace(0.0, 1.0, k + 1), masses=counts)))
+
+
+def flow_feature(flow: Flow, keys: np.ndarray) -> np.ndarray:
+    from nfl.flow import reference
+
+    s = layout.unpack(flow.params())
+    return reference.feature(keys.astype(np.float64), s.feature, s.scale, s.offset)
+
+
+def p99(z: np.ndarray) -> float:
+    return conflict_stats(np.sort(z)).p99
+
+
+def conflicts_row(name: str, keys: np.ndarray) -> dict:
+    from scipy.special import ndtr, ndtri
+
+    x = keys.astype(np.float64)
+    t = time.perf_counter()
+    flow = Flow.train(keys, progress=False)
+    train_s = time.perf_counter() - t
+    z = flow.transform(keys)
+    t = time.perf_counter()
+    paper = PaperFlow.train(keys, progress=False)
+    paper_s = time.perf_counter() - t
+    zp = paper.transform(keys)
+    eps = np.finfo(float).eps
+    return {
+        "dataset": name, "keys": int(keys.size),
+        "raw": p99(x), "raw_max": int(conflict_stats(x).max),
+        "paper": p99(zp), "paper_uniform": p99(ndtr(zp / np.sqrt(2.0))),
+        "paper_out_of_order": float(np.mean(zp[1:] < zp[:-1])),
+        "flow": p99(z), "flow_max": int(conflict_stats(z).max),
+        "flow_normal_target": p99(ndtri(np.clip(z, eps, 1 - eps))),
+        "flow_equal_width": p99(equal_width(flow, keys).transform(keys)),
+        "feature": flow.feature, "bins": flow.bins,
+        "train_s": round(train_s, 2), "paper_train_s": round(paper_s, 2),
+        "transform_mkeys_s": round(transform_speed(flow, keys), 1),
+    }
+
+
+def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
+    """Million keys per second of nfl_flow_transform on shuffled keys, one thread, CPU time."""
+    from nfl._native import ffi, lib
+
+    x = np.random.default_rng(0).permutation(keys.astype(np.float64))
+    z = np.empty_like(x)
+    px, pz = ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z)
+    best = np.inf
+    for _ in range(reps):
+        t = time.thread_time()
+        lib.nfl_flow_transform(flow._handle, px, pz, x.size)
+        best = min(best, time.thread_time() - t)
+    return x.size / best / 1e6
+
+
+TRAIN_10M = """
+import sys, time, numpy as np
+sys.path.insert(0, {root!r})
+from bench.flow_report import lognormal_keys
+keys = lognormal_keys({n}, 1)
+t = time.perf_counter()
+from nfl.flow import Flow
+flow = Flow.train(keys, progress=False)
+print(time.perf_counter() - t, flow.meta["sample"], flow.bins)
+"""
+
+
+def train_ten_million() -> dict:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
+                         capture_output=True, text=True, check=True)
+    seconds, sample, bins = out.stdout.split()
+    return {"keys": TEN_MILLION, "sample": int(sample), "bins": int(bins), "seconds": round(float(seconds), 2)}
+
+
+def lookups(n: int, reps: int = 3) -> dict:
+    """ns per key of get_many over all keys (shuffled) on a lognormal index, flow on and off."""
+    import nfl
+
+    keys = lognormal_keys(n, 2)
+    flow = Flow.train(keys, progress=False)
+    on = nfl.Index.bulk_load(keys, flow=flow)
+    off = nfl.Index.bulk_load(keys, flow="off")
+    queries = np.random.default_rng(3).permutation(keys)
+    times = {"on": [], "off": []}
+    for _ in range(reps):
+        for name, idx in (("on", on), ("off", off)):
+            t = time.perf_counter()
+            _, found = idx.get_many(queries)
+            times[name].append(time.perf_counter() - t)
+            assert found.all()
+    ns = {k: float(np.median(v)) / n * 1e9 for k, v in times.items()}
+    return {"keys": n, "ns_flow_on": round(ns["on"], 1), "ns_flow_off": round(ns["off"], 1),
+            "speedup": round(ns["off"] / ns["on"], 2), "stats_on": on.stats(), "stats_off": off.stats()}
+
+
+def markdown(rows, ten, look) -> str:
+    lines = ["| dataset | raw p99 | paper flow p99 (out of order) | paper, uniform target | spline flow p99 "
+             "| gain | spline, normal target | spline, equal-width bins | feature, bins | train s (paper) | C M keys/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['raw']:.0f} | {r['paper']:.0f} ({r['paper_out_of_order']:.2%}) "
+            f"| {r['paper_uniform']:.0f} | **{r['flow']:.0f}** | {r['raw'] / r['flow']:.1f}x "
+            f"| {r['flow_normal_target']:.0f} | {r['flow_equal_width']:.0f} | {r['feature']}, {r['bins']:,} "
+            f"| {r['train_s']:.1f} ({r['paper_train_s']:.1f}) | {r['transform_mkeys_s']:.0f} |")
+    if ten:
+        lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins): "
+                     f"{ten['seconds']:.1f} s wall, fresh process, torch import included.")
+    if look:
+        lines.append(f"\nget_many over {look['keys']:,} lognormal keys, shuffled, median of 3: "
+                     f"flow on {look['ns_flow_on']:.0f} ns/key, off {look['ns_flow_off']:.0f} ns/key, "
+                     f"speed-up {look['speedup']:.2f}x (depth {look['stats_on']['avg_depth']:.2f} vs "
+                     f"{look['stats_off']['avg_depth']:.2f}).")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.flow_report", description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=1_000_000, help="keys per dataset (sampled from the real sets)")
+    p.add_argument("--datasets", default=",".join(DEFAULT_SETS))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--skip-10m", action="store_true")
+    p.add_argument("--skip-lookups", action="store_true")
+    p.add_argument("--json", help="write every figure here")
+    args = p.parse_args(argv)
+    rows = []
+    for name in args.datasets.split(","):
+        keys = lognormal_keys(args.n, args.seed) if name == "lognormal" else datasets.load(name, n=args.n, seed=args.seed)
+        rows.append(conflicts_row(name, keys))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    ten = None if args.skip_10m else train_ten_million()
+    look = None if args.skip_lookups else lookups(args.n)
+    print(markdown(rows, ten, look))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"conflicts": rows, "train_10m": ten, "lookups": look, "load": os.getloadavg()}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
