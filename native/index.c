@@ -25,7 +25,15 @@ nfl_index *nfl_create(int key_type, const double *flow_params,
             return NULL;
     }
     nfl_index *idx = calloc(1, sizeof *idx);
-    if (!idx || pthread_rwlock_init(&idx->lock, NULL) != 0) {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__ /* glibc prefers readers: a stream of readers starves writers */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    int lock_failed = !idx || pthread_rwlock_init(&idx->lock, &attr) != 0;
+    pthread_rwlockattr_destroy(&attr);
+    if (lock_failed) {
         free(idx);
         nfl_flow_free(flow);
         return NULL;

@@ -15,6 +15,7 @@ _ERRORS = {
     lib.NFL_EORDER: (RuntimeError, "the flow is not monotone over these keys"),
 }
 _ITER_CHUNK = 4096
+_UNLIMITED = 2**62
 
 
 def _check(rc):
@@ -99,7 +100,7 @@ class Index:
 
     def _export(self):
         """(keys, raw uint64 values) of every entry, ascending: what a snapshot holds."""
-        keys, values = self._range(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, len(self))
+        keys, values = self._read_all(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, _UNLIMITED, hint=len(self) + 1)
         return keys, values.view(np.uint64)
 
     # ---- scalar helpers ------------------------------------------------------
@@ -225,6 +226,20 @@ class Index:
             lo = _keys.ceil_key(bound, self._key_dtype)
         return None if lo is None else (self._key(lo), 0)
 
+    def _read_all(self, lo_bits, hi_bits, flags, limit, hint=256):
+        """Every entry in range (at most limit) from ONE native call.
+
+        A single call runs under one read lock, so the result is a consistent
+        snapshot even while other threads write; a full buffer is retried
+        whole with twice the room, never continued (that could tear).
+        """
+        want = max(1, min(limit, hint))
+        while True:
+            keys, values = self._range(lo_bits, hi_bits, flags, want)
+            if keys.size < want or want >= limit:
+                return keys, values
+            want = min(limit, want * 2)
+
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
         start = self._lo(lo)
@@ -233,17 +248,7 @@ class Index:
             return self._range(0, 0, 0, 0)
         flags = lib.NFL_TO_END if hi_key is None else 0
         hi_bits = 0 if hi_key is None else self._key(hi_key)
-        chunks, lo_bits, want = [], start[0], 256
-        while True:  # growing chunks: no allocation beyond twice the result
-            keys, values = self._range(lo_bits, hi_bits, flags, want)
-            chunks.append((keys, values))
-            if keys.size < want:
-                break
-            lo_bits, flags = self._key(keys[-1].item()), flags | lib.NFL_LO_EXCLUSIVE
-            want *= 2
-        if len(chunks) == 1:
-            return chunks[0]
-        return (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+        return self._read_all(start[0], hi_bits, flags, _UNLIMITED)
 
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays."""
@@ -252,11 +257,9 @@ class Index:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         lo = self._lo(start)
-        if lo is None:
-            count = 0
-        elif count > _ITER_CHUNK:
-            count = min(count, len(self))
-        return self._range(lo[0] if lo else 0, 0, lib.NFL_TO_END, count)
+        if lo is None or count == 0:
+            return self._range(0, 0, 0, 0)
+        return self._read_all(lo[0], 0, lib.NFL_TO_END, count, hint=count if count <= _ITER_CHUNK else len(self) + 1)
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""

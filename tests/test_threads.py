@@ -5,8 +5,7 @@ core.  Values are written so that readers can validate them on their own:
 value = generation << 32 | tag(key), so a value that belongs to another key,
 or a batch that mixes two writes, shows.  The mixed stress test runs for
 NFL_STRESS_SECONDS (default 5) and checks the index exactly against a
-lock-protected reference at quiescent points and at the end.  Known bugs of
-the Python wrapper are pinned by xfail tests naming the fix.
+lock-protected reference at quiescent points and at the end.
 """
 import importlib.util
 import os
@@ -159,9 +158,6 @@ def test_len_sees_whole_batches():
     assert sizes <= {n, n + b}, sorted(sizes)[:10]
 
 
-@pytest.mark.xfail(reason="Index.range reads more than 256 entries in several native calls "
-                   "(nfl/index.py range(): continues after keys[-1]), so a write between them "
-                   "tears the result; fix: restart from lo with a doubled size instead")
 def test_range_sees_one_whole_write():
     idx, keys = generation_index()
     last, torn = [0], []
@@ -179,10 +175,6 @@ def test_range_sees_one_whole_write():
     assert not torn, f"{len(torn)} of 300 range() results mixed generations, e.g. {torn[0]}"
 
 
-@pytest.mark.xfail(reason="Index.scan (count > 4096) sizes its buffer from len() before the "
-                   "native call (nfl/index.py scan(): min(count, len(self))); a key inserted in "
-                   "between pushes out a key present all along; _export (save, pickle) has the "
-                   "same race; fix: retry with a larger buffer while the result fills it")
 def test_scan_keeps_keys_present_throughout():
     idx = nfl.Index.bulk_load(np.arange(1000, 2000, dtype=np.uint64), flow="off")
     short = [0]
@@ -455,9 +447,6 @@ def test_stress_four_threads_mixed_ops():
 # ---- the lock itself --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="glibc's rwlock prefers readers: two threads doing back-to-back "
-                   "get_many keep a writer out for seconds; native/index.c nfl_create should "
-                   "init the lock with PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP")
 def test_writer_is_not_starved_by_readers():
     """A put waits for a few reader batches at most, not for the readers to stop."""
     keys = np.random.default_rng(0).permutation(1_000_000).astype(np.uint64) * np.uint64(7)
