@@ -70,10 +70,9 @@ struct nfl_flow {
     int32_t cells;        /* radix cells M, a power of two */
     int32_t step;         /* first binary-lifting step (0: none) */
     double fcells;
-    const double *edge;   /* e_0..e_K, then +inf padding for the lifting */
-    const double *coef;   /* (Y_j, slope_j), j = 0..K (the last: Y_K, 0) */
-    const int32_t *first; /* first[r]: the bin of r / M */
-    void *mem;
+    double *edge;   /* e_0..e_K, then 2 * step entries of +inf for the lifting */
+    double *coef;   /* (Y_j, slope_j), j = 0..K (the last: Y_K, 0) */
+    int32_t *first; /* first[r]: the bin of r / M */
 };
 
 /* The largest j in [0, k-1] with e[j] <= v, scanning on from j. */
@@ -92,7 +91,7 @@ static int prepare_bins(const double *e, const double *m, int32_t k,
     if (e[0] != 0.0 || e[k] != 1.0)
         return 0;
     for (int32_t j = 0; j < k; j++)
-        if (!(e[j] < e[j + 1]) || !isfinite(e[j + 1]))
+        if (!(e[j] < e[j + 1]))
             return 0;
     double total = 0.0;
     for (int32_t j = 0; j < k; j++) {
@@ -166,47 +165,41 @@ nfl_flow *nfl_flow_create(const double *params, size_t n_params)
     if (n_params != NFL_FLOW_HEADER + 2 * (size_t)k + 1)
         return NULL;
 
-    /* one block: edges with lifting padding, coefficients, radix table */
-    int32_t cells = cells_for(k);
-    size_t n_edge = (size_t)k + 1 + 2 * (size_t)cells;
-    size_t n_double = n_edge + 2 * ((size_t)k + 1);
-    nfl_flow *flow = malloc(sizeof(nfl_flow));
-    double *mem = malloc(n_double * sizeof(double) +
-                         (size_t)cells * sizeof(int32_t));
-    if (!flow || !mem) {
-        free(flow);
-        free(mem);
+    nfl_flow *flow = calloc(1, sizeof(nfl_flow));
+    if (!flow)
         return NULL;
-    }
-    double *edge = mem, *coef = mem + n_edge;
-    int32_t *first = (int32_t *)(mem + n_double);
     const double *e = p + NFL_FLOW_HEADER;
-    if (!prepare_bins(e, e + k + 1, k, coef)) {
-        free(flow);
-        free(mem);
-        return NULL;
-    }
-    flow->step = prepare_radix(e, k, cells, first);
-    memcpy(edge, e, ((size_t)k + 1) * sizeof(double));
+    flow->cells = cells_for(k);
+    flow->coef = malloc(2 * ((size_t)k + 1) * sizeof(double));
+    flow->first = malloc((size_t)flow->cells * sizeof(int32_t));
+    if (!flow->coef || !flow->first || !prepare_bins(e, e + k + 1, k, flow->coef))
+        goto fail;
+    flow->step = prepare_radix(e, k, flow->cells, flow->first);
+    size_t n_edge = (size_t)k + 1 + 2 * (size_t)flow->step;
+    flow->edge = malloc(n_edge * sizeof(double));
+    if (!flow->edge)
+        goto fail;
+    memcpy(flow->edge, e, ((size_t)k + 1) * sizeof(double));
     for (size_t i = (size_t)k + 1; i < n_edge; i++)
-        edge[i] = INFINITY;
+        flow->edge[i] = INFINITY;
     flow->feature = (int)p[3];
     flow->scale = p[4];
     flow->offset = p[5];
     flow->bins = k;
-    flow->cells = cells;
-    flow->fcells = (double)cells;
-    flow->edge = edge;
-    flow->coef = coef;
-    flow->first = first;
-    flow->mem = mem;
+    flow->fcells = (double)flow->cells;
     return flow;
+fail:
+    nfl_flow_free(flow);
+    return NULL;
 }
 
 void nfl_flow_free(nfl_flow *flow)
 {
-    if (flow)
-        free(flow->mem);
+    if (!flow)
+        return;
+    free(flow->edge);
+    free(flow->coef);
+    free(flow->first);
     free(flow);
 }
 

@@ -83,7 +83,7 @@ def prepare_bins(e, m):
     while step <= widest:
         step <<= 1
     step >>= 1
-    edge = np.full(k + 1 + 2 * cells, np.inf)
+    edge = np.full(k + 1 + 2 * step, np.inf)
     edge[:k + 1] = e
     return edge, coef, first, step
 
