@@ -32,6 +32,7 @@ class Adapter:
     batch_ops = frozenset()  # op codes the batch path handles; empty: no batch API
     batch_method = ""  # how the batch path runs and is timed
     batch_times_ops = False  # the batch path times each op (else per-op latency is derived)
+    batch_latency = "derived: batch time / ops in the batch"  # how its per-op latency is had
 
     def check(self, stream, path):
         """Raises NotApplicable when this adapter cannot run `stream` on `path`."""
@@ -71,6 +72,11 @@ class Nfl(Adapter):
     ops = batch_ops = ALL_OPS
     batch_times_ops = True
     batch_method = "native executor (C), each batch of {batch} timed by the cycle counter"
+    batch_latency = (
+        "second replay, each op timed by the cycle counter (chained timestamps; includes one counter "
+        "read, {overhead:.0f} ns); a run of consecutive reads executes as one fused batch lookup "
+        "whose ops share its time equally"
+    )
 
     def __init__(self, name, flow):
         self.name, self.flow = name, flow

@@ -36,7 +36,11 @@ def _mops(run):
 def _note(run):
     if run["status"] != "ok":
         return run["status"][len("n/a: "):]
-    return "per-op latency derived" if run["method"]["latency"].startswith("derived") else ""
+    if run["method"]["latency"].startswith("derived"):
+        return "per-op latency derived"
+    if "fused" in run["method"]["latency"] and "READ" in run["latency_ns"]:
+        return "READ: fused runs share their time"
+    return ""
 
 
 def _rows(runs):
@@ -123,7 +127,8 @@ def markdown(results, plot_paths):
         "- Each run replays the identical stream twice, on a freshly loaded index each time when the stream "
         "writes: once timed per batch (throughput, per-batch latency), once timed per op (latency percentiles).",
         f"- Native cycle counter: {t['native']['ticks_per_ns']:.3f} ticks/ns, one read costs "
-        f"{t['native']['overhead_ns']:.1f} ns (included in each per-op latency, not subtracted)."
+        f"{t['native']['overhead_ns']:.1f} ns (included in each per-op latency, not subtracted). "
+        "A run of consecutive reads executes as one fused batch lookup; its ops share its time equally."
         if t.get("native") else "- Native executor: not available in this build.",
         f"- Python per-op timer (perf_counter_ns): {t['python']['overhead_ns']:.0f} ns per back-to-back pair "
         "(included, not subtracted).",

@@ -69,13 +69,8 @@ def _methods(adapter, path, batch, timers):
             f"second replay, perf_counter_ns around each op (includes its "
             f"{timers['python']['overhead_ns']:.0f} ns overhead)",
         )
-    throughput = adapter.batch_method.format(batch=batch)
-    if adapter.batch_times_ops:
-        return throughput, (
-            f"second replay, each op timed by the cycle counter (chained timestamps; "
-            f"includes one counter read, {timers['native']['overhead_ns']:.0f} ns)"
-        )
-    return throughput, "derived: batch time / ops in the batch"
+    overhead = (timers.get("native") or {}).get("overhead_ns", 0.0)
+    return adapter.batch_method.format(batch=batch), adapter.batch_latency.format(overhead=overhead)
 
 
 def _per_op_from_batches(stream, batch, batch_ns):
