@@ -124,7 +124,7 @@ def train_ten_million() -> dict:
     return {"keys": TEN_MILLION, "sample": int(sample), "bins": int(bins), "seconds": round(float(seconds), 2)}
 
 
-def lookups(n: int, reps: int = 3) -> dict:
+def lookups(n: int, reps: int = 5) -> dict:
     """ns per key of get_many over all keys (shuffled) on a lognormal index, flow on and off."""
     import nfl
 
@@ -159,7 +159,7 @@ def markdown(rows, ten, look) -> str:
         lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins): "
                      f"{ten['seconds']:.1f} s wall, fresh process, torch import included.")
     if look:
-        lines.append(f"\nget_many over {look['keys']:,} lognormal keys, shuffled, median of 3: "
+        lines.append(f"\nget_many over {look['keys']:,} lognormal keys, shuffled, median of 5: "
                      f"flow on {look['ns_flow_on']:.0f} ns/key, off {look['ns_flow_off']:.0f} ns/key, "
                      f"speed-up {look['speedup']:.2f}x (depth {look['stats_on']['avg_depth']:.2f} vs "
                      f"{look['stats_off']['avg_depth']:.2f}).")

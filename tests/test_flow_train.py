@@ -45,6 +45,14 @@ def test_clustered_keys_pick_the_linear_scale():
     assert conflict_stats(flow.transform(keys)).p99 * 10 <= conflict_stats(keys.astype(np.float64)).p99
 
 
+def test_the_log_scale_is_not_chosen_when_it_merges_keys():
+    keys = (10**15 + np.arange(50_000) * 7).astype(np.uint64)  # dense at a large magnitude
+    flow = Flow.train(keys, progress=False)
+    assert flow.meta["distinct"]["log"] < flow.meta["distinct"]["linear"]
+    assert flow.feature == "linear"
+    assert np.unique(flow.transform(keys)).size == keys.size
+
+
 def test_sample_fraction_and_minimum():
     keys = lognormal(200_000)
     assert Flow.train(keys, sample=0.5, progress=False, epochs=1).meta["sample"] == 100_000

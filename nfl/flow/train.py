@@ -5,7 +5,8 @@ Steps: draw the sample (seeded) and hold out a tenth of it; for each feature
 masses to smoothed counts (the closed-form maximum-likelihood fit of a
 piecewise-constant density, smoothed); keep the feature with the lower
 held-out negative log-likelihood in key space, the cheaper bin search among
-near ties; then fine-tune the masses with Adam, stopping early when the
+near ties, never one that merges more sample keys into equal features (the
+log scale's double has 2^-42 relative resolution); then fine-tune the masses with Adam, stopping early when the
 held-out likelihood stops improving.  Deterministic for a given seed.
 """
 import math
@@ -91,7 +92,9 @@ class _Candidate:
         self.feature, self.scale, self.offset = feature, scale, offset
         self.u_train = torch.from_numpy(reference.feature(x_train, feature, scale, offset))
         self.u_valid = torch.from_numpy(reference.feature(x_valid, feature, scale, offset))
-        self.knots, masses = init_spline(np.sort(self.u_train.numpy()))
+        u_sorted = np.sort(self.u_train.numpy())
+        self.distinct = int(np.count_nonzero(np.diff(u_sorted))) + 1
+        self.knots, masses = init_spline(u_sorted)
         self.model = LinearSpline(self.knots, masses)
         self.bins_train = self.model.bins_of(self.u_train)
         self.bins_valid = self.model.bins_of(self.u_valid)
@@ -106,9 +109,12 @@ class _Candidate:
 
 
 def _choose(candidates):
-    """The lowest held-out NLL, or among near ties the one with the shortest bin search."""
-    best = min(c.nll for c in candidates)
-    return min((c for c in candidates if c.nll <= best + NEAR_TIE), key=lambda c: (c.search_step, c.nll))
+    """Among the features that keep the most sample keys apart, the lowest held-out NLL,
+    or among near ties the one with the shortest bin search."""
+    most = max(c.distinct for c in candidates)
+    keep = [c for c in candidates if c.distinct == most]
+    best = min(c.nll for c in keep)
+    return min((c for c in keep if c.nll <= best + NEAR_TIE), key=lambda c: (c.search_step, c.nll))
 
 
 def _fine_tune(torch, c: _Candidate, epochs: int, rng, progress: bool):
@@ -170,6 +176,7 @@ def train_spline(x: np.ndarray, *, sample=0.1, epochs=15, seed=0, progress=True)
         "bins": int(masses.size),
         "feature_nll": {c.feature: c.nll for c in candidates},
         "search_step": {c.feature: c.search_step for c in candidates},
+        "distinct": {c.feature: c.distinct for c in candidates},
         "initial_nll": chosen.nll,
         "heldout_nll": nll,
         "epochs_run": epochs_run,
