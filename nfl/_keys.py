@@ -77,6 +77,28 @@ def key_bits(key, dtype: str) -> int:
     return k & _U64_MAX
 
 
+def key_converter(dtype: str):
+    """key_bits for one dtype, with the common case (a key of that dtype) inlined."""
+    if dtype == "uint64":
+        def convert(key):
+            if type(key) is int and 0 <= key <= _U64_MAX:
+                return key
+            return key_bits(key, dtype)
+    elif dtype == "int64":
+        def convert(key):
+            if type(key) is int and _I64_MIN <= key <= _I64_MAX:
+                return key & _U64_MAX
+            return key_bits(key, dtype)
+    else:
+        pack, unpack = _DOUBLE.pack, _WORD.unpack
+
+        def convert(key):
+            if type(key) is float and key == key:
+                return unpack(pack(key))[0]
+            return key_bits(key, dtype)
+    return convert
+
+
 def key_from_bits(bits: int, dtype: str):
     """The Python key (int or float) for a raw 8-byte pattern."""
     if dtype == "uint64":
@@ -95,10 +117,16 @@ def value_bits(value, dtype: str) -> int:
     return v & _U64_MAX
 
 
-def value_from_bits(bits: int, dtype: str) -> int:
-    if dtype == "int64" and bits >> 63:
-        return bits - (1 << 64)
-    return bits
+def value_converter(dtype: str):
+    """value_bits for one dtype, with the common case (an in-range int) inlined."""
+    lo, hi = _RANGES[dtype]
+
+    def convert(value):
+        if type(value) is int and lo <= value <= hi:
+            return value & _U64_MAX
+        return value_bits(value, dtype)
+
+    return convert
 
 
 def ceil_key(bound, dtype: str):

@@ -4,6 +4,8 @@ Validation and dtype handling happen here (through nfl._keys); every tree
 operation, single or batch, is one call into the C core, which releases the
 GIL and takes the index's readers-writer lock.
 """
+import threading
+
 import numpy as np
 
 from nfl import _keys
@@ -16,6 +18,8 @@ _ERRORS = {
 }
 _ITER_CHUNK = 4096
 _UNLIMITED = 2**62
+_TWO64 = 2**64
+_MISSING = object()
 
 
 def _check(rc):
@@ -57,6 +61,10 @@ class Index:
             raise ValueError("the native index refused its flow parameters")
         self._ptr = ffi.gc(ptr, lib.nfl_free)
         self._writes = 0  # bumped by every write call, for iterators
+        self._key = _keys.key_converter(self._key_dtype)
+        self._value = _keys.value_converter(self._value_dtype)
+        self._signed_values = self._value_dtype == "int64"
+        self._cells = threading.local()  # a native out-cell per thread (calls release the GIL)
 
     # ---- building --------------------------------------------------------
 
@@ -105,17 +113,19 @@ class Index:
 
     # ---- scalar helpers ------------------------------------------------------
 
-    def _key(self, key):
-        return _keys.key_bits(key, self._key_dtype)
+    def _cell(self):
+        """This thread's uint64 out-cell for single-key native calls."""
+        try:
+            return self._cells.cell
+        except AttributeError:
+            cell = self._cells.cell = ffi.new("uint64_t *")
+            return cell
 
     def _out_key(self, bits):
         return _keys.key_from_bits(bits, self._key_dtype)
 
-    def _out_value(self, bits):
-        return _keys.value_from_bits(bits, self._value_dtype)
-
     def _put(self, key, value, mode):
-        k, v = self._key(key), _keys.value_bits(value, self._value_dtype)
+        k, v = self._key(key), self._value(value)
         self._writes += 1
         return _check(lib.nfl_put(self._ptr, k, v, mode))
 
@@ -123,16 +133,17 @@ class Index:
 
     def get(self, key, default=None):
         """The value of key, or default."""
-        out = ffi.new("uint64_t *")
+        out = self._cell()
         if lib.nfl_get(self._ptr, self._key(key), out):
-            return self._out_value(out[0])
+            v = out[0]
+            return v - _TWO64 if v >> 63 and self._signed_values else v
         return default
 
     def __getitem__(self, key):
-        out = ffi.new("uint64_t *")
-        if lib.nfl_get(self._ptr, self._key(key), out):
-            return self._out_value(out[0])
-        raise KeyError(key)
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     def __setitem__(self, key, value):
         self._put(key, value, lib.NFL_UPSERT)
@@ -160,7 +171,7 @@ class Index:
             k = self._key(key)
         except (TypeError, ValueError):
             return False
-        return lib.nfl_get(self._ptr, k, ffi.new("uint64_t *")) == 1
+        return lib.nfl_get(self._ptr, k, self._cell()) == 1
 
     def __len__(self):
         return lib.nfl_size(self._ptr)
