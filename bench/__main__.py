@@ -133,7 +133,8 @@ def _default_out(kind):
 
 def _common(p, ops_default=None):
     p.add_argument("--indexes", type=_csv, default=list(adapters.ALL),
-                   help=f"comma-separated, from {','.join(adapters.ALL)}")
+                   help=f"comma-separated, from {','.join(adapters.ALL)} "
+                        "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off)")
     p.add_argument("--ops", type=int, default=ops_default, help="ops per stream (default: the workload's)")
     p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
     p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")

@@ -78,9 +78,9 @@ class Nfl(Adapter):
         "whose ops share its time equally"
     )
 
-    def __init__(self, name, flow):
-        self.name, self.flow = name, flow
-        self.label = f"nfl.Index, flow={flow!r}"
+    def __init__(self, name, flow, prefetch=True):
+        self.name, self.flow, self.prefetch = name, flow, prefetch
+        self.label = f"nfl.Index, flow={flow!r}" + ("" if prefetch else ", prefetching off")
         self.index = None
         self._decided = (None, None)  # (keys, the flow the auto switch chose for them)
 
@@ -93,6 +93,10 @@ class Nfl(Adapter):
         flow = decided if known is not None and np.array_equal(known, keys) else self.flow
         self.index = nfl.Index.bulk_load(keys, values, flow=flow)
         self._decided = (keys, "off" if self.index.flow is None else self.index.flow)
+        if not self.prefetch:  # the tuned lookup path switched off, for comparison
+            from nfl._native import lib
+
+            lib.nfl_set_option(self.index._ptr, lib.NFL_OPT_PREFETCH, 0)
 
     def handlers(self):
         ix = self.index
@@ -240,6 +244,8 @@ def make(names):
     known = {
         "nfl": lambda: Nfl("nfl", "auto"),
         "afli": lambda: Nfl("afli", "off"),
+        "nfl-noprefetch": lambda: Nfl("nfl-noprefetch", "auto", prefetch=False),
+        "afli-noprefetch": lambda: Nfl("afli-noprefetch", "off", prefetch=False),
         "sorteddict": SortedDictAdapter,
         "dict": DictAdapter,
         "pygm": Pygm,
