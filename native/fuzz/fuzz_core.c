@@ -8,11 +8,14 @@
  * every flag combination, max, options, stats and the op-stream executor.
  * Each result is compared with a sorted array that orders keys with its own
  * comparison (not the core's encoding); any difference aborts, and so does
- * any memory error or undefined behaviour (built with ASan and UBSan):
+ * any memory error, leak or undefined behaviour (built with ASan and UBSan).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -pthread \
- *       -Inative native/{encode,flow,afli,ordered,stats,index,executor}.c \
- *       native/fuzz/fuzz_core.c -lm -o fuzz_core
+ * Linked with -Wl,--wrap=malloc,--wrap=calloc, the core's allocations pass
+ * through this file, and one op makes the n-th of them fail during a write:
+ * the write may then fail with NFL_ENOMEM, but every key it did not target
+ * must keep its value, and the tree must stay whole (and leak nothing).
+ *
+ *   python native/fuzz/build.py fuzz_core.c -o fuzz_core   (adds those flags)
  *   ./fuzz_core -max_total_time=60 native/fuzz/corpus
  */
 #include <math.h>
@@ -33,6 +36,23 @@
             abort();                                                         \
         }                                                                    \
     } while (0)
+
+/* ---- allocation failures -------------------------------------------------- */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t count, size_t size);
+static __thread long fail_countdown = -1; /* allocations until one fails; -1: none */
+
+static int injected_failure(void)
+{
+    return fail_countdown >= 0 && fail_countdown-- == 0;
+}
+
+void *__wrap_malloc(size_t size) { return injected_failure() ? NULL : __real_malloc(size); }
+void *__wrap_calloc(size_t count, size_t size)
+{
+    return injected_failure() ? NULL : __real_calloc(count, size);
+}
 
 /* ---- input bytes --------------------------------------------------------- */
 
@@ -447,6 +467,73 @@ static void op_execute(input *in, nfl_index *idx, model *m)
     REQUIRE(rep.scanned == scanned, "execute scanned");
 }
 
+/* A write with its n-th allocation failing (n from the input: maybe none).
+ * Afterwards the tree must hold every key the write did not target, with its
+ * value; a targeted key holds its old value, a value written, or is gone only
+ * if a delete targeted it; nothing else appears.  The model then follows the
+ * index. */
+static void op_failing_write(input *in, nfl_index *idx, model *m)
+{
+    static uint64_t keys[512], values[512], before_k[MAX_KEYS + 1], before_v[MAX_KEYS + 1];
+    model before = {before_k, before_v, m->n};
+    memcpy(before_k, m->k, m->n * 8);
+    memcpy(before_v, m->v, m->n * 8);
+    uint8_t kind = u8(in) % 4, mode = u8(in) % 3;
+    long countdown = u8(in) % 24;
+    size_t n = kind == 1 ? (size_t)u8(in) * 2 : u8(in) % 65;
+    uint64_t start = read_key(in, m), stride = 1 + u8(in) % 8, dup;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = kind == 1 && kt != NFL_KEY_FLOAT64 ? start + i * stride : read_key(in, m);
+        values[i] = rnd(in);
+    }
+    if (m->n + n > MAX_KEYS)
+        return;
+    uint8_t flags[512];
+    int rc = NFL_OK;
+    fail_countdown = countdown;
+    if (kind == 0)
+        rc = nfl_put_many(idx, keys, values, n, mode, flags);
+    else if (kind == 1)
+        for (size_t i = 0; i < n && rc >= 0; i++)
+            rc = nfl_put(idx, keys[i], values[i], NFL_UPSERT);
+    else if (kind == 2)
+        nfl_delete_many(idx, keys, n, flags);
+    else
+        rc = nfl_bulk_load(idx, keys, values, n, 1 + mode, &dup);
+    fail_countdown = -1;
+    REQUIRE(rc >= 0 || rc == NFL_ENOMEM || (kind == 3 && rc == NFL_EDUPLICATE), "failing write: rc");
+    if (kind == 3 && rc == NFL_OK)
+        before.n = 0; /* replaced: only the loaded keys may remain */
+
+    size_t got = nfl_range(idx, 0, 0, NFL_FROM_START | NFL_TO_END, scratch_k, scratch_v, MAX_KEYS + 1);
+    REQUIRE(got == nfl_size(idx), "failing write: size vs scan");
+    for (size_t i = 0; i < got; i++) {
+        REQUIRE(i == 0 || key_less(scratch_k[i - 1], scratch_k[i]), "failing write: scan order");
+        long was = find(&before, scratch_k[i]);
+        int targeted = 0, written = 0;
+        for (size_t j = 0; j < n; j++)
+            if (key_eq(keys[j], scratch_k[i])) {
+                targeted = 1;
+                written |= kind != 2 && values[j] == scratch_v[i];
+            }
+        REQUIRE(written || (was >= 0 && before.v[was] == scratch_v[i]), "failing write: a value from nowhere");
+        REQUIRE(targeted || was >= 0, "failing write: a key from nowhere");
+        uint64_t v;
+        REQUIRE(nfl_get(idx, scratch_k[i], &v) == 1 && v == scratch_v[i], "failing write: scanned key not found");
+    }
+    for (size_t i = 0; kind != 3 && i < before.n; i++) {
+        int targeted = 0;
+        for (size_t j = 0; j < n && !targeted; j++)
+            targeted = key_eq(keys[j], before.k[i]);
+        uint64_t v;
+        REQUIRE(targeted || (nfl_get(idx, before.k[i], &v) == 1 && v == before.v[i]),
+                "failing write: an untouched key lost or changed");
+    }
+    memcpy(m->k, scratch_k, got * 8);
+    memcpy(m->v, scratch_v, got * 8);
+    m->n = got;
+}
+
 static void run(input *in, nfl_index *idx, model *m)
 {
     uint64_t version = nfl_version(idx);
@@ -502,15 +589,19 @@ static void run(input *in, nfl_index *idx, model *m)
             int64_t bucket = (op >> 4) % 8;
             int want = bucket >= 1 && bucket <= 6 && m->n == 0 ? NFL_OK : NFL_EINVAL;
             REQUIRE(nfl_set_option(idx, NFL_OPT_BUCKET_SIZE, bucket) == want, "option");
-            REQUIRE(nfl_set_option(idx, NFL_OPT_PREFETCH, op & 1) == NFL_OK, "prefetch");
+            REQUIRE(nfl_set_option(idx, NFL_OPT_PREFETCH, op >> 7) == NFL_OK, "prefetch");
             break;
         }
         case 14:
             op_execute(in, idx, m);
             break;
         default:
-            check_all(idx, m);
-            writes = 0;
+            if (op & 16) {
+                op_failing_write(in, idx, m);
+            } else {
+                check_all(idx, m);
+                writes = 0;
+            }
         }
         REQUIRE(nfl_size(idx) == m->n, "size after op");
         uint64_t now = nfl_version(idx);
