@@ -74,7 +74,8 @@ def log_feature_slope(feature: str, scale: float, x: np.ndarray) -> np.ndarray:
 def init_spline(u: np.ndarray):
     """Knots at quantiles of u (sorted), KEYS_PER_BIN keys apart; masses = smoothed counts."""
     k = int(min(MAX_BINS, max(1, u.size // KEYS_PER_BIN)))
-    e = np.unique(np.quantile(u, np.linspace(0.0, 1.0, k + 1), method="inverted_cdf"))
+    ranks = np.ceil(np.linspace(0.0, 1.0, k + 1) * u.size).astype(np.int64) - 1
+    e = np.unique(u[np.clip(ranks, 0, u.size - 1)])  # the inverted-CDF quantiles of sorted u
     e = e[(e > 0.0) & (e < 1.0)]
     e = np.concatenate([[0.0], e[np.diff(e, prepend=0.0) >= MIN_GAP], [1.0]])
     if e.size > 2 and 1.0 - e[-2] < MIN_GAP:
