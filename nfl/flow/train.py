@@ -1,13 +1,14 @@
 """Training of the spline flow by maximum likelihood on a sample of the keys.
 
-Steps: draw the sample (seeded) and hold out a tenth of it; for each feature
+Steps: draw the sample (seeded) and hold out a tenth of it.  For each feature
 (linear or log scale) place the knots at sample quantiles and set the bin
-masses to smoothed counts (the closed-form maximum-likelihood fit of a
-piecewise-constant density, smoothed); keep the feature with the lower
-held-out negative log-likelihood in key space, the cheaper bin search among
-near ties, never one that merges more sample keys into equal features (the
-log scale's double has 2^-42 relative resolution); then fine-tune the masses with Adam, stopping early when the
-held-out likelihood stops improving.  Deterministic for a given seed.
+masses to smoothed counts: the closed-form maximum-likelihood fit of a
+piecewise-constant density, smoothed.  Keep the feature with the lower
+held-out negative log-likelihood in key space (the cheaper bin search among
+near ties), never one that merges more sample keys into equal features (the
+log scale's double has 2^-42 relative resolution).  Then fine-tune the
+masses with Adam, stopping early when the held-out likelihood stops
+improving.  Deterministic for a given seed.
 """
 import math
 import time
