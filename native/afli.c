@@ -149,6 +149,8 @@ static void fit_model(afli_node *nd, double zmin, double zmax)
         nd->scale = last / span;
     else /* the keys span more than DBL_MAX: halve to stay finite */
         nd->scale = (last * 0.5) / (zmax * 0.5 - zmin * 0.5);
+    if (!isfinite(nd->scale)) /* a subnormal span: no separation, not a chain */
+        nd->scale = DBL_MAX;
 }
 
 /* Fills a bucket of n sorted entries with room for `room` in all. */
@@ -461,7 +463,7 @@ static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
     nd->entries[i] = e;
     if (nd->size == nd->capacity && nd->size >= 2 * DENSE_MIN_CAPACITY &&
         afli_z(t, nd->entries[0].key) < afli_z(t, nd->entries[n].key))
-        return rebuild(t, nd);
+        rebuild(t, nd); /* the entry is in; a failed rebuild leaves a valid node */
     return NFL_OK;
 }
 

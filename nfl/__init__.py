@@ -6,21 +6,33 @@
 """
 from nfl.index import Index
 
-__all__ = ["Index", "Flow", "open"]
+__all__ = ["Index", "Flow", "open", "DurableIndex", "SnapshotError", "SnapshotNotFoundError",
+           "WalError", "LockedError"]
 __version__ = "0.1.0"
 
 
-def open(path, key_dtype="uint64", value_dtype="int64", sync="always"):
-    """A durable index at path: a snapshot plus a write-ahead log (nfl.storage)."""
+def open(path, key_dtype=None, value_dtype=None, sync="always"):
+    """A durable index in directory path: a snapshot plus a write-ahead log.
+
+    key_dtype / value_dtype default to what is stored (uint64 / int64 for a
+    new store); sync="always" fsyncs every write call before it returns.
+    """
     from nfl.storage import open_durable
 
     return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync)
 
 
+_STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError")
+
+
 def __getattr__(name):
-    # nfl.Flow lives in nfl.flow, imported on first use: the index never needs it.
+    # nfl.Flow and the storage names load on first use: the index needs neither.
     if name == "Flow":
         from nfl.flow import Flow
 
         return Flow
+    if name in _STORAGE_NAMES:
+        from nfl import storage
+
+        return getattr(storage, name)
     raise AttributeError(f"module 'nfl' has no attribute {name!r}")

@@ -4,8 +4,8 @@ native/fuzz/fuzz_core.c (libFuzzer, ASan, UBSan) decodes inputs into op
 sequences checked against a sorted-array model.  It runs for NFL_FUZZ_SECONDS
 (default 60) from the seeds in native/fuzz/corpus; new inputs go to a
 temporary directory, so the checkout is never written.  Any crash, sanitizer
-report, leak or model mismatch fails the test, except a known finding that
-is not fixed yet: those are pinned below as xfail regression tests.
+report, leak or model mismatch fails the test.  Its past findings are kept
+below as regression tests.
 """
 import importlib.util
 import os
@@ -46,16 +46,9 @@ def test_fuzz_core_finds_nothing(tmp_path):
           f"({stats.get('average_exec_per_sec')}/s), coverage {cov[-1] if cov else '?'} (edges, features), "
           f"{len(list(found.iterdir()))} new inputs, slowest {stats.get('slowest_unit_time_sec')} s")
     artifacts = [p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "leak-", "oom-", "timeout-"))]
-    if "an untouched key lost" in log and not failed_insert_is_fixed(tmp_path):
-        pytest.xfail("the run hit the known ENOMEM finding (test_failed_insert_keeps_the_other_keys)")
     assert done.returncode == 0 and not artifacts, f"{artifacts}\n{log[-6000:]}"
 
 
-@pytest.mark.xfail(reason="fuzzer finding, not fixed: native/afli.c fit_model() computes "
-                   "scale = last / span, which overflows to inf when the keys span less than "
-                   "capacity / DBL_MAX (tiny or subnormal floats); every key but the first then "
-                   "lands in the last slot and the tree degenerates into a chain (depth n, O(n^2) "
-                   "memory and time). Fix: clamp the scale to DBL_MAX when it is not finite")
 def test_keys_spanning_a_tiny_range_keep_the_tree_shallow():
     keys = np.arange(1, 4001, dtype=np.uint64).view(np.float64)  # 4.9e-324 * i: subnormals
     idx = nfl.Index.bulk_load(keys, flow="off")
@@ -74,10 +67,5 @@ def failed_insert_is_fixed(tmp_path):
     return done.returncode == 0
 
 
-@pytest.mark.xfail(reason="fuzzer finding, not fixed: native/afli.c dense_insert() returns the "
-                   "result of rebuild() after the entry is already in; on ENOMEM insert_new() "
-                   "then undoes the size count, so the dense node's largest key drops out of "
-                   "view and put reports failure for a key that is in. Fix: call rebuild() and "
-                   "return NFL_OK (a failed rebuild leaves a valid dense node)")
 def test_failed_insert_keeps_the_other_keys(tmp_path):
     assert failed_insert_is_fixed(tmp_path)
