@@ -224,10 +224,11 @@ class Index:
 
     def _range(self, lo_bits, hi_bits, flags, max_count):
         """One native ordered read: (keys, values) arrays of the index's dtypes."""
-        buf = np.empty((2, max_count), dtype=np.uint64)  # keys row, values row
-        out = ffi.from_buffer("uint64_t[]", buf)
-        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, out, out + max_count, max_count)
-        return buf[0, :n].view(self._key_dtype), buf[1, :n].view(self._value_dtype)
+        keys = np.empty(max_count, dtype=self._key_dtype)
+        values = np.empty(max_count, dtype=self._value_dtype)
+        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, ffi.from_buffer("uint64_t[]", keys),
+                          ffi.from_buffer("uint64_t[]", values), max_count)
+        return (keys, values) if n == max_count else (keys[:n], values[:n])
 
     def _lo(self, bound):
         """(bits, flags) of a lower bound, or None when no key can reach it."""
