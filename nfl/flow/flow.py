@@ -10,7 +10,7 @@ from nfl.flow import layout, weights
 
 FAMILIES = ("spline",)
 DEFAULT_FAMILY = "spline"
-_KEY_KINDS = {"u": "uint64", "i": "int64", "f": "float64"}
+_KEY_KINDS = "uif"  # uint64, int64, float64: 8-byte items of these kinds
 
 
 def key_values(keys) -> np.ndarray:
