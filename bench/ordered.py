@@ -7,22 +7,12 @@ a full items() walk with SortedDict.items().  Medians of --repeat runs.
 """
 import argparse
 import itertools
-import statistics
-import time
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 import nfl
-
-
-def median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from bench.scale import timed
 
 
 def main(argv=None):
@@ -58,7 +48,7 @@ def main(argv=None):
     rows = [("scan(start, 100)", nfl_scans, sd_scans, args.scans), ("items() walk", nfl_walk, sd_walk, 1)]
     print(f"{args.n:,} lognormal uint64 keys, flow={args.flow}; per-op Python path")
     for name, ours, theirs, count in rows:
-        t_ours, t_theirs = median_time(ours, args.repeat), median_time(theirs, args.repeat)
+        t_ours, t_theirs = timed(ours, args.repeat), timed(theirs, args.repeat)
         print(f"{name:18s} nfl {t_ours / count * 1e6:9.2f} us   SortedDict {t_theirs / count * 1e6:9.2f} us"
               f"   ratio {t_theirs / t_ours:.2f}x")
 
