@@ -515,62 +515,42 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
     return NFL_OK;
 }
 
-/* Adds delta to the size of every node on key's path. */
-static void count_path(afli_tree *t, double z, int64_t delta)
+/* Adds delta to the size of every node on z's path, in one descent.  Returns
+ * the node the path ends at (and, for a model node, its slot in *pos) and
+ * sets *adjust to the highest node on the path that now grew or shrank
+ * enough to be rebuilt (NULL if none). */
+static afli_node *count_path(afli_tree *t, double z, int64_t delta,
+                             size_t *pos, afli_node **adjust)
 {
     afli_node *nd = t->root;
+    *adjust = NULL;
     for (;;) {
         nd->size += (uint64_t)delta;
+        if (!*adjust && needs_rebuild(nd))
+            *adjust = nd;
         if (nd->dense)
-            return;
-        size_t pos = afli_predict(nd, z);
-        if (nd->kinds[pos] != SLOT_CHILD)
-            return;
-        nd = nd->slots[pos].child;
-    }
-}
-
-/* Rebuilds the highest node on key's path that grew or shrank too much. */
-static int adjust_path(afli_tree *t, double z)
-{
-    afli_node *nd = t->root;
-    for (;;) {
-        if (needs_rebuild(nd))
-            return rebuild(t, nd);
-        if (nd->dense)
-            return NFL_OK;
-        size_t pos = afli_predict(nd, z);
-        if (nd->kinds[pos] != SLOT_CHILD)
-            return NFL_OK;
-        nd = nd->slots[pos].child;
+            return nd;
+        *pos = afli_predict(nd, z);
+        if (nd->kinds[*pos] != SLOT_CHILD)
+            return nd;
+        nd = nd->slots[*pos].child;
     }
 }
 
 /* Inserts a key known to be absent. */
 static int insert_new(afli_tree *t, afli_entry e, double z)
 {
-    count_path(t, z, 1);
-    afli_node *nd = t->root;
-    int rc;
-    for (;;) {
-        if (nd->dense) {
-            rc = dense_insert(t, nd, e);
-            break;
-        }
-        size_t pos = afli_predict(nd, z);
-        if (nd->kinds[pos] == SLOT_CHILD) {
-            nd = nd->slots[pos].child;
-            continue;
-        }
-        rc = slot_insert(t, nd, pos, e);
-        break;
-    }
+    size_t pos = 0;
+    afli_node *adjust;
+    afli_node *nd = count_path(t, z, 1, &pos, &adjust);
+    int rc = nd->dense ? dense_insert(t, nd, e) : slot_insert(t, nd, pos, e);
     if (rc != NFL_OK) {
-        count_path(t, z, -1);
+        count_path(t, z, -1, &pos, &adjust);
         return rc;
     }
     t->size++;
-    adjust_path(t, z); /* a failed rebuild leaves a valid, deeper tree */
+    if (adjust)
+        rebuild(t, adjust); /* a failed rebuild leaves a valid, deeper tree */
     return NFL_OK;
 }
 
@@ -615,24 +595,19 @@ int afli_remove(afli_tree *t, uint64_t key, double z)
 {
     if (!afli_find(t, key, z))
         return 0;
-    count_path(t, z, -1);
-    afli_node *nd = t->root;
-    for (;;) {
-        if (nd->dense) {
-            size_t n = nd->size + 1; /* size already counted the removal */
-            size_t i = afli_lower_bound(nd->entries, n, key);
-            memmove(nd->entries + i, nd->entries + i + 1,
-                    (n - i - 1) * sizeof(afli_entry));
-            break;
-        }
-        size_t pos = afli_predict(nd, z);
-        if (nd->kinds[pos] != SLOT_CHILD) {
-            slot_remove(t, nd, pos, key);
-            break;
-        }
-        nd = nd->slots[pos].child;
+    size_t pos = 0;
+    afli_node *adjust;
+    afli_node *nd = count_path(t, z, -1, &pos, &adjust);
+    if (nd->dense) {
+        size_t n = nd->size + 1; /* size already counted the removal */
+        size_t i = afli_lower_bound(nd->entries, n, key);
+        memmove(nd->entries + i, nd->entries + i + 1,
+                (n - i - 1) * sizeof(afli_entry));
+    } else {
+        slot_remove(t, nd, pos, key);
     }
     t->size--;
-    adjust_path(t, z);
+    if (adjust)
+        rebuild(t, adjust);
     return 1;
 }
