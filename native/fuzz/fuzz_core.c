@@ -461,10 +461,68 @@ static void op_execute(input *in, nfl_index *idx, model *m)
             op[i] = NFL_OP_READ; /* the model is full: read instead */
     }
     nfl_exec_report rep;
-    REQUIRE(nfl_execute(idx, op, key, value, scan_len, expected, n, batch, NULL, NULL,
-                        &rep) == NFL_OK, "execute failed");
+    uint64_t op_ticks[N], batch_ticks[N];
+    int timed = n && u8(in) % 2;
+    REQUIRE(nfl_execute(idx, op, key, value, scan_len, expected, n, batch, timed ? op_ticks : NULL,
+                        timed ? batch_ticks : NULL, &rep) == NFL_OK, "execute failed");
     REQUIRE(rep.ops_done == n && rep.first_mismatch == -1, "execute result");
     REQUIRE(rep.scanned == scanned, "execute scanned");
+    uint64_t op_sum = 0, batch_sum = 0; /* chained timing: op latencies sum to the batches' */
+    for (size_t i = 0; timed && i < n; i++)
+        op_sum += op_ticks[i], batch_sum += i % batch ? 0 : batch_ticks[i / batch];
+    REQUIRE(op_sum <= batch_sum, "execute: op ticks exceed batch ticks");
+}
+
+/* A valid flow from the input (the layout documented in native/flow.c): a
+ * linear spline of 1-16 bins whose widths span up to 2^47 : 1 (narrow
+ * clusters, steep slopes) and whose masses may be zero (flat stretches,
+ * hence ties in z), over either feature, at a scale that may squash every
+ * key into 0 or 1. */
+static size_t flow_params(input *in, double *p)
+{
+    uint8_t b = u8(in);
+    int bins = 1 + (b >> 1) % 16;
+    p[0] = 1313229894.0, p[1] = 1.0, p[2] = 1.0, p[3] = b & 1;
+    p[4] = ldexp(1.0 + u8(in) / 256.0, -(u8(in) % 72));
+    p[5] = ((int)u8(in) - 128) / 64.0;
+    p[6] = bins;
+    double *edge = p + 7, *mass = edge + bins + 1, sum = 0.0;
+    edge[0] = 0.0;
+    for (int j = 1; j <= bins; j++) /* exact sums of powers of two: increasing */
+        edge[j] = edge[j - 1] + ldexp(1.0, u8(in) % 48);
+    for (int j = 1; j <= bins; j++)
+        edge[j] /= edge[bins];
+    for (int j = 0; j < bins; j++)
+        sum += mass[j] = u8(in) % 4 == 0 ? 0.0 : u8(in);
+    if (sum == 0.0)
+        mass[0] = 1.0;
+    return 7 + 2 * (size_t)bins + 1;
+}
+
+/* nfl_flow_create on a valid vector with one entry changed (to NaN, an
+ * infinity, a negative, a count off by one...) and maybe one entry short:
+ * either NULL, or a flow whose transform is finite, in [0, 1] and monotone
+ * over keys from -inf to +inf. */
+static void op_flow_params(input *in)
+{
+    static const double odd[] = {NAN, INFINITY, -INFINITY, -1.0, 0.0, -0.0, 0.5, 1.0,
+                                 2.0, 1e300, 5e-324, 1313229894.0, 1048577.0};
+    double p[7 + 2 * 16 + 1];
+    size_t n = flow_params(in, p), at = u8(in) % n;
+    uint8_t how = u8(in);
+    p[at] = how % 16 < 13 ? odd[how % 16] : p[at] + (how & 16 ? 1.0 : -1.0);
+    nfl_flow *flow = nfl_flow_create(p, n - (how >> 7));
+    if (!flow)
+        return;
+    static const double x[] = {-INFINITY, -1.7976931348623157e308, -1e10, -1.0, -5e-324, 0.0,
+                               5e-324, 1e-300, 0.25, 1.0, 3.0, 1e10, 9007199254740993.0,
+                               1.8446744073709552e19, 1.7976931348623157e308, INFINITY};
+    double z[16];
+    nfl_flow_transform(flow, x, z, 16);
+    for (size_t i = 0; i < 16; i++)
+        REQUIRE(z[i] >= 0.0 && z[i] <= 1.0 && (i == 0 || z[i - 1] <= z[i]),
+                "flow: z not monotone in [0, 1]");
+    nfl_flow_free(flow);
 }
 
 /* A write with its n-th allocation failing (n from the input: maybe none).
@@ -598,6 +656,9 @@ static void run(input *in, nfl_index *idx, model *m)
         default:
             if (op & 16) {
                 op_failing_write(in, idx, m);
+            } else if (op & 32) {
+                op_flow_params(in);
+                writes = 0;
             } else {
                 check_all(idx, m);
                 writes = 0;
@@ -609,32 +670,6 @@ static void run(input *in, nfl_index *idx, model *m)
         version = now;
     }
     check_all(idx, m);
-}
-
-/* A valid flow from the input (the layout documented in native/flow.c): a
- * linear spline of 1-16 bins whose widths span up to 2^47 : 1 (narrow
- * clusters, steep slopes) and whose masses may be zero (flat stretches,
- * hence ties in z), over either feature, at a scale that may squash every
- * key into 0 or 1. */
-static size_t flow_params(input *in, double *p)
-{
-    uint8_t b = u8(in);
-    int bins = 1 + (b >> 1) % 16;
-    p[0] = 1313229894.0, p[1] = 1.0, p[2] = 1.0, p[3] = b & 1;
-    p[4] = ldexp(1.0 + u8(in) / 256.0, -(u8(in) % 72));
-    p[5] = ((int)u8(in) - 128) / 64.0;
-    p[6] = bins;
-    double *edge = p + 7, *mass = edge + bins + 1, sum = 0.0;
-    edge[0] = 0.0;
-    for (int j = 1; j <= bins; j++) /* exact sums of powers of two: increasing */
-        edge[j] = edge[j - 1] + ldexp(1.0, u8(in) % 48);
-    for (int j = 1; j <= bins; j++)
-        edge[j] /= edge[bins];
-    for (int j = 0; j < bins; j++)
-        sum += mass[j] = u8(in) % 4 == 0 ? 0.0 : u8(in);
-    if (sum == 0.0)
-        mass[0] = 1.0;
-    return 7 + 2 * (size_t)bins + 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
