@@ -5,8 +5,8 @@
  * operations: bulk loads (with planted duplicates and invalid bucket sizes),
  * point puts in the three modes, gets, deletes, their batch forms, runs of
  * skewed inserts and deletes that force subtree rebuilds, range scans with
- * every flag combination, max, options, stats and the op-stream executor.
- * Each result is compared with a sorted array that orders keys with its own
+ * every flag combination, max, options, stats, the op-stream executor (timed
+ * or not), and flows built from damaged parameter vectors.  Each result is compared with a sorted array that orders keys with its own
  * comparison (not the core's encoding); any difference aborts, and so does
  * any memory error, leak or undefined behaviour (built with ASan and UBSan).
  *
