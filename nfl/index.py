@@ -231,12 +231,12 @@ class Index:
         return (keys, values) if n == max_count else (keys[:n], values[:n])
 
     def _lo(self, bound):
-        """(bits, flags) of a lower bound, or None when no key can reach it."""
+        """The bits of the smallest key >= bound, or None when no key can reach it."""
         try:
-            return self._key(bound), 0  # the common case: a key of the dtype
+            return self._key(bound)  # the common case: a key of the dtype
         except ValueError:
             lo = _keys.ceil_key(bound, self._key_dtype)
-        return None if lo is None else (self._key(lo), 0)
+        return None if lo is None else self._key(lo)
 
     def _read_all(self, lo_bits, hi_bits, flags, limit, hint=256):
         """Every entry in range (at most limit) from ONE native call.
@@ -260,7 +260,7 @@ class Index:
             return self._range(0, 0, 0, 0)
         flags = lib.NFL_TO_END if hi_key is None else 0
         hi_bits = 0 if hi_key is None else self._key(hi_key)
-        return self._read_all(start[0], hi_bits, flags, _UNLIMITED)
+        return self._read_all(start, hi_bits, flags, _UNLIMITED)
 
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays."""
@@ -271,7 +271,7 @@ class Index:
         lo = self._lo(start)
         if lo is None or count == 0:
             return self._range(0, 0, 0, 0)
-        return self._read_all(lo[0], 0, lib.NFL_TO_END, count, hint=count if count <= _ITER_CHUNK else len(self) + 1)
+        return self._read_all(lo, 0, lib.NFL_TO_END, count, hint=count if count <= _ITER_CHUNK else len(self) + 1)
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""
