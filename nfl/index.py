@@ -20,6 +20,11 @@ _ITER_CHUNK = 4096
 _UNLIMITED = 2**62
 _TWO64 = 2**64
 _MISSING = object()
+# The ordered-read path, looked up once: it runs per scan() call.
+_DTYPES = {name: np.dtype(name) for name in ("uint64", "int64", "float64")}
+_U64S = ffi.typeof("uint64_t[]")
+_empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
+_TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
 
 
 def _check(rc):
@@ -223,11 +228,11 @@ class Index:
     # ---- ordered operations ------------------------------------------------------
 
     def _range(self, lo_bits, hi_bits, flags, max_count):
-        """One native ordered read: (keys, values) arrays of the index's dtypes."""
-        keys = np.empty(max_count, dtype=self._key_dtype)
-        values = np.empty(max_count, dtype=self._value_dtype)
-        n = lib.nfl_range(self._ptr, lo_bits, hi_bits, flags, ffi.from_buffer("uint64_t[]", keys),
-                          ffi.from_buffer("uint64_t[]", values), max_count)
+        """One native ordered read: fresh (keys, values) arrays of the index's dtypes."""
+        keys = _empty(max_count, _DTYPES[self._key_dtype])
+        values = _empty(max_count, _DTYPES[self._value_dtype])
+        n = _nfl_range(self._ptr, lo_bits, hi_bits, flags, _from_buffer(_U64S, keys),
+                       _from_buffer(_U64S, values), max_count)
         return (keys, values) if n == max_count else (keys[:n], values[:n])
 
     def _lo(self, bound):
@@ -252,13 +257,26 @@ class Index:
                 return keys, values
             want = min(limit, want * 2)
 
+    def _entry_cells(self):
+        """This thread's (key, value) out-cells for one-entry native reads."""
+        try:
+            return self._cells.entry
+        except AttributeError:
+            cells = self._cells.entry = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+            return cells
+
+    def _first_key(self, lo_bits, flags):
+        """The first key in range, or None: one native call, no arrays."""
+        key, value = self._entry_cells()
+        return self._out_key(key[0]) if _nfl_range(self._ptr, lo_bits, 0, flags, key, value, 1) else None
+
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
         start = self._lo(lo)
         hi_key = _keys.ceil_key(hi, self._key_dtype)
         if start is None:
             return self._range(0, 0, 0, 0)
-        flags = lib.NFL_TO_END if hi_key is None else 0
+        flags = _TO_END if hi_key is None else 0
         hi_bits = 0 if hi_key is None else self._key(hi_key)
         return self._read_all(start, hi_bits, flags, _UNLIMITED)
 
@@ -271,25 +289,26 @@ class Index:
         lo = self._lo(start)
         if lo is None or count == 0:
             return self._range(0, 0, 0, 0)
-        return self._read_all(lo, 0, lib.NFL_TO_END, count, hint=count if count <= _ITER_CHUNK else len(self) + 1)
+        if count <= _ITER_CHUNK:  # room for the whole answer: one call, never a retry
+            return self._range(lo, 0, _TO_END, count)
+        return self._read_all(lo, 0, _TO_END, count, hint=len(self) + 1)
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""
-        keys, _ = self.scan(key, 1)
-        return keys[0].item() if keys.size else None
+        lo = self._lo(key)
+        return None if lo is None else self._first_key(lo, _TO_END)
 
     def min_key(self):
-        keys, _ = self._range(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, 1)
-        return keys[0].item() if keys.size else None
+        return self._first_key(0, _ALL)
 
     def max_key(self):
-        key, value = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        key, value = self._entry_cells()
         return self._out_key(key[0]) if lib.nfl_max(self._ptr, key, value) else None
 
     def _chunks(self):
         """Ascending (keys, values) chunks; RuntimeError if the index changes."""
         writes, version = self._writes, lib.nfl_version(self._ptr)
-        flags, lo = lib.NFL_FROM_START | lib.NFL_TO_END, 0
+        flags, lo = _ALL, 0
         while True:
             if self._writes != writes or lib.nfl_version(self._ptr) != version:
                 raise RuntimeError("index changed during iteration")
@@ -299,7 +318,7 @@ class Index:
             yield keys.tolist(), values.tolist()
             if keys.size < _ITER_CHUNK:
                 return
-            lo, flags = self._key(keys[-1].item()), lib.NFL_TO_END | lib.NFL_LO_EXCLUSIVE
+            lo, flags = self._key(keys[-1].item()), _TO_END | lib.NFL_LO_EXCLUSIVE
 
     def _walk(self, pick):
         writes = self._writes
