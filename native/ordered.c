@@ -11,51 +11,95 @@
 
 #include "afli.h"
 
-/* Slots ahead of the walk whose bucket or child is prefetched. */
-#define LOOKAHEAD 6
-
 typedef struct {
     uint64_t lo, hi;
     double zlo;
-    int flags;
-    uint64_t *keys, *values;
-    size_t max, count;
+    int check_lo;            /* nothing copied yet: keys below lo may still come */
+    int check_hi;            /* an upper bound applies (no NFL_TO_END) */
+    int lo_exclusive;
+    uint64_t *keys, *values; /* where the next entry goes */
+    size_t room;             /* entries still wanted; the walk stops at 0 */
 } range_walk;
 
-/* Emits one entry if it is in range; returns 1 when the walk must stop. */
-static int emit(range_walk *w, const afli_entry *e)
+/* How many entries of a sorted run lie below the lower bound. */
+static size_t count_below_lo(const range_walk *w, const afli_entry *e, size_t n)
 {
-    if (!(w->flags & NFL_FROM_START) &&
-        (e->key < w->lo || (e->key == w->lo && (w->flags & NFL_LO_EXCLUSIVE))))
-        return 0;
-    if (!(w->flags & NFL_TO_END) && e->key >= w->hi)
-        return 1;
-    w->keys[w->count] = e->key;
-    w->values[w->count] = e->value;
-    return ++w->count == w->max;
+    size_t i = 0;
+    while (i < n && (e[i].key < w->lo || (e[i].key == w->lo && w->lo_exclusive)))
+        i++;
+    return i;
 }
 
+/* How many entries of a sorted run lie below the upper bound. */
+static size_t count_below_hi(const range_walk *w, const afli_entry *e, size_t n)
+{
+    size_t i = 0;
+    while (i < n && e[i].key < w->hi)
+        i++;
+    return i;
+}
+
+/* Copies the in-range part of a sorted run; returns 1 when the walk must stop.
+ * The walk meets keys in ascending order, so once one entry is copied no
+ * later one can be below lo: the lower bound is checked only until then. */
 static int emit_run(range_walk *w, const afli_entry *e, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (emit(w, &e[i]))
-            return 1;
-    return 0;
+    if (w->check_lo) {
+        size_t skip = count_below_lo(w, e, n);
+        e += skip;
+        n -= skip;
+        if (n == 0)
+            return 0;
+        w->check_lo = 0;
+    }
+    int stop = 0;
+    if (w->check_hi) {
+        size_t below = count_below_hi(w, e, n);
+        stop = below < n;
+        n = below;
+    }
+    if (n >= w->room) {
+        n = w->room;
+        stop = 1;
+    }
+    uint64_t *keys = w->keys, *values = w->values;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = e[i].key;
+        values[i] = e[i].value;
+    }
+    w->keys = keys + n;
+    w->values = values + n;
+    w->room -= n;
+    return stop;
 }
 
-/* The first occupied slot at or after pos (eight empty slots at a time). */
-static size_t skip_empty(const afli_node *nd, size_t pos)
+/* emit_run of a single entry, the commonest slot, without bound checks once
+ * none apply (a scan past its first entry). */
+static inline int emit_one(range_walk *w, const afli_entry *e)
 {
-    uint64_t word;
-    while (pos + 8 <= nd->capacity) {
-        memcpy(&word, nd->kinds + pos, sizeof word);
-        if (word)
-            break;
-        pos += 8;
+    if (__builtin_expect(w->check_lo | w->check_hi, 0))
+        return emit_run(w, e, 1);
+    *w->keys++ = e->key;
+    *w->values++ = e->value;
+    return --w->room == 0;
+}
+
+/* The occupied slots among the (up to) eight from base: bit 8*i for slot
+ * base+i.  Testing eight kinds bytes at once keeps empty slots off the
+ * branch predictor's hands. */
+static uint64_t occupied(const afli_node *nd, size_t base)
+{
+    uint64_t word = 0;
+    if (base + 8 <= nd->capacity) {
+        memcpy(&word, nd->kinds + base, sizeof word);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        word = __builtin_bswap64(word);
+#endif
+    } else {
+        for (size_t i = 0; base + i < nd->capacity; i++)
+            word |= (uint64_t)nd->kinds[base + i] << (8 * i);
     }
-    while (pos < nd->capacity && nd->kinds[pos] == SLOT_EMPTY)
-        pos++;
-    return pos;
+    return (word | word >> 1) & 0x0101010101010101ull; /* kinds are 0..3 */
 }
 
 /* Walks a subtree; on_bound says whether the lower bound's path runs here. */
@@ -69,29 +113,25 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
     }
     size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
     const afli_node *last_child = NULL;
-    for (size_t pos = skip_empty(nd, start); pos < nd->capacity;
-         pos = skip_empty(nd, pos + 1)) {
-        const afli_slot *s = &nd->slots[pos];
-        if (pos + LOOKAHEAD < nd->capacity &&
-            nd->kinds[pos + LOOKAHEAD] >= SLOT_BUCKET) /* overlap its miss */
-            __builtin_prefetch(nd->slots[pos + LOOKAHEAD].bucket, 0, 3);
-        int stop = 0;
-        switch (nd->kinds[pos]) {
-        case SLOT_ENTRY:
-            stop = emit(w, &s->entry);
-            break;
-        case SLOT_BUCKET:
-            stop = emit_run(w, s->bucket->entries, s->bucket->count);
-            break;
-        case SLOT_CHILD:
-            if (s->child != last_child) {
+    for (size_t base = start & ~(size_t)7; base < nd->capacity; base += 8) {
+        uint64_t occ = occupied(nd, base);
+        if (base < start)
+            occ &= ~(uint64_t)0 << (8 * (start - base));
+        for (; occ; occ &= occ - 1) {
+            size_t pos = base + (size_t)(__builtin_ctzll(occ) >> 3);
+            const afli_slot *s = &nd->slots[pos];
+            int kind = nd->kinds[pos], stop = 0;
+            if (kind == SLOT_ENTRY)
+                stop = emit_one(w, &s->entry);
+            else if (kind == SLOT_BUCKET)
+                stop = emit_run(w, s->bucket->entries, s->bucket->count);
+            else if (s->child != last_child) { /* a child spans its slots */
                 last_child = s->child;
                 stop = walk(w, s->child, on_bound && pos == start);
             }
-            break;
+            if (stop)
+                return 1;
         }
-        if (stop)
-            return 1;
     }
     return 0;
 }
@@ -101,12 +141,13 @@ size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
 {
     if (max == 0)
         return 0;
-    range_walk w = {lo, hi, 0.0, flags, keys, values, max, 0};
     int from_start = (flags & NFL_FROM_START) != 0;
+    range_walk w = {lo, hi, 0.0, !from_start, !(flags & NFL_TO_END),
+                    (flags & NFL_LO_EXCLUSIVE) != 0, keys, values, max};
     if (!from_start)
         w.zlo = afli_z(t, lo);
     walk(&w, t->root, !from_start);
-    return w.count;
+    return max - w.room;
 }
 
 static int max_of(const afli_node *nd, afli_entry *out)
