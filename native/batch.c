@@ -1,10 +1,12 @@
 /* batch.c - fused, prefetching batch lookups.
  *
  * A lone descent stalls on a cache miss at every level (the slot, then the
- * bucket or the child node).  Here a group of keys descends together, AMAC
- * style: each key is a small state machine that does one step, prefetches
- * the memory its next step needs and yields to the next key, so the misses
- * of the whole group are in flight at once.
+ * bucket or the child node).  The caller transforms a whole group of keys
+ * first (the flow's block transform overlaps its own table loads); then the
+ * group descends together, AMAC style: each key is a small state machine
+ * that does one step, prefetches the memory its next step needs and yields
+ * to the next key, so the misses of the whole group are in flight at once.
+ * A key enters at the root with its slot already predicted and prefetched.
  */
 #include "afli.h"
 
@@ -22,6 +24,21 @@ typedef struct {
 static inline void prefetch(const void *p)
 {
     __builtin_prefetch(p, 0, 3);
+}
+
+/* Starts a descent at the root: predicts the slot of z and prefetches it
+ * (the root's header is hot: every key reads it). */
+static void enter(const afli_node *root, probe *p, double z)
+{
+    p->nd = root;
+    p->stage = AT_NODE;
+    if (root->dense)
+        return;
+    p->pos = afli_predict(root, z);
+    p->slot = &root->slots[p->pos];
+    prefetch(&root->kinds[p->pos]);
+    prefetch(p->slot);
+    p->stage = AT_SLOT;
 }
 
 /* One step of one key's descent; returns 1 when the key is resolved. */
@@ -91,8 +108,7 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
     size_t next = 0, active = 0;
     for (; active < GROUP && next < n; active++, next++) {
         lane_key[active] = next;
-        p[active].nd = t->root;
-        p[active].stage = AT_NODE;
+        enter(t->root, &p[active], z[next]);
     }
     size_t lanes = active;
     while (active) {
@@ -103,9 +119,8 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
             if (!step(&p[j], keys[k], z[k], &found[k]))
                 continue;
             if (next < n) {
-                lane_key[j] = next++;
-                p[j].nd = t->root;
-                p[j].stage = AT_NODE;
+                lane_key[j] = next;
+                enter(t->root, &p[j], z[next++]);
             } else {
                 p[j].stage = DONE;
                 active--;

@@ -10,15 +10,18 @@
  * time since the previous timestamp, so the per-op latencies of a batch sum
  * to its batch latency and each includes exactly one read of the counter.
  *
- * A run of consecutive reads inside a batch executes as one fused,
- * prefetching batch lookup (nfl_get_many: the tuned lookup path); the ops of
- * such a run share its time equally.
+ * A batch of reads only executes as one fused, prefetching batch lookup
+ * (nfl_get_many: the tuned lookup path).  Any other batch first prepares the
+ * keys of all its ops and brings their tree paths into cache together
+ * (index_prepare), so the misses of its ops overlap too, then runs the ops
+ * in order.  Either way the ops share the time of the fused pass equally.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "index.h"
 #include "nfl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -115,6 +118,7 @@ typedef struct {
     uint64_t *scan_values;
     uint64_t *run_values; /* scratch for a fused run of reads, batch entries */
     uint8_t *run_found;
+    index_key *prepared;  /* scratch: the keys of a batch, prepared */
     nfl_exec_report *report;
 } exec_ctx;
 
@@ -124,26 +128,27 @@ static inline void fold(nfl_exec_report *r, uint64_t x)
 }
 
 /* A read's result as the stream states it: the value, or -1 when absent. */
-static inline int64_t read_value(exec_ctx *c, uint64_t key)
+static inline int64_t read_value(exec_ctx *c, index_key k)
 {
     uint64_t v;
-    int64_t got = nfl_get(c->index, key, &v) ? (int64_t)v : -1;
+    int64_t got = index_get(c->index, k, &v) ? (int64_t)v : -1;
     fold(c->report, (uint64_t)got);
     return got;
 }
 
-/* Runs op i.  Returns 1 on a result that differs from expected, 0 if it
- * matches, a negative NFL_ code on an index error. */
-static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key,
+/* Runs one op on its key, raw and prepared.  Returns 1 on a result that
+ * differs from expected, 0 if it matches, a negative NFL_ code on an index
+ * error. */
+static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
                           uint64_t value, int64_t scan_len, int64_t expected)
 {
     int rc;
     switch (op) {
     case NFL_OP_READ:
-        return read_value(c, key) != expected;
+        return read_value(c, k) != expected;
     case NFL_OP_UPDATE:
     case NFL_OP_INSERT:
-        rc = nfl_put(c->index, key, value, NFL_UPSERT);
+        rc = index_put(c->index, k, value, NFL_UPSERT);
         return rc < 0 ? rc : 0;
     case NFL_OP_SCAN: {
         size_t got = nfl_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
@@ -154,18 +159,18 @@ static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key,
         return 0;
     }
     case NFL_OP_RMW: {
-        int bad = read_value(c, key) != expected;
-        rc = nfl_put(c->index, key, value, NFL_UPSERT);
+        int bad = read_value(c, k) != expected;
+        rc = index_put(c->index, k, value, NFL_UPSERT);
         return rc < 0 ? rc : bad;
     }
     default: /* NFL_OP_DELETE; codes are checked before the run */
-        fold(c->report, (uint64_t)nfl_delete(c->index, key));
+        fold(c->report, (uint64_t)index_delete(c->index, k));
         return 0;
     }
 }
 
-/* Runs reads i..end-1 as one fused batch lookup; returns how many differ
- * from expected and records the first. */
+/* Runs reads i..end-1 as one fused batch lookup, recording the first whose
+ * result differs from expected. */
 static void exec_reads(exec_ctx *c, const uint64_t *key, const int64_t *expected,
                        size_t i, size_t end)
 {
@@ -177,6 +182,22 @@ static void exec_reads(exec_ctx *c, const uint64_t *key, const int64_t *expected
             c->report->first_mismatch = (int64_t)j;
     }
     c->report->ops_done += end - i;
+}
+
+static int all_reads(const uint8_t *op, size_t b, size_t end)
+{
+    for (size_t i = b; i < end; i++)
+        if (op[i] != NFL_OP_READ)
+            return 0;
+    return 1;
+}
+
+/* Sets the ticks of ops [b, end) to equal shares of span (a fused pass). */
+static void share(uint64_t *op_ticks, size_t b, size_t end, uint64_t span)
+{
+    for (size_t i = b; i < end; i++)
+        op_ticks[i] = span / (end - b);
+    op_ticks[end - 1] += span % (end - b);
 }
 
 /* Checks op codes and the arrays they need; sets the longest scan. */
@@ -232,57 +253,50 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
     if (rc != NFL_OK)
         return rc;
 
-    exec_ctx c = {index, NULL, NULL, NULL, NULL, report};
-    c.run_values = malloc((n < batch ? n : batch) * sizeof(uint64_t) + 1);
-    c.run_found = malloc((n < batch ? n : batch) + 1);
+    exec_ctx c = {index, NULL, NULL, NULL, NULL, NULL, report};
+    size_t room = (n < batch ? n : batch) + 1;
+    c.run_values = malloc(room * sizeof(uint64_t));
+    c.run_found = malloc(room);
+    c.prepared = malloc(room * sizeof(index_key));
     if (max_scan) {
         c.scan_keys = malloc(2 * max_scan * sizeof(uint64_t));
         c.scan_values = c.scan_keys ? c.scan_keys + max_scan : NULL;
     }
-    if (!c.run_values || !c.run_found || (max_scan && !c.scan_keys)) {
-        free(c.run_values);
-        free(c.run_found);
-        free(c.scan_keys);
-        return NFL_ENOMEM;
-    }
+    if (!c.run_values || !c.run_found || !c.prepared ||
+        (max_scan && !c.scan_keys))
+        rc = NFL_ENOMEM;
     if (op_ticks || batch_ticks)
         nfl_ticks_per_ns(); /* calibrate before the clock starts */
 
     for (size_t b = 0; b < n && rc == NFL_OK; b += batch) {
         size_t end = n - b < batch ? n : b + batch;
-        uint64_t start = ticks_now(), prev = start;
-        for (size_t i = b; i < end; i++) {
-            if (op[i] == NFL_OP_READ) {
-                size_t run = i + 1;
-                while (run < end && op[run] == NFL_OP_READ)
-                    run++;
-                exec_reads(&c, key, expected, i, run);
-                if (op_ticks) { /* the run's ops share its time equally */
-                    uint64_t now = ticks_now(), span = now - prev;
-                    for (size_t j = i; j < run; j++)
-                        op_ticks[j] = span / (run - i);
-                    op_ticks[run - 1] += span % (run - i);
-                    prev = now;
-                }
-                i = run - 1;
-                continue;
-            }
-            int r = exec_op(&c, op[i], key[i], value ? value[i] : 0,
-                            scan_len ? scan_len[i] : 0,
-                            expected ? expected[i] : -1);
-            if (r) {
+        uint64_t start = ticks_now();
+        if (all_reads(op, b, end)) {
+            exec_reads(&c, key, expected, b, end);
+            if (op_ticks)
+                share(op_ticks, b, end, ticks_now() - start);
+        } else {
+            index_prepare(index, key + b, end - b, c.prepared);
+            uint64_t prev = op_ticks ? ticks_now() : start;
+            if (op_ticks)
+                share(op_ticks, b, end, prev - start);
+            for (size_t i = b; i < end && rc == NFL_OK; i++) {
+                int r = exec_op(&c, op[i], key[i], c.prepared[i - b],
+                                value ? value[i] : 0,
+                                scan_len ? scan_len[i] : 0,
+                                expected ? expected[i] : -1);
                 if (r < 0) {
                     rc = r;
                     break;
                 }
-                if (report->first_mismatch < 0)
+                if (r && report->first_mismatch < 0)
                     report->first_mismatch = (int64_t)i;
-            }
-            report->ops_done++;
-            if (op_ticks) {
-                uint64_t now = ticks_now();
-                op_ticks[i] = now - prev;
-                prev = now;
+                report->ops_done++;
+                if (op_ticks) {
+                    uint64_t now = ticks_now();
+                    op_ticks[i] += now - prev;
+                    prev = now;
+                }
             }
         }
         if (batch_ticks)
@@ -291,5 +305,6 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
     free(c.scan_keys);
     free(c.run_values);
     free(c.run_found);
+    free(c.prepared);
     return rc;
 }

@@ -198,36 +198,53 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
 
 /* ---- point operations ----------------------------------------------------- */
 
-int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
+static index_key prepare_key(const nfl_index *idx, uint64_t key)
 {
-    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
-    double z = afli_z(&idx->tree, enc);
+    index_key k;
+    k.enc = nfl_key_encode(idx->tree.key_type, key);
+    k.z = afli_z(&idx->tree, k.enc);
+    return k;
+}
+
+int index_get(nfl_index *idx, index_key k, uint64_t *value)
+{
     index_read_begin(idx);
-    uint64_t *v = afli_find(&idx->tree, enc, z);
+    uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
     if (v)
         *value = *v;
     index_read_end(idx);
     return v != NULL;
 }
 
-int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
+int index_put(nfl_index *idx, index_key k, uint64_t value, int mode)
 {
-    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
-    double z = afli_z(&idx->tree, enc);
     index_write_begin(idx);
-    int rc = afli_put(&idx->tree, enc, z, value, mode);
+    int rc = afli_put(&idx->tree, k.enc, k.z, value, mode);
     index_write_end(idx);
     return rc;
 }
 
-int nfl_delete(nfl_index *idx, uint64_t key)
+int index_delete(nfl_index *idx, index_key k)
 {
-    uint64_t enc = nfl_key_encode(idx->tree.key_type, key);
-    double z = afli_z(&idx->tree, enc);
     index_write_begin(idx);
-    int rc = afli_remove(&idx->tree, enc, z);
+    int rc = afli_remove(&idx->tree, k.enc, k.z);
     index_write_end(idx);
     return rc;
+}
+
+int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
+{
+    return index_get(idx, prepare_key(idx, key), value);
+}
+
+int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
+{
+    return index_put(idx, prepare_key(idx, key), value, mode);
+}
+
+int nfl_delete(nfl_index *idx, uint64_t key)
+{
+    return index_delete(idx, prepare_key(idx, key));
 }
 
 /* ---- batch operations ----------------------------------------------------- */
@@ -262,6 +279,36 @@ void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
     index_read_end(idx);
 }
 
+/* Walks the paths of a chunk of keys with the prefetching batch lookup, so
+ * that the writes that follow find them in cache: the misses of the whole
+ * chunk overlap instead of queueing one write behind the other.  A hint: the
+ * writes may change the tree, and they look their keys up again. */
+static void warm_chunk(nfl_index *idx, const uint64_t *enc, const double *z,
+                       size_t m)
+{
+    uint64_t *hit[INDEX_CHUNK];
+    if (idx->prefetch)
+        afli_find_batch(&idx->tree, enc, z, m, 1, hit);
+}
+
+void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
+                   index_key *out)
+{
+    uint64_t enc[INDEX_CHUNK];
+    double z[INDEX_CHUNK];
+    index_read_begin(idx);
+    for (size_t at = 0; at < n;) {
+        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        warm_chunk(idx, enc, z, m);
+        for (size_t i = 0; i < m; i++) {
+            out[at + i].enc = enc[i];
+            out[at + i].z = z[i];
+        }
+        at += m;
+    }
+    index_read_end(idx);
+}
+
 int nfl_put_many(nfl_index *idx, const uint64_t *keys,
                  const uint64_t *values, size_t n, int mode, uint8_t *existed)
 {
@@ -271,6 +318,7 @@ int nfl_put_many(nfl_index *idx, const uint64_t *keys,
     index_write_begin(idx);
     for (size_t at = 0; at < n && rc == NFL_OK;) {
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++) {
             int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode);
             if (r < 0) {
@@ -294,6 +342,7 @@ void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
     index_write_begin(idx);
     for (size_t at = 0; at < n;) {
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++)
             deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i]);
         at += m;

@@ -20,5 +20,20 @@ void index_read_begin(nfl_index *idx);
 void index_read_end(nfl_index *idx);
 void index_write_begin(nfl_index *idx);
 void index_write_end(nfl_index *idx); /* also bumps the version */
+/* A key ready for its tree operation: its code and its z. */
+typedef struct {
+    uint64_t enc;
+    double z;
+} index_key;
+
+/* Prepares n raw keys and, with prefetch on, brings their tree paths into
+ * cache together, so that the point operations that follow (the executor's
+ * writes) find them there instead of missing one after the other. */
+void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
+                   index_key *out);
+/* nfl_get / nfl_put / nfl_delete on a prepared key. */
+int index_get(nfl_index *idx, index_key k, uint64_t *value);
+int index_put(nfl_index *idx, index_key k, uint64_t value, int mode);
+int index_delete(nfl_index *idx, index_key k);
 
 #endif
