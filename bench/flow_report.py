@@ -1,17 +1,23 @@
-"""The flow's figures: tail conflicts, transform speed, training time, lookups with and without it.
+"""The flow's figures: tail conflicts, what limits them, transform speed, training time, lookups.
 
     python -m bench.flow_report [--n 1000000] [--datasets a,b] [--skip-10m] [--skip-lookups] [--json out.json]
 
 1. Tail conflicts (p99 conflict degree, amplification 2) of a linear model over
    raw keys, over the paper's flow (2D2H2L BNAF; its z is not monotone, so the
    fraction of adjacent keys it puts out of order is shown), and over the
-   default spline flow; beside it two ablations of the default: the paper's
-   normal target instead of a uniform one (z mapped through the normal
-   quantile function) and equal-width bins instead of bins at sample quantiles.
-2. C transform throughput, one thread, timed in thread CPU time.
-3. Training time of the default flow on 10M lognormal keys (10 % sample), in a
-   fresh process so that importing torch counts.
-4. Batched lookups (get_many) on a lognormal index, flow on vs off, in thread
+   default spline flow; beside it ablations of the default, each with its
+   feature and bin count: the previous default (knots at quantiles of a 10 %
+   sample), the paper's normal target instead of a uniform one (z mapped
+   through the normal quantile function) and equal-width bins.
+2. What limits the gain: the adaptive knots on a 10 % sample and on all keys
+   (same bins), and the floor of locally random keys (as many uniform random
+   keys: Poisson placement, p99 3); the share of occupied slots above the p99
+   that a 2x gain needs (under 1 % meets it).
+3. C transform throughput, one thread, timed in thread CPU time, and the
+   transform's table (bins, bytes).
+4. Training time of the default flow on 10M lognormal keys (30 % sample), in a
+   fresh process so that importing torch counts; median of 3.
+5. Batched lookups (get_many) on a lognormal index, flow on vs off, in thread
    CPU time (best and median of 7 alternating runs).
 Heavy steps run one after another; the machine is shared.
 """
@@ -27,8 +33,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nfl.conflicts import conflict_stats  # noqa: E402
-from nfl.flow import Flow, layout  # noqa: E402
+from nfl.conflicts import conflict_stats, slot_counts  # noqa: E402
+from nfl.flow import Flow, knots, layout, reference, train  # noqa: E402
 from nfl.flow.baseline import PaperFlow  # noqa: E402
 from workloads import datasets  # noqa: E402
 
@@ -43,24 +49,44 @@ def lognormal_keys(n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(keys, n, replace=False))
 
 
-def equal_width(flow: Flow, keys: np.ndarray) -> Flow:
-    """The default flow's feature with as many bins, of equal width, masses counted on all keys (its best case)."""
+def refit(flow: Flow, keys: np.ndarray, fraction: float, place) -> Flow:
+    """The flow's feature and bin count, knots placed by place(sorted u, bins) on a sample, smoothed counts as masses."""
     s = layout.unpack(flow.params())
-    k = s.masses.size
-    u = flow_feature(flow, keys)
-    counts = np.bincount(np.minimum((u * k).astype(np.int64), k - 1), minlength=k) + 0.5
-    return Flow(layout.pack(s._replace(knots=np.linspace(0.0, 1.0, k + 1), masses=counts)))
+    x = keys.astype(np.float64)
+    xs = x if fraction >= 1 else train.draw_sample(x, fraction, np.random.default_rng(0))
+    u = np.sort(reference.feature(xs, s.feature, s.scale, s.offset))
+    edges, counts = place(u, s.masses.size)
+    return Flow(layout.pack(s._replace(knots=edges, masses=counts + train.SMOOTHING)))
 
 
-def flow_feature(flow: Flow, keys: np.ndarray) -> np.ndarray:
-    from nfl.flow import reference
+def quantile_knots(u: np.ndarray, bins: int):
+    """Knots at the sample quantiles, u.size / bins keys apart: the placement before the adaptive one."""
+    ranks = np.ceil(np.linspace(0.0, 1.0, bins + 1) * u.size).astype(np.int64) - 1
+    edges = knots.clean_edges(u[np.clip(ranks, 0, u.size - 1)])
+    return edges, knots.bin_counts(edges, u)
 
+
+def equal_width_knots(u: np.ndarray, bins: int):
+    """Equal-width bins (with masses counted on all keys: their best case)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return edges, knots.bin_counts(edges, u)
+
+
+def table_bytes(flow: Flow) -> int:
+    """Bytes of the C transform's table: knots padded for the lifting, (Y, slope) pairs, radix cells."""
     s = layout.unpack(flow.params())
-    return reference.feature(keys.astype(np.float64), s.feature, s.scale, s.offset)
+    edge, coef, first, _ = reference.prepare_bins(s.knots, s.masses)
+    return edge.nbytes + coef.nbytes + first.size * 4
 
 
 def p99(z: np.ndarray) -> float:
     return conflict_stats(np.sort(z)).p99
+
+
+def share_above(z: np.ndarray, t: float) -> float:
+    """Share of occupied slots holding more than t keys (p99 <= t needs under 1 %)."""
+    counts = slot_counts(np.ascontiguousarray(z, dtype=np.float64), 2 * z.size)
+    return float(np.mean(counts > t))
 
 
 def conflicts_row(name: str, keys: np.ndarray) -> dict:
@@ -76,15 +102,21 @@ def conflicts_row(name: str, keys: np.ndarray) -> dict:
     paper_s = time.perf_counter() - t
     zp = paper.transform(keys)
     eps = np.finfo(float).eps
+    raw = p99(x)
     return {
         "dataset": name, "keys": int(keys.size),
-        "raw": p99(x), "raw_max": int(conflict_stats(x).max),
+        "raw": raw, "raw_max": int(conflict_stats(x).max),
         "paper": p99(zp), "paper_uniform": p99(ndtr(zp / np.sqrt(2.0))),
         "paper_out_of_order": float(np.mean(zp[1:] < zp[:-1])),
         "flow": p99(z), "flow_max": int(conflict_stats(z).max),
+        "flow_share_above_half_raw": share_above(z, np.floor(raw / 2)),
+        "flow_quantile_10pct": p99(refit(flow, keys, 0.1, quantile_knots).transform(keys)),
         "flow_normal_target": p99(ndtri(np.clip(z, eps, 1 - eps))),
-        "flow_equal_width": p99(equal_width(flow, keys).transform(keys)),
-        "feature": flow.feature, "bins": flow.bins,
+        "flow_equal_width": p99(refit(flow, keys, 1.0, equal_width_knots).transform(keys)),
+        "flow_adaptive_10pct": p99(refit(flow, keys, 0.1, knots.place_knots).transform(keys)),
+        "flow_adaptive_all_keys": p99(refit(flow, keys, 1.0, knots.place_knots).transform(keys)),
+        "uniform_random": p99(np.random.default_rng(0).random(keys.size)),
+        "feature": flow.feature, "bins": flow.bins, "table_bytes": table_bytes(flow),
         "train_s": round(train_s, 2), "paper_train_s": round(paper_s, 2),
         "transform_mkeys_s": round(transform_speed(flow, keys), 1),
     }
@@ -108,22 +140,27 @@ def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
 TRAIN_10M = """
 import sys, time, numpy as np
 sys.path.insert(0, {root!r})
-from bench.flow_report import lognormal_keys, transform_speed
+from bench.flow_report import lognormal_keys, table_bytes, transform_speed
 keys = lognormal_keys({n}, 1)
 t = time.perf_counter()
 from nfl.flow import Flow
 flow = Flow.train(keys, progress=False)
-print(time.perf_counter() - t, flow.meta["sample"], flow.bins, transform_speed(flow, keys))
+print(time.perf_counter() - t, flow.meta["sample"], flow.bins, transform_speed(flow, keys), table_bytes(flow))
 """
 
 
-def train_ten_million() -> dict:
+def train_ten_million(reps: int = 3) -> dict:
+    """Training time on 10M lognormal keys, each run in a fresh process; the median of reps."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
-                         capture_output=True, text=True, check=True)
-    seconds, sample, bins, speed = out.stdout.split()
+    runs = []
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
+                             capture_output=True, text=True, check=True)
+        runs.append([float(v) for v in out.stdout.split()])
+    seconds, sample, bins, speed, size = np.median(np.array(runs), axis=0)
     return {"keys": TEN_MILLION, "sample": int(sample), "bins": int(bins), "seconds": round(float(seconds), 2),
-            "transform_mkeys_s": round(float(speed), 1)}
+            "seconds_runs": [round(r[0], 2) for r in runs], "transform_mkeys_s": round(float(speed), 1),
+            "table_bytes": int(size)}
 
 
 def lookups(n: int, reps: int = 7) -> dict:
@@ -154,18 +191,31 @@ def lookups(n: int, reps: int = 7) -> dict:
 
 
 def markdown(rows, ten, look) -> str:
-    lines = ["| dataset | raw p99 | paper flow p99 (out of order) | paper, uniform target | spline flow p99 "
-             "| gain | spline, normal target | spline, equal-width bins | feature, bins | train s (paper) | C M keys/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | raw p99 | paper flow p99 (out of order) | paper, uniform target | spline flow p99 | gain "
+             "| before: quantile knots, 10 % sample | spline, normal target | spline, equal-width bins "
+             "| feature, bins, table | train s (paper) | C M keys/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['raw']:.0f} | {r['paper']:.0f} ({r['paper_out_of_order']:.2%}) "
             f"| {r['paper_uniform']:.0f} | **{r['flow']:.0f}** | {r['raw'] / r['flow']:.1f}x "
-            f"| {r['flow_normal_target']:.0f} | {r['flow_equal_width']:.0f} | {r['feature']}, {r['bins']:,} "
+            f"| {r['flow_quantile_10pct']:.0f} | {r['flow_normal_target']:.0f} | {r['flow_equal_width']:.0f} "
+            f"| {r['feature']}, {r['bins']:,}, {r['table_bytes'] / 1024:.0f} KiB "
             f"| {r['train_s']:.1f} ({r['paper_train_s']:.1f}) | {r['transform_mkeys_s']:.0f} |")
+    lines += ["\nWhat limits the gain (the flow's feature and bins in every column; p99 <= t needs under 1 % of "
+              "the occupied slots above t):\n",
+              "| dataset | raw p99 | 2x needs p99 <= | spline flow, 30 % sample | its slots above that "
+              "| adaptive knots, 10 % sample | adaptive knots, all keys | uniform random keys (floor) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['raw']:.0f} | {np.floor(r['raw'] / 2):.0f} | {r['flow']:.0f} "
+            f"| {r['flow_share_above_half_raw']:.2%} | {r['flow_adaptive_10pct']:.0f} "
+            f"| {r['flow_adaptive_all_keys']:.0f} | {r['uniform_random']:.0f} |")
     if ten:
-        lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins): "
-                     f"{ten['seconds']:.1f} s wall, fresh process, torch import included; "
+        lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins, "
+                     f"table {ten['table_bytes'] / 1024:.0f} KiB): median {ten['seconds']:.1f} s wall of "
+                     f"{', '.join(f'{v:.1f}' for v in ten['seconds_runs'])}, fresh processes, torch import included; "
                      f"its C transform runs at {ten['transform_mkeys_s']:.0f} M keys/s on the 10M keys.")
     if look:
         lines.append(f"\nget_many over {look['keys']:,} lognormal keys, shuffled, best of 7 in thread CPU time: "

@@ -1,0 +1,95 @@
+"""Knot placement of the spline flow: adjacent bins merged by least likelihood loss.
+
+Real keys are bursty (runs of consecutive seconds, dense address blocks): an
+equal-count (quantile) bin that straddles a burst's edge spreads the burst's
+keys over the whole bin's width and packs them into a few slots.  So start
+from one bin per gap between consecutive distinct sample features and merge
+adjacent pairs that lose the least log-likelihood of the piecewise-constant
+density, until the budget is left: bins stay narrow where the density changes
+and grow wide where it is smooth.  Merging goes in rounds of sequential passes
+over arrays rather than by a heap: as good on the real key sets, several times
+faster (a heap's pops miss the cache on millions of bins).
+"""
+import numpy as np
+from numba import njit
+
+MIN_GAP = 1e-300  # closer knots are merged, so that every slope is finite
+
+
+def clean_edges(points: np.ndarray) -> np.ndarray:
+    """Knots from candidate points: 0, the distinct points inside (0, 1) at least MIN_GAP apart, 1."""
+    e = np.unique(points)
+    e = e[(e > 0.0) & (e < 1.0)]
+    e = np.concatenate([[0.0], e[np.diff(e, prepend=0.0) >= MIN_GAP], [1.0]])
+    if e.size > 2 and 1.0 - e[-2] < MIN_GAP:
+        e = np.delete(e, -2)
+    return e
+
+
+def bin_counts(edges: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Sample keys u per bin [e_j, e_j+1); the last bin also holds the keys at 1."""
+    bins = np.minimum(np.searchsorted(edges, u, side="right") - 1, edges.size - 2)
+    return np.bincount(bins, minlength=edges.size - 1).astype(np.float64)
+
+
+@njit(cache=True)
+def _loss(m1, w1, m2, w2):
+    """Log-likelihood lost by giving two adjacent bins one density (>= 0 up to rounding).
+
+    Written with log m - log w so that no ratio overflows: widths go down to MIN_GAP.
+    """
+    m, w = m1 + m2, w1 + w2
+    loss = -m * (np.log(m) - np.log(w)) if m > 0 else 0.0
+    if m1 > 0:
+        loss += m1 * (np.log(m1) - np.log(w1))
+    if m2 > 0:
+        loss += m2 * (np.log(m2) - np.log(w2))
+    return loss
+
+
+@njit(cache=True)
+def _merge_round(edges, mass, width, bins):
+    """One round of merges, at most down to `bins` bins; (edges, masses, widths) after it.
+
+    A pair of adjacent bins merges when its loss is in the cheaper half (in
+    the last round: among the k - bins cheapest), no neighbouring pair loses
+    less and its left bin is not already merging (a left-to-right pass, so
+    each bin merges at most once a round).  The cheapest pair always merges,
+    so every round makes progress.
+    """
+    k = mass.shape[0]
+    loss = np.empty(k - 1)
+    for j in range(k - 1):
+        loss[j] = _loss(mass[j], width[j], mass[j + 1], width[j + 1])
+    rank = min((k - 1) // 2, k - bins - 1)  # the last round takes only the cheapest pairs
+    threshold = np.partition(loss, rank)[rank]
+    drop = np.zeros(k, dtype=np.bool_)  # drop[j]: bin j joins bin j - 1
+    merges = 0
+    for j in range(k - 1):
+        if merges == k - bins:
+            break
+        cheapest = not (j > 0 and loss[j - 1] < loss[j]) and not (j + 2 < k and loss[j + 1] < loss[j])
+        if loss[j] <= threshold and cheapest and not drop[j]:
+            drop[j + 1] = True
+            merges += 1
+    out_edges, out_mass, out_width = np.empty(k + 1 - merges), np.empty(k - merges), np.empty(k - merges)
+    b = -1
+    for j in range(k):
+        if drop[j]:
+            out_mass[b] += mass[j]
+            out_width[b] += width[j]
+        else:
+            b += 1
+            out_edges[b], out_mass[b], out_width[b] = edges[j], mass[j], width[j]
+    out_edges[b + 1] = edges[k]
+    return out_edges, out_mass, out_width
+
+
+def place_knots(u: np.ndarray, bins: int):
+    """(knots, counts) of at most `bins` bins for the sorted sample features u in [0, 1]."""
+    edges = clean_edges(u)  # one bin per gap between distinct sample features
+    mass = bin_counts(edges, u)
+    width = np.diff(edges)
+    while mass.size > bins:
+        edges, mass, width = _merge_round(edges, mass, width, int(bins))
+    return edges, mass
