@@ -43,6 +43,11 @@ def _u8(arr):
     return ffi.from_buffer("uint8_t[]", arr)
 
 
+def _u64_ptr(arr):
+    """A uint64_t * to arr's data (the exact parameter type: cffi passes it fastest); arr must outlive it."""
+    return ffi.cast("uint64_t *", ffi.from_buffer(arr))
+
+
 class Index:
     """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
 
@@ -257,18 +262,41 @@ class Index:
                 return keys, values
             want = min(limit, want * 2)
 
-    def _entry_cells(self):
-        """This thread's (key, value) out-cells for one-entry native reads."""
+    def _scratch_for(self, count):
+        """A pooled (room, keys, values, keys_ptr, values_ptr) with room >= count, the caller's alone.
+
+        Give it back with self._scratch.append(); a pool rather than a
+        per-thread buffer, so neither threads nor a re-entrant call share one.
+        Copying a short answer out of these beats wrapping fresh arrays for
+        the native call (from_buffer).
+        """
         try:
-            return self._cells.entry
+            scratch = self._scratch.pop()
+            if scratch[0] >= count:
+                return scratch
         except AttributeError:
-            cells = self._cells.entry = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-            return cells
+            self._scratch = []
+        except IndexError:
+            pass
+        keys, values = _empty(count, _DTYPES[self._key_dtype]), _empty(count, _DTYPES[self._value_dtype])
+        return count, keys, values, _u64_ptr(keys), _u64_ptr(values)
+
+    def _read_small(self, lo_bits, count):
+        """The first count (<= _ITER_CHUNK) entries from lo_bits on, as fresh arrays: one native call."""
+        scratch = self._scratch_for(count)
+        room, keys, values, keys_ptr, values_ptr = scratch
+        n = _nfl_range(self._ptr, lo_bits, 0, _TO_END, keys_ptr, values_ptr, count)
+        result = (keys.copy(), values.copy()) if n == room else (keys[:n].copy(), values[:n].copy())
+        self._scratch.append(scratch)
+        return result
 
     def _first_key(self, lo_bits, flags):
-        """The first key in range, or None: one native call, no arrays."""
-        key, value = self._entry_cells()
-        return self._out_key(key[0]) if _nfl_range(self._ptr, lo_bits, 0, flags, key, value, 1) else None
+        """The first key in range, or None: one native call, no arrays made."""
+        scratch = self._scratch_for(1)
+        n = _nfl_range(self._ptr, lo_bits, 0, flags, scratch[3], scratch[4], 1)
+        key = self._out_key(scratch[3][0]) if n else None
+        self._scratch.append(scratch)
+        return key
 
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
@@ -282,6 +310,16 @@ class Index:
 
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays."""
+        if type(count) is not int or not 0 < count <= _ITER_CHUNK:
+            return self._scan_checked(start, count)
+        try:
+            lo = self._key(start)  # the common case, inlined from _lo: it runs per call
+        except ValueError:
+            lo = self._lo(start)
+        return self._range(0, 0, 0, 0) if lo is None else self._read_small(lo, count)
+
+    def _scan_checked(self, start, count):
+        """scan() for any count: checked, converted, and read with room for the answer."""
         if type(count) is not int:
             count = _keys._integral(count, "count")
         if count < 0:
@@ -289,8 +327,8 @@ class Index:
         lo = self._lo(start)
         if lo is None or count == 0:
             return self._range(0, 0, 0, 0)
-        if count <= _ITER_CHUNK:  # room for the whole answer: one call, never a retry
-            return self._range(lo, 0, _TO_END, count)
+        if count <= _ITER_CHUNK:
+            return self._read_small(lo, count)
         return self._read_all(lo, 0, _TO_END, count, hint=len(self) + 1)
 
     def lower_bound(self, key):
@@ -302,8 +340,10 @@ class Index:
         return self._first_key(0, _ALL)
 
     def max_key(self):
-        key, value = self._entry_cells()
-        return self._out_key(key[0]) if lib.nfl_max(self._ptr, key, value) else None
+        scratch = self._scratch_for(1)
+        key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
+        self._scratch.append(scratch)
+        return key
 
     def _chunks(self):
         """Ascending (keys, values) chunks; RuntimeError if the index changes."""

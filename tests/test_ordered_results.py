@@ -106,3 +106,33 @@ def test_threads_reading_one_entry_never_see_each_others_answer():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_scan_counts_of_every_size_in_turn():
+    """Scans reuse pooled buffers of whatever room the last one needed: each answer must fit its own count."""
+    keys = np.arange(0, 30_000, 3, dtype=np.uint64)
+    idx = nfl.Index.bulk_load(keys, flow="off")
+    for count in (100, 5, 4096, 4097, 1, 100, 9_999, 10_001, 3, 100):
+        start = int(keys[-count // 2]) if count < keys.size else 0
+        i = int(np.searchsorted(keys, start))
+        ks, vs = idx.scan(start, count)
+        assert ks.tolist() == keys[i:i + count].tolist() and vs.tolist() == list(range(i, min(i + count, keys.size)))
+
+
+@pytest.mark.parametrize("count", [np.int64(3), np.uint8(3), 3.0, True])
+def test_scan_count_of_other_integral_types(count):
+    idx = nfl.Index.bulk_load(np.array([1, 2, 3, 4], dtype=np.uint64), flow="off")
+    assert idx.scan(2, count)[0].tolist() == [2, 3, 4][:int(count)]
+
+
+def test_scan_checks_start_and_count():
+    idx = nfl.Index.bulk_load(np.array([1, 2, 3], dtype=np.uint64), flow="off")
+    with pytest.raises(ValueError):
+        idx.scan(1, -1)
+    with pytest.raises(ValueError):
+        idx.scan(1, 2.5)
+    with pytest.raises(TypeError):
+        idx.scan("1", 2)
+    with pytest.raises(TypeError):
+        idx.scan("1", 0)
+    assert idx.scan(2**64, 5)[0].size == 0 and idx.scan(-(2**70), 2)[0].tolist() == [1, 2]
