@@ -11,10 +11,11 @@
  * to its batch latency and each includes exactly one read of the counter.
  *
  * A batch of reads only executes as one fused, prefetching batch lookup
- * (nfl_get_many: the tuned lookup path).  Any other batch first prepares the
- * keys of all its ops and brings their tree paths into cache together
- * (index_prepare), so the misses of its ops overlap too, then runs the ops
- * in order.  Either way the ops share the time of the fused pass equally.
+ * (nfl_get_many: the tuned lookup path).  Any other batch takes the write
+ * lock once, prepares the keys of all its ops and brings their tree paths
+ * into cache together (index_prepare), so the misses of its ops overlap too,
+ * then runs the ops in order on the tree.  Either way the ops share the time
+ * of the fused pass equally.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -130,15 +131,15 @@ static inline void fold(nfl_exec_report *r, uint64_t x)
 /* A read's result as the stream states it: the value, or -1 when absent. */
 static inline int64_t read_value(exec_ctx *c, index_key k)
 {
-    uint64_t v;
-    int64_t got = index_get(c->index, k, &v) ? (int64_t)v : -1;
+    const uint64_t *v = afli_find(&c->index->tree, k.enc, k.z);
+    int64_t got = v ? (int64_t)*v : -1;
     fold(c->report, (uint64_t)got);
     return got;
 }
 
-/* Runs one op on its key, raw and prepared.  Returns 1 on a result that
- * differs from expected, 0 if it matches, a negative NFL_ code on an index
- * error. */
+/* Runs one op on its key, raw and prepared, under the write lock.  Returns
+ * 1 on a result that differs from expected, 0 if it matches, a negative
+ * NFL_ code on an index error. */
 static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
                           uint64_t value, int64_t scan_len, int64_t expected)
 {
@@ -148,11 +149,11 @@ static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
         return read_value(c, k) != expected;
     case NFL_OP_UPDATE:
     case NFL_OP_INSERT:
-        rc = index_put(c->index, k, value, NFL_UPSERT);
+        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT);
         return rc < 0 ? rc : 0;
     case NFL_OP_SCAN: {
-        size_t got = nfl_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
-                               c->scan_values, (size_t)scan_len);
+        size_t got = index_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
+                                 c->scan_values, (size_t)scan_len);
         c->report->scanned += got;
         if (got)
             fold(c->report, c->scan_keys[got - 1] ^ c->scan_values[got - 1]);
@@ -160,11 +161,11 @@ static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
     }
     case NFL_OP_RMW: {
         int bad = read_value(c, k) != expected;
-        rc = index_put(c->index, k, value, NFL_UPSERT);
+        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT);
         return rc < 0 ? rc : bad;
     }
     default: /* NFL_OP_DELETE; codes are checked before the run */
-        fold(c->report, (uint64_t)index_delete(c->index, k));
+        fold(c->report, (uint64_t)afli_remove(&c->index->tree, k.enc, k.z));
         return 0;
     }
 }
@@ -276,6 +277,7 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
             if (op_ticks)
                 share(op_ticks, b, end, ticks_now() - start);
         } else {
+            index_write_begin(index);
             index_prepare(index, key + b, end - b, c.prepared);
             uint64_t prev = op_ticks ? ticks_now() : start;
             if (op_ticks)
@@ -298,6 +300,7 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
                     prev = now;
                 }
             }
+            index_write_end(index);
         }
         if (batch_ticks)
             batch_ticks[b / batch] = ticks_now() - start;

@@ -206,8 +206,9 @@ static index_key prepare_key(const nfl_index *idx, uint64_t key)
     return k;
 }
 
-int index_get(nfl_index *idx, index_key k, uint64_t *value)
+int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
 {
+    index_key k = prepare_key(idx, key);
     index_read_begin(idx);
     uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
     if (v)
@@ -216,35 +217,22 @@ int index_get(nfl_index *idx, index_key k, uint64_t *value)
     return v != NULL;
 }
 
-int index_put(nfl_index *idx, index_key k, uint64_t value, int mode)
+int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
 {
+    index_key k = prepare_key(idx, key);
     index_write_begin(idx);
     int rc = afli_put(&idx->tree, k.enc, k.z, value, mode);
     index_write_end(idx);
     return rc;
 }
 
-int index_delete(nfl_index *idx, index_key k)
+int nfl_delete(nfl_index *idx, uint64_t key)
 {
+    index_key k = prepare_key(idx, key);
     index_write_begin(idx);
     int rc = afli_remove(&idx->tree, k.enc, k.z);
     index_write_end(idx);
     return rc;
-}
-
-int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
-{
-    return index_get(idx, prepare_key(idx, key), value);
-}
-
-int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
-{
-    return index_put(idx, prepare_key(idx, key), value, mode);
-}
-
-int nfl_delete(nfl_index *idx, uint64_t key)
-{
-    return index_delete(idx, prepare_key(idx, key));
 }
 
 /* ---- batch operations ----------------------------------------------------- */
@@ -296,7 +284,6 @@ void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
 {
     uint64_t enc[INDEX_CHUNK];
     double z[INDEX_CHUNK];
-    index_read_begin(idx);
     for (size_t at = 0; at < n;) {
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
@@ -306,7 +293,6 @@ void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
         }
         at += m;
     }
-    index_read_end(idx);
 }
 
 int nfl_put_many(nfl_index *idx, const uint64_t *keys,
@@ -352,15 +338,22 @@ void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
 
 /* ---- ordered reads and introspection ------------------------------------------ */
 
-size_t nfl_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
-                 uint64_t *keys, uint64_t *values, size_t max)
+size_t index_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
+                   uint64_t *keys, uint64_t *values, size_t max)
 {
     int kt = idx->tree.key_type;
     uint64_t elo = nfl_key_encode(kt, lo), ehi = nfl_key_encode(kt, hi);
-    index_read_begin(idx);
     size_t n = afli_range(&idx->tree, elo, ehi, flags, keys, values, max);
-    index_read_end(idx);
     nfl_decode(kt, keys, keys, n);
+    return n;
+}
+
+size_t nfl_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
+                 uint64_t *keys, uint64_t *values, size_t max)
+{
+    index_read_begin(idx);
+    size_t n = index_range(idx, lo, hi, flags, keys, values, max);
+    index_read_end(idx);
     return n;
 }
 

@@ -26,14 +26,16 @@ typedef struct {
     double z;
 } index_key;
 
-/* Prepares n raw keys and, with prefetch on, brings their tree paths into
- * cache together, so that the point operations that follow (the executor's
- * writes) find them there instead of missing one after the other. */
+/* What follows runs under a lock the caller holds (the executor holds the
+ * write lock across a batch).
+ *
+ * index_prepare: prepares n raw keys and, with prefetch on, brings their
+ * tree paths into cache together, so that the operations that follow find
+ * them there instead of missing one after the other.
+ * index_range: nfl_range without taking the lock. */
 void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
                    index_key *out);
-/* nfl_get / nfl_put / nfl_delete on a prepared key. */
-int index_get(nfl_index *idx, index_key k, uint64_t *value);
-int index_put(nfl_index *idx, index_key k, uint64_t value, int mode);
-int index_delete(nfl_index *idx, index_key k);
+size_t index_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
+                   uint64_t *keys, uint64_t *values, size_t max);
 
 #endif
