@@ -84,25 +84,59 @@ static inline int emit_one(range_walk *w, const afli_entry *e)
     return --w->room == 0;
 }
 
-/* The occupied slots among the (up to) eight from base: bit 8*i for slot
- * base+i.  Testing eight kinds bytes at once keeps empty slots off the
- * branch predictor's hands. */
-static uint64_t occupied(const afli_node *nd, size_t base)
+/* Buckets up to this many entries are copied by a jump on their count. */
+#define JUMP_COPY_MAX 6
+
+/* emit_run of a bucket that fits with no bound to check: one jump on its
+ * count, cheaper than a copy loop whose exit the branch predictor misses. */
+static inline int emit_bucket(range_walk *w, const afli_bucket *b)
 {
-    uint64_t word = 0;
-    if (base + 8 <= nd->capacity) {
-        memcpy(&word, nd->kinds + base, sizeof word);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        word = __builtin_bswap64(word);
-#endif
-    } else {
-        for (size_t i = 0; base + i < nd->capacity; i++)
-            word |= (uint64_t)nd->kinds[base + i] << (8 * i);
+    size_t n = b->count;
+    const afli_entry *e = b->entries;
+    if (__builtin_expect(w->check_lo | w->check_hi, 0) || n >= w->room || n > JUMP_COPY_MAX)
+        return emit_run(w, e, n);
+    uint64_t *k = w->keys, *v = w->values;
+    switch (n) {
+    case 6: k[5] = e[5].key; v[5] = e[5].value; /* fall through */
+    case 5: k[4] = e[4].key; v[4] = e[4].value; /* fall through */
+    case 4: k[3] = e[3].key; v[3] = e[3].value; /* fall through */
+    case 3: k[2] = e[2].key; v[2] = e[2].value; /* fall through */
+    case 2: k[1] = e[1].key; v[1] = e[1].value; /* fall through */
+    case 1: k[0] = e[0].key; v[0] = e[0].value; /* fall through */
+    default: break;
     }
-    return (word | word >> 1) & 0x0101010101010101ull; /* kinds are 0..3 */
+    w->keys = k + n;
+    w->values = v + n;
+    w->room -= n;
+    return 0;
 }
 
-/* Walks a subtree; on_bound says whether the lower bound's path runs here. */
+/* The occupied slots among the `width` (8 or 64) from base: bit i for slot
+ * base+i.  Eight kinds bytes are tested at once and their bits gathered by
+ * one multiply, so the walk's loop runs over occupied slots only and ends
+ * once per 64 slots, not at every empty one (a branch it cannot predict). */
+static uint64_t occupied(const afli_node *nd, size_t base, size_t width)
+{
+    uint64_t mask = 0;
+    if (base + width <= nd->capacity) {
+        for (size_t k = 0; k < width / 8; k++) {
+            uint64_t word;
+            memcpy(&word, nd->kinds + base + 8 * k, sizeof word);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            word = __builtin_bswap64(word);
+#endif
+            word = (word | word >> 1) & 0x0101010101010101ull; /* kinds are 0..3 */
+            mask |= ((word * 0x0102040810204080ull) >> 56) << (8 * k);
+        }
+    } else {
+        for (size_t i = 0; i < width && base + i < nd->capacity; i++)
+            mask |= (uint64_t)(nd->kinds[base + i] != SLOT_EMPTY) << i;
+    }
+    return mask;
+}
+
+/* Walks a subtree; on_bound says whether the lower bound's path runs here.
+ * The first window is 8 slots (a lower_bound needs no more), then 64. */
 static int walk(range_walk *w, const afli_node *nd, int on_bound)
 {
     if (nd->dense) {
@@ -113,18 +147,15 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
     }
     size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
     const afli_node *last_child = NULL;
-    for (size_t base = start & ~(size_t)7; base < nd->capacity; base += 8) {
-        uint64_t occ = occupied(nd, base);
-        if (base < start)
-            occ &= ~(uint64_t)0 << (8 * (start - base));
-        for (; occ; occ &= occ - 1) {
-            size_t pos = base + (size_t)(__builtin_ctzll(occ) >> 3);
+    for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
+        for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
+            size_t pos = base + (size_t)__builtin_ctzll(occ);
             const afli_slot *s = &nd->slots[pos];
             int kind = nd->kinds[pos], stop = 0;
             if (kind == SLOT_ENTRY)
                 stop = emit_one(w, &s->entry);
             else if (kind == SLOT_BUCKET)
-                stop = emit_run(w, s->bucket->entries, s->bucket->count);
+                stop = emit_bucket(w, s->bucket);
             else if (s->child != last_child) { /* a child spans its slots */
                 last_child = s->child;
                 stop = walk(w, s->child, on_bound && pos == start);
