@@ -281,15 +281,6 @@ class Index:
         keys, values = _empty(count, _DTYPES[self._key_dtype]), _empty(count, _DTYPES[self._value_dtype])
         return count, keys, values, _u64_ptr(keys), _u64_ptr(values)
 
-    def _read_small(self, lo_bits, count):
-        """The first count (<= _ITER_CHUNK) entries from lo_bits on, as fresh arrays: one native call."""
-        scratch = self._scratch_for(count)
-        room, keys, values, keys_ptr, values_ptr = scratch
-        n = _nfl_range(self._ptr, lo_bits, 0, _TO_END, keys_ptr, values_ptr, count)
-        result = (keys.copy(), values.copy()) if n == room else (keys[:n].copy(), values[:n].copy())
-        self._scratch.append(scratch)
-        return result
-
     def _first_key(self, lo_bits, flags):
         """The first key in range, or None: one native call, no arrays made."""
         scratch = self._scratch_for(1)
@@ -309,26 +300,37 @@ class Index:
         return self._read_all(start, hi_bits, flags, _UNLIMITED)
 
     def scan(self, start, count):
-        """The first count entries with key >= start, as (keys, values) arrays."""
+        """The first count entries with key >= start, as (keys, values) arrays.
+
+        The common case (an int count up to _ITER_CHUNK, a key of the dtype)
+        is inlined here, one native call into a pooled buffer: it runs per call.
+        """
         if type(count) is not int or not 0 < count <= _ITER_CHUNK:
             return self._scan_checked(start, count)
         try:
-            lo = self._key(start)  # the common case, inlined from _lo: it runs per call
+            lo = self._key(start)
         except ValueError:
             lo = self._lo(start)
-        return self._range(0, 0, 0, 0) if lo is None else self._read_small(lo, count)
+            if lo is None:
+                return self._range(0, 0, 0, 0)
+        scratch = self._scratch_for(count)
+        room, keys, values, keys_ptr, values_ptr = scratch
+        n = _nfl_range(self._ptr, lo, 0, _TO_END, keys_ptr, values_ptr, count)
+        result = (keys.copy(), values.copy()) if n == room else (keys[:n].copy(), values[:n].copy())
+        self._scratch.append(scratch)
+        return result
 
     def _scan_checked(self, start, count):
-        """scan() for any count: checked, converted, and read with room for the answer."""
+        """scan() for any other count: checked and converted; a long one read with room for all."""
         if type(count) is not int:
             count = _keys._integral(count, "count")
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
+        if 0 < count <= _ITER_CHUNK:
+            return self.scan(start, count)
         lo = self._lo(start)
         if lo is None or count == 0:
             return self._range(0, 0, 0, 0)
-        if count <= _ITER_CHUNK:
-            return self._read_small(lo, count)
         return self._read_all(lo, 0, _TO_END, count, hint=len(self) + 1)
 
     def lower_bound(self, key):
