@@ -10,9 +10,10 @@ from nfl.flow import layout, weights
 
 FAMILIES = ("spline",)
 DEFAULT_FAMILY = "spline"
-# Fraction of the keys a flow trains on by default: 30 %, not the paper's 10 %, because real keys
-# hold bursts of a few keys that a 10 % sample does not see (bench/flow_report.py).
-DEFAULT_SAMPLE = 0.3
+# Fraction of the keys a flow trains on by default: the paper's 10 % (the API's contract).  Real
+# keys hold bursts of a few keys that a 10 % sample does not see; sample=0.3 resolves them at
+# three times the training time (bench/flow_report.py).
+DEFAULT_SAMPLE = 0.1
 _KEY_KINDS = "uif"  # uint64, int64, float64: 8-byte items of these kinds
 
 
@@ -79,6 +80,16 @@ class Flow:
     def bins(self) -> int:
         """Bins of the linear spline."""
         return int(self._params[6])
+
+    @property
+    def table_bytes(self) -> int:
+        """Bytes of the compiled transform's tables (knots padded for the lifting, pieces, radix
+        cells): what a lookup reads besides the tree."""
+        from nfl.flow import reference
+
+        s = layout.unpack(self._params)
+        edge, coef, first, _ = reference.prepare_bins(s.knots, s.masses)
+        return edge.nbytes + coef.nbytes + first.size * 4
 
     def transform(self, keys) -> np.ndarray:
         """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key."""
