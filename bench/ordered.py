@@ -1,12 +1,15 @@
 """Ordered operations from Python against SortedDict, same keys, same run.
 
-    python -m bench.ordered [--n 1000000] [--scans 20000] [--repeat 3]
+    python -m bench.ordered [--n 1000000] [--scans 20000] [--repeat 5] [--flow off]
 
-scan(start, 100) is compared with SortedDict.irange(start) + islice(100);
-a full items() walk with SortedDict.items().  Medians of --repeat runs.
+scan(start, 100) is compared with SortedDict.irange(start) + islice(100),
+lower_bound(start) with next(SortedDict.irange(start)), a full items() walk
+with SortedDict.items().  Medians of --repeat runs, nfl's and SortedDict's
+alternating, so that a change in the machine's load hits both.
 """
 import argparse
 import itertools
+import statistics
 
 import numpy as np
 from sortedcontainers import SortedDict
@@ -15,11 +18,17 @@ import nfl
 from bench.scale import timed
 
 
+def alternating(ours, theirs, repeat):
+    """Median times of ours and theirs over repeat runs of each, taken in turns."""
+    runs = [(timed(ours, 1), timed(theirs, 1)) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--scans", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--flow", default="off", help='flow= for bulk_load ("off", "auto", "on")')
     args = ap.parse_args(argv)
 
@@ -37,6 +46,14 @@ def main(argv=None):
         for s in starts:
             list(itertools.islice(sd.irange(s), 100))
 
+    def nfl_lower_bounds():
+        for s in starts:
+            idx.lower_bound(s)
+
+    def sd_lower_bounds():
+        for s in starts:
+            next(sd.irange(s), None)
+
     def nfl_walk():
         for _ in idx.items():
             pass
@@ -45,10 +62,12 @@ def main(argv=None):
         for _ in sd.items():
             pass
 
-    rows = [("scan(start, 100)", nfl_scans, sd_scans, args.scans), ("items() walk", nfl_walk, sd_walk, 1)]
+    rows = [("scan(start, 100)", nfl_scans, sd_scans, args.scans),
+            ("lower_bound(start)", nfl_lower_bounds, sd_lower_bounds, args.scans),
+            ("items() walk", nfl_walk, sd_walk, 1)]
     print(f"{args.n:,} lognormal uint64 keys, flow={args.flow}; per-op Python path")
     for name, ours, theirs, count in rows:
-        t_ours, t_theirs = timed(ours, args.repeat), timed(theirs, args.repeat)
+        t_ours, t_theirs = alternating(ours, theirs, args.repeat)
         print(f"{name:18s} nfl {t_ours / count * 1e6:9.2f} us   SortedDict {t_theirs / count * 1e6:9.2f} us"
               f"   ratio {t_theirs / t_ours:.2f}x")
 

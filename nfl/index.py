@@ -313,7 +313,12 @@ class Index:
             lo = self._lo(start)
             if lo is None:
                 return self._range(0, 0, 0, 0)
-        scratch = self._scratch_for(count)
+        try:
+            scratch = self._scratch.pop()  # _scratch_for, inlined
+        except (AttributeError, IndexError):
+            scratch = None
+        if scratch is None or scratch[0] < count:
+            scratch = self._scratch_for(count)
         room, keys, values, keys_ptr, values_ptr = scratch
         n = _nfl_range(self._ptr, lo, 0, _TO_END, keys_ptr, values_ptr, count)
         result = (keys.copy(), values.copy()) if n == room else (keys[:n].copy(), values[:n].copy())
