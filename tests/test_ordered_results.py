@@ -85,18 +85,22 @@ def test_float_lower_bound_of_minus_zero_is_zero():
     assert idx.lower_bound(-1e-300) == 0.0 and idx.min_key() == 0.0
 
 
-def test_threads_reading_one_entry_never_see_each_others_answer():
-    """lower_bound / min_key / max_key release the GIL between the call and reading its cells."""
+def test_threads_reading_never_see_each_others_answer():
+    """Reads release the GIL between the native call and reading its buffer: no two threads may share one."""
     keys = np.arange(0, 200_000, 2, dtype=np.uint64)
     idx = nfl.Index.bulk_load(keys, flow="off")
     errors = []
 
     def reader(seed):
         rng = np.random.default_rng(seed)
-        for q in rng.integers(0, 199_998, 20_000).tolist():
-            got = idx.lower_bound(q)
-            if got != q + (q & 1):
-                errors.append((q, got))
+        for q in rng.integers(0, 199_000, 10_000).tolist():
+            first = q + (q & 1)
+            if idx.lower_bound(q) != first:
+                errors.append(("lower_bound", q))
+            ks, vs = idx.scan(q, 1 + q % 60)
+            if ks.tolist() != list(range(first, first + 2 * ks.size, 2)) or ks.size != 1 + q % 60 \
+                    or vs.tolist() != list(range(first // 2, first // 2 + vs.size)):
+                errors.append(("scan", q))
             if idx.min_key() != 0 or idx.max_key() != 199_998:
                 errors.append("extremes")
 
