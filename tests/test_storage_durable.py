@@ -151,6 +151,21 @@ def test_damage_before_the_tail_is_an_error(tmp_path):
             nfl.open(tmp_path / "db")
 
 
+def test_damage_in_the_last_two_records_is_an_error(tmp_path):
+    """The second-to-last record's header says where it ends and the log goes on: not a torn tail,
+    even when the record after it is damaged too (found by test_flipped_log_bytes)."""
+    with nfl.open(tmp_path / "db") as db:
+        for i in range(3):
+            db.put_many([i, i + 10], [1, 2])
+    data = bytearray((tmp_path / "db" / "wal").read_bytes())
+    record = (len(data) - WAL_PREFIX) // 3
+    data[WAL_PREFIX + record] ^= 1  # the CRC of the second record
+    data[WAL_PREFIX + 2 * record] ^= 1  # and of the third
+    (tmp_path / "db" / "wal").write_bytes(bytes(data))
+    with pytest.raises(WalError, match="the log goes on after it"):
+        nfl.open(tmp_path / "db")
+
+
 def test_missing_records_are_an_error(tmp_path):
     with nfl.open(tmp_path / "db") as db:
         pass
@@ -338,18 +353,25 @@ FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCh
 @FUZZ
 @given(st.data())
 def test_flipped_log_bytes(logged_store, data):
-    """Damage in the last record drops it (a torn tail); damage anywhere else is a WalError."""
+    """Damage in the last record drops it (a torn tail).  Damage before it is a WalError whenever a
+    later record is intact; when every later record is damaged too, the log may instead recover to
+    the records before the damage (point in time) -- never to a state with a damaged record in it."""
     path, states, ends = logged_store
     raw = bytearray((path / "wal").read_bytes())
     spots = data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=3, unique=True))
     for at in spots:
         raw[at] ^= data.draw(st.integers(1, 255))
-    first = min(spots)
     result = reopen_damaged(logged_store, bytes(raw))
-    if first >= ends[-2]:
-        assert result == states[-2]
-    else:
+    starts = [WAL_PREFIX, *ends[:-1]]
+    damaged = [any(s <= at < e for at in spots) for s, e in zip(starts, ends)]
+    if min(spots) < WAL_PREFIX:
         assert isinstance(result, WalError)
+    elif damaged.index(True) == len(ends) - 1:
+        assert result == states[-2]
+    elif not all(damaged[damaged.index(True):]):
+        assert isinstance(result, WalError)
+    else:
+        assert isinstance(result, WalError) or result == states[damaged.index(True)]
 
 
 @FUZZ

@@ -14,8 +14,11 @@ Layout (little-endian; records start at multiples of 8 bytes):
 
 A record is appended with one write and acknowledged after fdatasync (sync
 "always").  A crash can only tear the last record, so reading stops at the
-first record that is short or fails its CRC and drops it -- unless a valid
-record follows it, which means damage in the middle: WalError.  CRC-32 per
+first record that is short or fails its CRC and drops it -- unless the log
+goes on past the end its header declares, or a valid record follows it,
+which means damage in the middle: WalError.  Damage that also garbles the
+header and every later record cannot be told from a torn tail; the log then
+recovers to the records before it (point in time), never past it.  CRC-32 per
 record, as in LevelDB and RocksDB logs: it catches every torn write and
 every burst of up to 32 flipped bits, and records are small and many.
 """
@@ -87,6 +90,15 @@ def _record_at(buf: np.ndarray, at: int):
     return Record(seq, op, keys, values), end
 
 
+def _declared_end(buf: np.ndarray, at: int):
+    """Where the record at offset at says it ends, if its header is readable (known op); else None."""
+    if buf.size - at < _RECORD.size:
+        return None
+    _, op, count, _ = _RECORD.unpack_from(buf, at)
+    words = _WORDS.get(op)
+    return None if words is None else at + _RECORD.size + 8 * words * count
+
+
 def _valid_after(buf: np.ndarray, at: int, last_seq: int) -> bool:
     """Whether a valid record with seq > last_seq starts somewhere after offset at."""
     words = np.frombuffer(buf, "<u8", (buf.size - at) // 8, at)
@@ -122,6 +134,9 @@ def read(path, where: str = None):
             last = records[-1].seq if records else 0
             if _valid_after(buf, at, last):
                 raise WalError(f"{where}: damaged record at offset {at} followed by valid records")
+            declared = _declared_end(buf, at)
+            if declared is not None and declared < buf.size:
+                raise WalError(f"{where}: damaged record at offset {at}, and the log goes on after it")
             break  # a torn tail: the write was never acknowledged
         record, end = found
         if records and record.seq != records[-1].seq + 1:
