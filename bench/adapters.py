@@ -74,8 +74,9 @@ class Nfl(Adapter):
     batch_method = "native executor (C), each batch of {batch} timed by the cycle counter"
     batch_latency = (
         "second replay, each op timed by the cycle counter (chained timestamps; includes one counter "
-        "read, {overhead:.0f} ns); a run of consecutive reads executes as one fused batch lookup "
-        "whose ops share its time equally"
+        "read, {overhead:.0f} ns); a batch of reads only executes as one fused batch lookup whose ops "
+        "share its time equally; any other batch first prepares all its keys in one fused pass, whose "
+        "time its ops share equally, then times each op"
     )
 
     def __init__(self, name, flow, prefetch=True):

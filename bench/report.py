@@ -39,7 +39,7 @@ def _note(run):
     if run["method"]["latency"].startswith("derived"):
         return "per-op latency derived"
     if "fused" in run["method"]["latency"] and "READ" in run["latency_ns"]:
-        return "READ: fused runs share their time"
+        return "fused passes' time shared equally"
     return ""
 
 
@@ -128,7 +128,8 @@ def markdown(results, plot_paths):
         "writes: once timed per batch (throughput, per-batch latency), once timed per op (latency percentiles).",
         f"- Native cycle counter: {t['native']['ticks_per_ns']:.3f} ticks/ns, one read costs "
         f"{t['native']['overhead_ns']:.1f} ns (included in each per-op latency, not subtracted). "
-        "A run of consecutive reads executes as one fused batch lookup; its ops share its time equally."
+        "A batch of reads only executes as one fused batch lookup; its ops share its time equally. Any other "
+        "batch prepares all its keys in one fused pass (its time shared equally), then times each op."
         if t.get("native") else "- Native executor: not available in this build.",
         f"- Python per-op timer (perf_counter_ns): {t['python']['overhead_ns']:.0f} ns per back-to-back pair "
         "(included, not subtracted).",
