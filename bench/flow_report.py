@@ -9,13 +9,17 @@
    beside them ablations of the default, each with its
    feature and bin count: the previous default (knots at quantiles of a 10 %
    sample), the paper's normal target instead of a uniform one (z mapped
-   through the normal quantile function) and equal-width bins.
+   through the normal quantile function) and equal-width bins.  The bin count
+   is the one training chose: the fewest of the candidates (powers of two up
+   to the budget, KEYS_PER_BIN sample keys a bin) that conflict no worse than
+   the budget's (nfl.flow.train.smallest_as_good); "bins" shows it of the
+   budget, the JSON every candidate's p99 (bin_p99).
 2. What limits the gain: the adaptive knots on a 10 % sample and on all keys
    (same bins), and the floor of locally random keys (as many uniform random
    keys: Poisson placement, p99 3); the share of occupied slots above the p99
    that a 2x gain needs (under 1 % meets it).
 3. C transform throughput, one thread, timed in thread CPU time, and the
-   transform's table (bins, bytes).
+   transform's table (bins chosen of the budget, bytes).
 4. Training time of the default flow on 10M lognormal keys (10 % sample), in a
    fresh process so that importing torch counts; median of 3.
 5. Batched lookups (get_many) on a lognormal index, flow on vs off, in thread
@@ -111,7 +115,8 @@ def conflicts_row(name: str, keys: np.ndarray) -> dict:
         "flow_adaptive_10pct": p99(refit(flow, keys, 0.1, knots.place_knots).transform(keys)),
         "flow_adaptive_all_keys": p99(refit(flow, keys, 1.0, knots.place_knots).transform(keys)),
         "uniform_random": p99(np.random.default_rng(0).random(keys.size)),
-        "feature": flow.feature, "bins": flow.bins, "table_bytes": flow.table_bytes,
+        "feature": flow.feature, "bins": flow.bins, "bin_budget": flow.meta["bin_budget"],
+        "bin_p99": flow.meta["bin_p99"], "table_bytes": flow.table_bytes,
         "train_s": round(train_s, 2), "paper_train_s": round(paper_s, 2),
         "transform_mkeys_s": round(transform_speed(flow, keys), 1),
     }
@@ -140,7 +145,8 @@ keys = lognormal_keys({n}, 1)
 t = time.perf_counter()
 from nfl.flow import Flow
 flow = Flow.train(keys, progress=False)
-print(time.perf_counter() - t, flow.meta["sample"], flow.bins, transform_speed(flow, keys), flow.table_bytes)
+print(time.perf_counter() - t, flow.meta["sample"], flow.bins, flow.meta["bin_budget"], transform_speed(flow, keys),
+      flow.table_bytes)
 """
 
 
@@ -152,8 +158,9 @@ def train_ten_million(reps: int = 3) -> dict:
         out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
                              capture_output=True, text=True, check=True)
         runs.append([float(v) for v in out.stdout.split()])
-    seconds, sample, bins, speed, size = np.median(np.array(runs), axis=0)
-    return {"keys": TEN_MILLION, "sample": int(sample), "bins": int(bins), "seconds": round(float(seconds), 2),
+    seconds, sample, bins, budget, speed, size = np.median(np.array(runs), axis=0)
+    return {"keys": TEN_MILLION, "sample": int(sample), "bins": int(bins), "bin_budget": int(budget),
+            "seconds": round(float(seconds), 2),
             "seconds_runs": [round(r[0], 2) for r in runs], "transform_mkeys_s": round(float(speed), 1),
             "table_bytes": int(size)}
 
@@ -188,7 +195,7 @@ def lookups(n: int, reps: int = 7) -> dict:
 def markdown(rows, ten, look) -> str:
     lines = ["| dataset | raw p99 | paper flow p99 (out of order) | paper, uniform target | spline flow p99 | gain "
              "| spline, 30 % sample (gain) | before: quantile knots, 10 % sample | spline, normal target "
-             "| spline, equal-width bins | feature, bins, table | train s (paper) | C M keys/s |",
+             "| spline, equal-width bins | feature, bins of budget, table | train s (paper) | C M keys/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
@@ -196,7 +203,7 @@ def markdown(rows, ten, look) -> str:
             f"| {r['paper_uniform']:.0f} | **{r['flow']:.0f}** | {r['raw'] / r['flow']:.1f}x "
             f"| {r['flow_30pct']:.0f} ({r['raw'] / r['flow_30pct']:.1f}x) | {r['flow_quantile_10pct']:.0f} "
             f"| {r['flow_normal_target']:.0f} | {r['flow_equal_width']:.0f} "
-            f"| {r['feature']}, {r['bins']:,}, {r['table_bytes'] / 1024:.0f} KiB "
+            f"| {r['feature']}, {r['bins']:,} of {r['bin_budget']:,}, {r['table_bytes'] / 1024:.0f} KiB "
             f"| {r['train_s']:.1f} ({r['paper_train_s']:.1f}) | {r['transform_mkeys_s']:.0f} |")
     lines += ["\nWhat limits the gain (the flow's feature and bins in every column; p99 <= t needs under 1 % of "
               "the occupied slots above t):\n",
@@ -209,7 +216,8 @@ def markdown(rows, ten, look) -> str:
             f"| {r['flow_share_above_half_raw']:.2%} | {r['flow_adaptive_10pct']:.0f} "
             f"| {r['flow_adaptive_all_keys']:.0f} | {r['uniform_random']:.0f} |")
     if ten:
-        lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins, "
+        lines.append(f"\nTraining on {ten['keys']:,} lognormal keys ({ten['sample']:,} sampled, {ten['bins']:,} bins "
+                     f"of {ten['bin_budget']:,}, "
                      f"table {ten['table_bytes'] / 1024:.0f} KiB): median {ten['seconds']:.1f} s wall of "
                      f"{', '.join(f'{v:.1f}' for v in ten['seconds_runs'])}, fresh processes, torch import included; "
                      f"its C transform runs at {ten['transform_mkeys_s']:.0f} M keys/s on the 10M keys.")

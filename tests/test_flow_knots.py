@@ -1,4 +1,4 @@
-"""Knot placement of the spline flow: the budget, a valid layout, knots at density changes."""
+"""Knot placement of the spline flow: the budget, a valid layout, knots at density changes, nested coarser sets."""
 import numpy as np
 import pytest
 
@@ -44,3 +44,15 @@ def test_all_equal_features_give_one_bin():
     u = np.zeros(100)
     edges, counts = knots.place_knots(u, 10)
     assert np.array_equal(edges, [0.0, 1.0]) and counts.tolist() == [100.0]
+
+
+def test_coarser_knots_are_nested_and_meet_each_budget():
+    """Each coarser set is a subset of the next finer one, so its bins are unions of the finer bins."""
+    rng = np.random.default_rng(3)
+    u = np.sort(np.concatenate([rng.random(5000), 0.6 + rng.random(2000) * 1e-4, [0.0, 1.0]]))
+    edges, counts = knots.place_knots(u, 1000)
+    levels = knots.coarser_knots(edges, counts, [400, 20, 100])
+    assert [e.size - 1 for e in levels] == [20, 100, 400]
+    for coarse, fine in zip(levels, levels[1:] + [edges]):
+        assert np.all(np.isin(coarse, fine))
+        _valid(coarse, knots.bin_counts(coarse, u), u)

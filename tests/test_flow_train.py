@@ -1,4 +1,4 @@
-"""Training the spline flow: determinism, the feature choice, edge cases, quality, no-torch message."""
+"""Training the spline flow: determinism, the feature choice, the bin count, edge cases, quality, no-torch message."""
 import sys
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 
 from nfl.conflicts import conflict_stats  # noqa: E402
-from nfl.flow import Flow, layout  # noqa: E402
+from nfl.flow import Flow, layout, reference, train  # noqa: E402
 
 
 def lognormal(n, seed=1):
@@ -21,7 +21,7 @@ def test_training_is_deterministic_by_seed():
     a = Flow.train(keys, seed=3, progress=False)
     b = Flow.train(keys, seed=3, progress=False)
     c = Flow.train(keys, seed=4, progress=False)
-    assert np.array_equal(a.params(), b.params())
+    assert np.array_equal(a.params(), b.params()) and a.meta["bin_p99"] == b.meta["bin_p99"]
     assert not np.array_equal(a.params(), c.params())
 
 
@@ -49,13 +49,66 @@ def test_bursts_of_a_few_dozen_keys_get_their_own_bins():
     """Runs of 10..59 consecutive integers among spread keys (commit times, address blocks): the knots
     follow the runs once the sample sees them (30 %).  Quantile knots on a 10 % sample (the earlier
     training) leave p99 at 26 of 32."""
-    rng = np.random.default_rng(0)
-    starts = rng.integers(0, 2**40, 1000, dtype=np.uint64)
-    runs = np.concatenate([s + np.arange(n, dtype=np.uint64) for s, n in zip(starts, rng.integers(10, 60, 1000))])
-    keys = np.unique(np.concatenate([runs, rng.integers(0, 2**40, 100_000 - runs.size, dtype=np.uint64)]))
+    keys = bursty_keys()
     flow = Flow.train(keys, sample=0.3, progress=False)
     raw, flat = conflict_stats(keys.astype(np.float64)).p99, conflict_stats(flow.transform(keys)).p99
     assert flat * 5 <= raw, (raw, flat)
+
+
+def bursty_keys():
+    """Runs of 10..59 consecutive integers among spread keys, 100,000 in all."""
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, 2**40, 1000, dtype=np.uint64)
+    runs = np.concatenate([s + np.arange(n, dtype=np.uint64) for s, n in zip(starts, rng.integers(10, 60, 1000))])
+    return np.unique(np.concatenate([runs, rng.integers(0, 2**40, 100_000 - runs.size, dtype=np.uint64)]))
+
+
+def _finest_p99(flow):
+    return flow.meta["bin_p99"][str(flow.meta["bin_budget"])]
+
+
+def test_smooth_keys_get_few_bins_and_the_finest_tail():
+    keys = lognormal(300_000)
+    flow = Flow.train(keys, sample=0.3, progress=False)
+    assert flow.bins * 4 <= flow.meta["bin_budget"], flow.meta["bin_p99"]
+    p99 = conflict_stats(flow.transform(keys)).p99
+    assert p99 == flow.meta["bin_p99"][str(flow.bins)] <= _finest_p99(flow)
+    assert min(int(b) for b in flow.meta["bin_p99"]) == train.MIN_BINS
+
+
+def test_bursty_keys_keep_the_fine_bins():
+    """Coarser knots merge the runs back into their neighbours: the tail conflicts rise, so the chosen
+    count stays above half the budget."""
+    flow = Flow.train(bursty_keys(), sample=0.3, progress=False)
+    assert flow.bins * 2 > flow.meta["bin_budget"], flow.meta["bin_p99"]
+    assert flow.meta["bin_p99"][str(flow.bins)] <= _finest_p99(flow)
+    assert flow.meta["bin_p99"][str(train.MIN_BINS)] > _finest_p99(flow)
+
+
+def _fit(p99, over_full):
+    return train._Fit(None, p99, over_full)
+
+
+@pytest.mark.parametrize("fits, chosen", [
+    ([(3, 0.02), (3, 0.03), (3, 0.03)], 0),  # as good: the smallest
+    ([(5, 0.02), (4, 0.02), (4, 0.02)], 1),  # a higher tail rules a candidate out
+    ([(4, 0.041), (4, 0.035), (4, 0.03)], 1),  # so do more than OVER_FULL_SLACK more over-full keys
+    ([(2, 0.01), (3, 0.02), (3, 0.02)], 0),  # better than the finest is as good
+    ([(6, 0.5)], 0),  # the finest alone
+])
+def test_the_smallest_fit_as_good_as_the_finest_wins(fits, chosen):
+    fits = [_fit(*f) for f in fits]
+    assert train.smallest_as_good(fits) is fits[chosen]
+
+
+def test_a_coarsened_spline_passes_through_the_fine_points_it_keeps():
+    rng = np.random.default_rng(4)
+    fine = layout.Spline("linear", 1.0, 0.0, np.concatenate([[0.0], np.sort(rng.random(99)), [1.0]]), rng.random(100))
+    kept = np.concatenate([fine.knots[:1], fine.knots[7:-1:9], fine.knots[-1:]])
+    coarse = train.coarsen(fine, kept)
+    assert coarse.masses.size == kept.size - 1 and np.isclose(coarse.masses.sum(), fine.masses.sum())
+    z_fine = reference.transform_numba(layout.pack(fine), kept)
+    assert np.allclose(reference.transform_numba(layout.pack(coarse), kept), z_fine, rtol=0, atol=1e-12)
 
 
 def test_the_log_scale_is_not_chosen_when_it_merges_keys():

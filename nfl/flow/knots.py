@@ -8,7 +8,9 @@ adjacent pairs that lose the least log-likelihood of the piecewise-constant
 density, until the budget is left: bins stay narrow where the density changes
 and grow wide where it is smooth.  Merging goes in rounds of sequential passes
 over arrays rather than by a heap: as good on the real key sets, several times
-faster (a heap's pops miss the cache on millions of bins).
+faster (a heap's pops miss the cache on millions of bins).  Merging on past
+the budget gives coarser knot sets nested in the finer ones, the candidates
+training chooses the bin count among (nfl.flow.train).
 """
 import numpy as np
 from numba import njit
@@ -88,8 +90,25 @@ def _merge_round(edges, mass, width, bins):
 def place_knots(u: np.ndarray, bins: int):
     """(knots, counts) of at most `bins` bins for the sorted sample features u in [0, 1]."""
     edges = clean_edges(u)  # one bin per gap between distinct sample features
-    mass = bin_counts(edges, u)
+    return merge_down(edges, bin_counts(edges, u), bins)
+
+
+def merge_down(edges: np.ndarray, mass: np.ndarray, bins: int):
+    """(knots, masses) of at most `bins` bins: adjacent bins of (edges, mass) merged by least loss."""
     width = np.diff(edges)
     while mass.size > bins:
         edges, mass, width = _merge_round(edges, mass, width, int(bins))
     return edges, mass
+
+
+def coarser_knots(edges: np.ndarray, mass: np.ndarray, budgets) -> list:
+    """Knots of at most b bins for each budget b, in increasing b, merged on from (edges, mass).
+
+    Each set is merged on from the next larger one, so it is a subset of it: a
+    coarser spline's bins are unions of a finer one's.
+    """
+    levels = []
+    for bins in sorted(budgets, reverse=True):
+        edges, mass = merge_down(edges, mass, bins)
+        levels.append(edges)
+    return levels[::-1]

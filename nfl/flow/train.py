@@ -1,29 +1,36 @@
 """Training of the spline flow by maximum likelihood on a sample of the keys.
 
-Steps: draw the sample (seeded, 30 % of the keys by default) and hold out a
-tenth of it.  For each feature (linear or log scale) place the knots where the
-sample's density changes (nfl.flow.knots: adjacent bins merged by least
-likelihood loss) and set the bin masses to smoothed counts: the closed-form
-maximum-likelihood fit of a piecewise-constant density on those knots,
-smoothed.  Keep the feature with the lower held-out negative log-likelihood in
-key space (the cheaper bin search among near ties), never one that merges
-more sample keys into equal features (the log scale's double has 2^-42
-relative resolution).  Then fine-tune the masses with Adam, stopping early
-when the held-out likelihood stops improving by MIN_GAIN.  Deterministic for a
-given seed.
+Steps: draw the sample (seeded; Flow.train's default is 10 % of the keys) and
+hold out a tenth of it.  For each feature (linear or log scale) place the
+knots where the sample's density changes (nfl.flow.knots: adjacent bins merged
+by least likelihood loss) and set the bin masses to smoothed counts: the
+closed-form maximum-likelihood fit of a piecewise-constant density on those
+knots, smoothed.  Keep the feature with the lower held-out negative
+log-likelihood in key space (the cheaper bin search among near ties), never
+one that merges more sample keys into equal features (the log scale's double
+has 2^-42 relative resolution).  Then fine-tune the masses with Adam, stopping
+early when the held-out likelihood stops improving by MIN_GAIN.  Last, choose
+the bin count: the knots merged on to powers of two from MIN_BINS, and the
+fewest bins that conflict no worse than the finest over all the keys
+(smallest_as_good).  Deterministic for a given seed.
 """
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
+from nfl import conflicts, switch
 from nfl.flow import knots, layout, reference
+from nfl.flow.flow import Flow
 from nfl.flow.progress import bar as progress_bar
 
 MIN_SAMPLE = 10_000  # the paper trains on max(10 %, 10,000) keys
 VALIDATION = 0.1  # fraction of the sample held out for early stopping
 KEYS_PER_BIN = 12  # training keys per bin on average: a 30 % sample gets the table a 10 % one had at 4
 MAX_BINS = 65536
+MIN_BINS = 256  # the coarsest candidate bin count (8 KiB of tables)
+OVER_FULL_SLACK = 0.01  # a coarser spline may put this much more of the keys in over-full root slots
 SMOOTHING = 0.5  # pseudo-count per bin
 NEAR_TIE = 0.01  # nats per key: features closer than this are equally good
 LEARNING_RATE = 1e-4
@@ -144,6 +151,64 @@ def _fine_tune(torch, c: _Candidate, epochs: int, rng, progress: bool):
     return best_masses, epochs_run, best_nll
 
 
+class _Fit(NamedTuple):
+    """One candidate bin count of the trained spline and what it does to the keys."""
+
+    spline: layout.Spline
+    p99: float  # tail conflict degree of a linear model over the transformed keys (amplification 2)
+    over_full: float  # fraction of the keys in root slots fuller than the bucket that p99 sets
+
+
+def coarsen(spline: layout.Spline, edges: np.ndarray) -> layout.Spline:
+    """The spline on a subset of its knots, each coarse bin's mass the sum of the fine bins inside it:
+    it passes through the fine spline's points at the knots it keeps."""
+    starts = np.searchsorted(spline.knots, edges[:-1])
+    return spline._replace(knots=edges, masses=np.add.reduceat(spline.masses, starts))
+
+
+def measure(spline: layout.Spline, x: np.ndarray) -> _Fit:
+    """The spline's tail conflict degree and over-full fraction over the keys x, through the C transform."""
+    z = Flow(layout.pack(spline)).transform(x)
+    stats = conflicts.conflict_stats(z)
+    return _Fit(spline, stats.p99, switch.levels_below_root(z, conflicts.bucket_for(stats)))
+
+
+def smallest_as_good(fits):
+    """The fit with the fewest bins that conflicts no worse than the finest (fits in increasing bins).
+
+    A lookup reads the flow's tables besides the tree: 65,536 bins are 2 MiB,
+    out of a core's cache, and the auto switch charges 1 MiB of them a whole
+    tree level.  Smooth keys lose nothing with fewer bins (10M lognormal: p99
+    3 at 256 bins as at 65,536, and fewer keys in over-full slots, since fine
+    bins follow the sample's noise; get_many on 5M keys 17 % faster), while
+    bursty keys (osm, runs of commit times) need the fine knots.  So the
+    conflicts over all the keys decide: a tail conflict degree no higher than
+    the finest's, and at most OVER_FULL_SLACK more of the keys in over-full
+    root slots (the levels the switch counts), which the integer p99 does not
+    see (ts, 10 % sample: p99 7 at 256 bins as at 7,500, but 9.5 % of the keys
+    over-full against 7.6 %).
+    """
+    finest = fits[-1]
+    return next(f for f in fits if f.p99 <= finest.p99 and f.over_full <= finest.over_full + OVER_FULL_SLACK)
+
+
+def bin_budgets(finest: int) -> list:
+    """The coarser candidate bin counts: the powers of two from MIN_BINS below the finest."""
+    return [MIN_BINS << i for i in range(MAX_BINS.bit_length()) if MIN_BINS << i < finest]
+
+
+def coarser_knots(c: _Candidate) -> list:
+    """Knots of the coarser candidates, nested in c's (its bins merged on by nfl.flow.knots), coarsest first."""
+    counts = knots.bin_counts(c.knots, c.u_train.numpy())
+    return knots.coarser_knots(c.knots, counts, bin_budgets(counts.size))
+
+
+def choose_bins(spline: layout.Spline, coarser, x: np.ndarray):
+    """(the smallest spline as good as the fine one, every candidate's fit in increasing bins)."""
+    fits = [measure(coarsen(spline, e), x) for e in coarser] + [measure(spline, x)]
+    return smallest_as_good(fits), fits
+
+
 def train_spline(x: np.ndarray, *, sample, epochs=15, seed=0, progress=True):
     """(params, meta) of a spline flow fitted to the key values x."""
     torch = require_torch()
@@ -169,9 +234,14 @@ def train_spline(x: np.ndarray, *, sample, epochs=15, seed=0, progress=True):
 
     chosen = _choose(candidates)
     masses, epochs_run, nll = _fine_tune(torch, chosen, epochs, rng, progress)
-    params = layout.pack(layout.Spline(chosen.feature, chosen.scale, chosen.offset, chosen.knots, masses))
+    fine = layout.Spline(chosen.feature, chosen.scale, chosen.offset, chosen.knots, masses)
+    best, fits = choose_bins(fine, coarser_knots(chosen), x)
+    params = layout.pack(best.spline)
     meta.update({
-        "bins": int(masses.size),
+        "bins": int(best.spline.masses.size),
+        "bin_budget": int(masses.size),
+        "bin_p99": {str(f.spline.masses.size): f.p99 for f in fits},
+        "bin_over_full": {str(f.spline.masses.size): round(f.over_full, 5) for f in fits},
         "feature_nll": {c.feature: c.nll for c in candidates},
         "search_step": {c.feature: c.search_step for c in candidates},
         "distinct": {c.feature: c.distinct for c in candidates},
