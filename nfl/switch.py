@@ -5,16 +5,18 @@ keys and over the transformed keys, and keep the flow only when it lowers it
 by more than 10 %.  The choice also fixes AFLI's bucket size, which comes from
 the tail conflict degree of the keys the tree is built on.
 
-A second rule, ours, weighs what the flow costs a lookup: its tables.  Keys
-in root slots fuller than a bucket go one level down (or more), so the
-fraction of such keys estimates the levels a lookup walks past the root.
-The flow's tables cost a lookup up to one level, in proportion to their size
-against TABLE_LEVEL_BYTES (a core's L2 is 512 KiB here).  Calibration,
-get_many of random loaded keys, thread CPU time, flow on vs off: ipv4 (2M
-keys, 1.3 MB of tables, 0.20 levels saved) 0.77x; 1M lognormal (0.8 MB,
-0.22 levels) 1.02x; osm (2M, 1.6 MB, 1.13 levels) 1.10x; 5M lognormal
-(2.1 MB, 1.30 levels) 1.5x.  The flow is kept only if the levels plus its
-cost still come out lower.
+A second rule, ours, weighs what the flow costs a lookup against what it
+saves, in tree levels (about one cache miss each on the batch path).  Past
+the root slot a lookup pays a level for each key in a root slot fuller than
+a bucket (it lives further down) and the cache lines of the bucket its key
+sits in (bucket_lines).  The flow pays TRANSFORM_LEVELS for its own work and
+up to one level for its tables, in proportion to their size against
+TABLE_LEVEL_BYTES (a core's L2 is 512 KiB here).  Calibration, batch
+lookups, flow on vs off, with (raw, flow + transform + tables) levels from
+this model: 1M lognormal (0.70, 0.27 + 0.25 + 0.01) 1.76x; 5M lognormal
+(0.99, 0.27 + 0.25 + 0.01) 1.55x; 1.5M ipv4 (0.70, 0.43 + 0.25 + 0.13)
+0.90x; earlier, with 1.3 MB of tables, 2M ipv4 0.77x.  The flow is kept
+only if its total comes out lower.
 """
 import os
 from typing import NamedTuple, Optional
@@ -26,6 +28,7 @@ from nfl import conflicts
 TAIL_GAIN = 0.10  # the flow must lower tail conflicts by more than this
 AUTO_MIN_KEYS = 10_000  # below this, "auto" does not train a flow
 TABLE_LEVEL_BYTES = 1 << 20  # flow tables this large cost a lookup about one tree level
+TRANSFORM_LEVELS = 0.25  # the transform's own work per lookup (~10 of ~40 ns a level costs)
 
 
 class FlowChoice(NamedTuple):
@@ -64,14 +67,26 @@ def levels_below_root(z: np.ndarray, bucket: int) -> float:
     return float(counts[counts > bucket].sum()) / max(z.size, 1)
 
 
+def bucket_lines(z: np.ndarray, bucket: int) -> float:
+    """Cache lines a lookup reads in the bucket of its key, over all keys (a bucket is 8 + 16 B a key)."""
+    counts = conflicts.slot_counts(np.ascontiguousarray(z, dtype=np.float64), max(int(np.ceil(2.0 * z.size)), 1))
+    held = counts[(counts >= 2) & (counts <= bucket)]
+    return float((held * (8 + 16 * held) / 64).sum()) / max(z.size, 1)
+
+
+def lookup_levels(z: np.ndarray, bucket: int) -> float:
+    """What a lookup costs past the root slot, in tree levels: deeper keys and bucket lines."""
+    return levels_below_root(z, bucket) + bucket_lines(z, bucket)
+
+
 def table_levels(flow) -> float:
     """What the flow's tables cost a lookup, in tree levels: their share of the cache, at most one."""
     return min(1.0, flow.table_bytes / TABLE_LEVEL_BYTES)
 
 
 def worth_it(raw_z, raw_bucket, flow_z, flow_bucket, flow_levels) -> bool:
-    """The flow lowers the levels a lookup walks, its own cost included."""
-    return levels_below_root(flow_z, flow_bucket) + flow_levels < levels_below_root(raw_z, raw_bucket)
+    """The flow lowers what a lookup costs, its transform and its tables (flow_levels) included."""
+    return lookup_levels(flow_z, flow_bucket) + TRANSFORM_LEVELS + flow_levels < lookup_levels(raw_z, raw_bucket)
 
 
 def choose_flow(keys: np.ndarray, flow="auto") -> FlowChoice:

@@ -25,6 +25,14 @@ def test_levels_below_root_counts_keys_in_overfull_slots():
     assert switch.levels_below_root(clumped, 1000) == 0.0
 
 
+def test_bucket_lines_count_the_lines_of_the_keys_buckets():
+    assert switch.bucket_lines(np.arange(1000.0), 6) == 0.0  # one key a slot: no buckets
+    pairs = np.repeat(np.arange(500.0), 2)  # every key shares its slot with one other
+    assert switch.bucket_lines(pairs, 6) == pytest.approx(40 / 64)
+    assert switch.bucket_lines(pairs, 1) == 0.0  # over-full: in a child, not a bucket
+    assert switch.lookup_levels(pairs, 1) == pytest.approx(1.0)
+
+
 def test_table_cost_grows_with_size_up_to_one_level():
     assert switch.table_levels(Sized(0)) == 0.0
     assert switch.table_levels(Sized(switch.TABLE_LEVEL_BYTES // 4)) == pytest.approx(0.25)
@@ -41,8 +49,8 @@ def test_auto_weighs_the_flow_tables(monkeypatch, lognormal, cost, kept):
     keys, flow = lognormal
     monkeypatch.setattr(switch, "_flow_for", lambda k, f: flow)
     monkeypatch.setattr(switch, "table_levels", lambda f: cost)
-    raw_levels = switch.levels_below_root(keys.astype(np.float64), 6)
-    assert 0.0 < raw_levels < 1.0  # lognormal: some keys below the root, fewer than a level's cost
+    raw_levels = switch.lookup_levels(keys.astype(np.float64), 6)
+    assert switch.TRANSFORM_LEVELS < raw_levels < 1.0 + switch.TRANSFORM_LEVELS  # the table decides
     choice = switch.choose_flow(keys, "auto")
     assert (choice.flow is flow) is kept
     assert choice.tail_conflicts_flow < 0.9 * choice.tail_conflicts_raw  # the paper's rule alone would keep it
