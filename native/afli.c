@@ -27,9 +27,13 @@
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
+#define SMALL_PAGE 4096
+
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
- * miss and a page walk.  A hint only; nothing depends on it. */
+ * miss and a page walk.  A hint only; nothing depends on it.  Callers ask
+ * only for blocks whose small pages get written anyway (see slots_dense), so
+ * the hint costs no memory. */
 static void advise_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
@@ -50,7 +54,6 @@ static void *tree_alloc(afli_tree *t, size_t bytes)
     void *p = malloc(bytes ? bytes : 1);
     if (p)
         t->memory += bytes;
-    advise_huge(p, bytes);
     return p;
 }
 
@@ -59,7 +62,6 @@ static void *tree_calloc(afli_tree *t, size_t count, size_t size)
     void *p = calloc(count ? count : 1, size);
     if (p)
         t->memory += count * size;
-    advise_huge(p, count * size);
     return p;
 }
 
@@ -229,6 +231,7 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
     size_t i = 0;
     nd->arena_bytes = arena_size(t, nd, z, n);
     nd->arena = nd->arena_bytes ? tree_alloc(t, nd->arena_bytes) : NULL;
+    advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
     if (nd->arena_bytes && !nd->arena)
         return NFL_ENOMEM;
     char *next_bucket = nd->arena;
@@ -275,6 +278,24 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
 }
 
 /* A subtree over n entries sorted by unique key, with their z. */
+/* Whether a large node's keys write at least half of the small pages of its
+ * slot array: then huge pages cost no memory.  (Where keys pile into a few
+ * slots, as raw skewed keys do in the root, most small pages stay untouched
+ * and unpaged, and huge pages would page them all in.) */
+static int slots_dense(const afli_node *nd, const double *z, size_t n)
+{
+    const size_t per_page = SMALL_PAGE / sizeof(afli_slot);
+    if (nd->capacity * sizeof(afli_slot) < 2 * HUGE_PAGE)
+        return 0;
+    size_t pages = 0, last = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        size_t page = afli_predict(nd, z[i]) / per_page;
+        pages += page != last;
+        last = page;
+    }
+    return 2 * pages >= (nd->capacity + per_page - 1) / per_page;
+}
+
 static afli_node *build_node(afli_tree *t, const afli_entry *e,
                              const double *z, size_t n)
 {
@@ -297,6 +318,10 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
         tree_release(t, nd, sizeof *nd);
         return NULL;
+    }
+    if (slots_dense(nd, z, n)) {
+        advise_huge(nd->kinds, nd->capacity);
+        advise_huge(nd->slots, nd->capacity * sizeof(afli_slot));
     }
     if (fill_slots(t, nd, e, z, n) != NFL_OK) {
         node_release(t, nd);
