@@ -26,7 +26,6 @@
 /* ---- memory, counted so stats() can report it ---------------------------- */
 
 #define HUGE_PAGE ((size_t)2 << 20)
-
 #define SMALL_PAGE 4096
 
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
@@ -277,7 +276,6 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
     return NFL_OK;
 }
 
-/* A subtree over n entries sorted by unique key, with their z. */
 /* Whether a large node's keys write at least half of the small pages of its
  * slot array: then huge pages cost no memory.  (Where keys pile into a few
  * slots, as raw skewed keys do in the root, most small pages stay untouched
@@ -296,6 +294,7 @@ static int slots_dense(const afli_node *nd, const double *z, size_t n)
     return 2 * pages >= (nd->capacity + per_page - 1) / per_page;
 }
 
+/* A subtree over n entries sorted by unique key, with their z. */
 static afli_node *build_node(afli_tree *t, const afli_entry *e,
                              const double *z, size_t n)
 {

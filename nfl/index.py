@@ -75,6 +75,7 @@ class Index:
         self._value = _keys.value_converter(self._value_dtype)
         self._signed_values = self._value_dtype == "int64"
         self._cells = threading.local()  # a native out-cell per thread (calls release the GIL)
+        self._scratch = []  # pooled ordered-read buffers (_scratch_for)
 
     # ---- building --------------------------------------------------------
 
@@ -271,11 +272,9 @@ class Index:
         the native call (from_buffer).
         """
         try:
-            scratch = self._scratch.pop()
+            scratch = self._scratch.pop()  # atomic: another thread may have taken the last one
             if scratch[0] >= count:
                 return scratch
-        except AttributeError:
-            self._scratch = []
         except IndexError:
             pass
         keys, values = _empty(count, _DTYPES[self._key_dtype]), _empty(count, _DTYPES[self._value_dtype])
@@ -315,7 +314,7 @@ class Index:
                 return self._range(0, 0, 0, 0)
         try:
             scratch = self._scratch.pop()  # _scratch_for, inlined
-        except (AttributeError, IndexError):
+        except IndexError:
             scratch = None
         if scratch is None or scratch[0] < count:
             scratch = self._scratch_for(count)

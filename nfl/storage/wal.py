@@ -72,24 +72,6 @@ def encode(seq: int, op: int, keys: np.ndarray, values) -> bytes:
     return b"".join([struct.pack("<I", crc), head[4:], *(part.tobytes() for part in body)])
 
 
-def _record_at(buf: np.ndarray, at: int):
-    """The valid record starting at offset at, or None (short, unknown op, bad CRC)."""
-    if buf.size - at < _RECORD.size:
-        return None
-    crc, op, count, seq = _RECORD.unpack_from(buf, at)
-    words = _WORDS.get(op)
-    if words is None or count > (buf.size - at - _RECORD.size) // (8 * words):
-        return None
-    end = at + _RECORD.size + 8 * words * count
-    if zlib.crc32(buf[at + 4:end]) != crc:
-        return None
-    keys = np.frombuffer(buf, "<u8", count, at + _RECORD.size).astype(np.uint64, copy=False)
-    values = None
-    if op != DELETE:
-        values = np.frombuffer(buf, "<u8", count, at + _RECORD.size + 8 * count).astype(np.uint64, copy=False)
-    return Record(seq, op, keys, values), end
-
-
 def _declared_end(buf: np.ndarray, at: int):
     """Where the record at offset at says it ends, if its header is readable (known op); else None."""
     if buf.size - at < _RECORD.size:
@@ -97,6 +79,21 @@ def _declared_end(buf: np.ndarray, at: int):
     _, op, count, _ = _RECORD.unpack_from(buf, at)
     words = _WORDS.get(op)
     return None if words is None else at + _RECORD.size + 8 * words * count
+
+
+def _record_at(buf: np.ndarray, at: int):
+    """The valid record starting at offset at, or None (short, unknown op, bad CRC)."""
+    end = _declared_end(buf, at)
+    if end is None or end > buf.size:
+        return None
+    crc, op, count, seq = _RECORD.unpack_from(buf, at)
+    if zlib.crc32(buf[at + 4:end]) != crc:
+        return None
+    keys = np.frombuffer(buf, "<u8", count, at + _RECORD.size).astype(np.uint64, copy=False)
+    values = None
+    if op != DELETE:
+        values = np.frombuffer(buf, "<u8", count, at + _RECORD.size + 8 * count).astype(np.uint64, copy=False)
+    return Record(seq, op, keys, values), end
 
 
 def _valid_after(buf: np.ndarray, at: int, last_seq: int) -> bool:
