@@ -38,7 +38,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nfl.conflicts import conflict_stats, slot_counts  # noqa: E402
+from nfl.conflicts import conflict_stats, model_counts  # noqa: E402
 from nfl.flow import Flow, knots, layout, reference, train  # noqa: E402
 from nfl.flow.baseline import PaperFlow  # noqa: E402
 from workloads import datasets  # noqa: E402
@@ -83,7 +83,7 @@ def p99(z: np.ndarray) -> float:
 
 def share_above(z: np.ndarray, t: float) -> float:
     """Share of occupied slots holding more than t keys (p99 <= t needs under 1 %)."""
-    counts = slot_counts(np.ascontiguousarray(z, dtype=np.float64), 2 * z.size)
+    counts = model_counts(z)
     return float(np.mean(counts > t))
 
 

@@ -43,19 +43,27 @@ def slot_counts(z, capacity):
     return per_slot[per_slot > 0].astype(np.int64)
 
 
-def conflict_stats(z, amplification=2.0) -> ConflictStats:
-    """Conflict-degree statistics of the linear model over z (any order)."""
+def model_counts(z, amplification=2.0) -> np.ndarray:
+    """Keys per occupied slot of the linear model over z (any order) on amplification * n slots."""
     z = np.ascontiguousarray(z, dtype=np.float64)
-    if z.size == 0:
+    return slot_counts(z, max(int(np.ceil(amplification * z.size)), 1))
+
+
+def stats_of(counts: np.ndarray) -> ConflictStats:
+    """Conflict-degree statistics from model_counts."""
+    if counts.size == 0:
         return ConflictStats(0, 0.0, 0.0, 1.0)
-    capacity = max(int(np.ceil(amplification * z.size)), 1)
-    counts = slot_counts(z, capacity)
     return ConflictStats(
         int(counts.max()),
         float(np.percentile(counts, TAIL_PERCENT)),
         float(counts.mean()),
-        counts.size / z.size,
+        counts.size / counts.sum(),
     )
+
+
+def conflict_stats(z, amplification=2.0) -> ConflictStats:
+    """Conflict-degree statistics of the linear model over z (any order)."""
+    return stats_of(model_counts(z, amplification))
 
 
 def bucket_for(stats: ConflictStats) -> int:

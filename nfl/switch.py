@@ -61,22 +61,31 @@ def _flow_for(keys: np.ndarray, flow):
     return Flow.train(keys, progress=False)
 
 
+def over_full_share(counts: np.ndarray, bucket: int) -> float:
+    """Share of the keys in slots holding more than a bucket (counts: conflicts.model_counts)."""
+    return float(counts[counts > bucket].sum()) / max(int(counts.sum()), 1)
+
+
+def _bucket_lines(counts: np.ndarray, bucket: int) -> float:
+    """Cache lines a lookup reads in the bucket of its key, over all keys (a bucket is 8 + 16 B a key)."""
+    held = counts[(counts >= 2) & (counts <= bucket)]
+    return float((held * (8 + 16 * held) / 64).sum()) / max(int(counts.sum()), 1)
+
+
 def levels_below_root(z: np.ndarray, bucket: int) -> float:
     """Fraction of keys in root slots holding more than a bucket: they live one level down or more."""
-    counts = conflicts.slot_counts(np.ascontiguousarray(z, dtype=np.float64), max(int(np.ceil(2.0 * z.size)), 1))
-    return float(counts[counts > bucket].sum()) / max(z.size, 1)
+    return over_full_share(conflicts.model_counts(z), bucket)
 
 
 def bucket_lines(z: np.ndarray, bucket: int) -> float:
-    """Cache lines a lookup reads in the bucket of its key, over all keys (a bucket is 8 + 16 B a key)."""
-    counts = conflicts.slot_counts(np.ascontiguousarray(z, dtype=np.float64), max(int(np.ceil(2.0 * z.size)), 1))
-    held = counts[(counts >= 2) & (counts <= bucket)]
-    return float((held * (8 + 16 * held) / 64).sum()) / max(z.size, 1)
+    """Cache lines a lookup reads in the bucket of its key, over all keys."""
+    return _bucket_lines(conflicts.model_counts(z), bucket)
 
 
 def lookup_levels(z: np.ndarray, bucket: int) -> float:
     """What a lookup costs past the root slot, in tree levels: deeper keys and bucket lines."""
-    return levels_below_root(z, bucket) + bucket_lines(z, bucket)
+    counts = conflicts.model_counts(z)
+    return over_full_share(counts, bucket) + _bucket_lines(counts, bucket)
 
 
 def table_levels(flow) -> float:

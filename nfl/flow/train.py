@@ -168,9 +168,9 @@ def coarsen(spline: layout.Spline, edges: np.ndarray) -> layout.Spline:
 
 def measure(spline: layout.Spline, x: np.ndarray) -> _Fit:
     """The spline's tail conflict degree and over-full fraction over the keys x, through the C transform."""
-    z = Flow(layout.pack(spline)).transform(x)
-    stats = conflicts.conflict_stats(z)
-    return _Fit(spline, stats.p99, switch.levels_below_root(z, conflicts.bucket_for(stats)))
+    counts = conflicts.model_counts(Flow(layout.pack(spline)).transform(x))
+    stats = conflicts.stats_of(counts)
+    return _Fit(spline, stats.p99, switch.over_full_share(counts, conflicts.bucket_for(stats)))
 
 
 def smallest_as_good(fits):
