@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "index.h"
-#include "nfl.h"
+#include "executor.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>

@@ -59,7 +59,6 @@
 #define NFL_FLOW_FAMILY_SPLINE 1.0
 #define NFL_FLOW_VERSION 1.0
 #define NFL_FLOW_HEADER 7
-#define NFL_FLOW_MAX_BINS (1 << 20)
 #define NFL_FLOW_BLOCK 64 /* keys carried through the steps together */
 
 struct nfl_flow {

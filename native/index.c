@@ -1,9 +1,12 @@
 /* index.c - the public index: encoding at the boundary, locking, batches.
  *
- * Every call encodes raw keys, computes z outside the lock (the flow is
- * immutable) and runs the tree operation under the index's readers-writer
- * lock: readers share it, writers hold it alone.  The version counter is
- * bumped by every write so iterators can detect concurrent changes.
+ * Every call encodes raw keys, computes their z and runs the tree operation
+ * under the index's readers-writer lock: readers share it, writers hold it
+ * alone.  A single-key call and a bulk load compute z before taking the lock
+ * (the flow is immutable, so no lock is needed for it); a batch computes z
+ * chunk by chunk inside the lock, right before the chunk's tree operations,
+ * while the keys are in cache.  The version counter is bumped by every write
+ * so iterators can detect concurrent changes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -98,7 +101,7 @@ int nfl_set_option(nfl_index *idx, int option, int64_t value)
     if (option == NFL_OPT_PREFETCH)
         idx->prefetch = value != 0;
     else if (option == NFL_OPT_BUCKET_SIZE && value >= 1 &&
-             value <= AFLI_MAX_BUCKET && idx->tree.size == 0)
+             value <= NFL_MAX_BUCKET && idx->tree.size == 0)
         idx->tree.bucket_size = (int)value;
     else
         rc = NFL_EINVAL;
@@ -156,7 +159,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
 {
-    if (bucket_size < 1 || bucket_size > AFLI_MAX_BUCKET)
+    if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
     afli_entry *e = malloc((n ? n : 1) * sizeof *e);

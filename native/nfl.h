@@ -1,4 +1,5 @@
-/* nfl.h - the whole native API of nfl.
+/* nfl.h - the native API of nfl's index (executor.h adds the benchmark's
+ * op-stream executor).
  *
  * An AFLI tree (After-Flow Learned Index) over exact 8-byte keys, optionally
  * behind a numerical normalizing flow.  Keys cross this boundary as their raw
@@ -48,6 +49,12 @@
 #define NFL_OPT_PREFETCH 1
 #define NFL_OPT_BUCKET_SIZE 2
 
+/* Limits of the tree and of a flow (Python reads them from here). */
+#define NFL_MAX_BUCKET 6           /* entries a bucket holds, at most */
+#define NFL_DEFAULT_BUCKET 4       /* bucket size of an index not bulk loaded */
+#define NFL_FLOW_MAX_BINS 1048576  /* bins of a spline flow, at most */
+#define NFL_CHECK_MESSAGE 256      /* room nfl_check needs for its message */
+
 /* ---- Key encoding: raw 8-byte keys <-> order-preserving uint64 ---------- */
 
 /* enc[i] = order-preserving code of raw[i]; -0.0 and 0.0 share a code. */
@@ -79,7 +86,8 @@ nfl_index *nfl_create(int key_type, const double *flow_params,
 void nfl_free(nfl_index *index);
 
 /* Replaces the contents with n entries (keys in any order).  bucket_size is
- * the tree's bucket capacity, 1..6 (from the tail conflict degree).  On a
+ * the tree's bucket capacity, 1..NFL_MAX_BUCKET (from the tail conflict
+ * degree).  On a
  * duplicate key returns NFL_EDUPLICATE and sets *dup_key to its raw key; on
  * a flow that is not monotone over the keys, NFL_EORDER; the index is then
  * left empty. */
@@ -132,34 +140,31 @@ typedef struct {
 void nfl_get_stats(nfl_index *index, nfl_stats *out);
 size_t nfl_memory_usage(nfl_index *index);
 
-/* ---- Op-stream executor: the timed batch path of the benchmark ----------- */
+/* Checks every structural invariant of the tree: node and subtree sizes,
+ * slot kinds, bucket counts and capacities, children covering one run of
+ * slots, every key in the slot its node's model predicts for it, keys in
+ * ascending order, finite increasing models, a flow monotone over the keys.
+ * Returns 0 if all hold, else 1 with the first violation described in msg
+ * (room bytes; NFL_CHECK_MESSAGE suffice).  O(n * depth); allocates nothing. */
+int nfl_check(nfl_index *index, char *msg, size_t room);
 
-#define NFL_OP_READ 0
-#define NFL_OP_UPDATE 1
-#define NFL_OP_INSERT 2
-#define NFL_OP_SCAN 3
-#define NFL_OP_RMW 4
-#define NFL_OP_DELETE 5
+/* ---- Conflicts: how a model node spreads keys over its slots ------------ */
 
-typedef struct {
-    uint64_t ops_done;
-    int64_t first_mismatch; /* first op whose result differs from expected, or -1 */
-    uint64_t scanned;       /* entries returned by all scans */
-    uint64_t checksum;      /* folds every result, so nothing is optimized away */
-} nfl_exec_report;
-
-/* Runs an op stream in batches of `batch` ops.  expected[i] is the value a
- * read or read-modify-write must return (-1: the key must be absent).
- * op_ticks (n entries) and batch_ticks (ceil(n / batch)) may be NULL. */
-int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
-                const uint64_t *value, const int64_t *scan_len,
-                const int64_t *expected, size_t n, size_t batch,
-                uint64_t *op_ticks, uint64_t *batch_ticks,
-                nfl_exec_report *report);
-/* The cycle counter, its rate (calibrated once) and the cost of reading it. */
-uint64_t nfl_ticks(void);
-double nfl_ticks_per_ns(void);
-double nfl_timer_overhead_ticks(void);
+/* Slots of a model node over n keys: amplification slots a key (<= 0: the
+ * tree's own), at least 1. */
+size_t nfl_model_capacity(size_t n, double amplification);
+/* per_slot[s] = how many of the n raw keys (any order, of key_type) fall in
+ * slot s of the linear model that a node over them fits, among its
+ * nfl_model_capacity(n, amplification) slots; flow NULL: no flow.  With the
+ * tree's amplification this is the root nfl_bulk_load builds over the same
+ * unique keys (all keys in slot 0 where it builds a dense node).  Returns
+ * NFL_OK or NFL_ENOMEM.  O(n). */
+int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
+                    size_t n, double amplification, uint32_t *per_slot);
+/* The same counts read off a built index's root: per_slot gets its slots
+ * (room entries, at least its capacity); returns that capacity, 1 for a
+ * dense root (per_slot[0] = size), 0 if room is too small.  For tests. */
+size_t nfl_root_slot_counts(nfl_index *index, uint32_t *per_slot, size_t room);
 
 /* CDEF-END */
 

@@ -84,8 +84,12 @@ static inline int emit_one(range_walk *w, const afli_entry *e)
     return --w->room == 0;
 }
 
-/* Buckets up to this many entries are copied by a jump on their count. */
+/* Buckets up to this many entries are copied by a jump on their count: the
+ * cases of emit_bucket's switch, one per bucket size. */
 #define JUMP_COPY_MAX 6
+#if NFL_MAX_BUCKET > JUMP_COPY_MAX
+#error "emit_bucket's cases must cover every bucket size"
+#endif
 
 /* emit_run of a bucket that fits with no bound to check: one jump on its
  * count, cheaper than a copy loop whose exit the branch predictor misses. */
@@ -146,7 +150,7 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
         return emit_run(w, nd->entries + i, nd->size - i);
     }
     size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
-    const afli_node *last_child = NULL;
+    const afli_node *last = NULL, *child;
     for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
         for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
             size_t pos = base + (size_t)__builtin_ctzll(occ);
@@ -156,10 +160,8 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
                 stop = emit_one(w, &s->entry);
             else if (kind == SLOT_BUCKET)
                 stop = emit_bucket(w, s->bucket);
-            else if (s->child != last_child) { /* a child spans its slots */
-                last_child = s->child;
-                stop = walk(w, s->child, on_bound && pos == start);
-            }
+            else if ((child = afli_new_child(nd, pos, &last)))
+                stop = walk(w, child, on_bound && pos == start);
             if (stop)
                 return 1;
         }

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nfl.h"
+#include "executor.h"
 
 #define STABLE 4096
 #define VOLATILE 2048
@@ -79,7 +79,7 @@ static void *generation_writer(void *arg)
         for (size_t i = 0; i < STABLE; i++)
             values[i] = value_of(stable[i], gen);
         if (gen % 16 == 0)
-            EXPECT(nfl_bulk_load(idx, stable, values, STABLE, 1 + (int)(gen / 16) % 6, &dup) == NFL_OK,
+            EXPECT(nfl_bulk_load(idx, stable, values, STABLE, 1 + (int)(gen / 16) % NFL_MAX_BUCKET, &dup) == NFL_OK,
                    "bulk_load");
         else
             EXPECT(nfl_put_many(idx, stable, values, STABLE, NFL_UPSERT, NULL) == NFL_OK, "put_many");

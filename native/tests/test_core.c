@@ -298,7 +298,7 @@ int main(int argc, char **argv)
     for (unsigned r = 0; r < rounds; r++)
         for (int kt = 0; kt < 3; kt++)
             for (int pattern = 0; pattern < 4; pattern++)
-                for (int bucket = 1; bucket <= 6; bucket += 5) {
+                for (int bucket = 1; bucket <= NFL_MAX_BUCKET; bucket += NFL_MAX_BUCKET - 1) {
                     size_t load = (size_t)(rnd() % 3000);
                     run_sequence(kt, pattern, bucket, 6000, load);
                 }
