@@ -192,6 +192,14 @@ fail:
     return NULL;
 }
 
+size_t nfl_flow_table_bytes(const nfl_flow *flow)
+{
+    size_t k = (size_t)flow->bins;
+    return (k + 1 + 2 * (size_t)flow->step) * sizeof(double) /* edge */
+           + 2 * (k + 1) * sizeof(double)                    /* coef */
+           + (size_t)flow->cells * sizeof(int32_t);          /* first */
+}
+
 void nfl_flow_free(nfl_flow *flow)
 {
     if (!flow)

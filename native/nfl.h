@@ -70,6 +70,9 @@ typedef struct nfl_flow nfl_flow;
  * documented in flow.c).  NULL if the vector is malformed or non-finite. */
 nfl_flow *nfl_flow_create(const double *params, size_t n_params);
 void nfl_flow_free(nfl_flow *flow);
+/* Bytes of the tables the transform reads (knots padded for the binary
+ * lifting, pieces, radix cells): what a lookup reads besides the tree. */
+size_t nfl_flow_table_bytes(const nfl_flow *flow);
 /* z[i] = f(x[i]): finite for every non-NaN x, and monotone non-decreasing in
  * x exactly, in floating point, for any valid parameters. */
 void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,

@@ -60,34 +60,25 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _slots(z, amplification):
-    """Slot of each sorted z under the linear model AFLI fits (as nfl.conflicts counts them)."""
-    capacity = max(int(np.ceil(amplification * z.size)), 1)
-    span = z[-1] - z[0]
-    scale = (capacity - 1) / span if span > 0 else 0.0
-    return np.clip(np.floor((z - z[0]) * scale), 0, capacity - 1).astype(np.int64), capacity
-
-
 def cmd_analyze(args) -> int:
     from nfl import conflicts
 
     keys = _load(args)
-    x = keys.astype(np.float64)
     flow = _analysis_flow(args, keys)
-    rows = [("raw keys", x)]
+    rows = [("raw keys", None)]
     if flow is not None:
-        rows.append((f"flow ({flow.feature}, {flow.bins:,} bins)", flow.transform(keys)))
+        rows.append((f"flow ({flow.feature}, {flow.bins:,} bins)", flow))
     print(f"conflict degrees of a linear model, amplification {args.amplification:g}")
     print(f"{'':32s} {'max':>8s} {'p99':>8s} {'mean':>8s} {'distinct':>9s}")
     stats = []
-    for name, z in rows:
-        s = conflicts.conflict_stats(z, args.amplification)
+    for name, f in rows:
+        s = conflicts.conflict_stats(keys, f, args.amplification)
         stats.append(s)
         print(f"{name:32s} {s.max:8d} {s.p99:8.1f} {s.mean:8.3f} {s.distinct_fraction:9.3f}")
     if len(stats) == 2 and stats[1].p99 > 0:
         print(f"tail conflicts (p99) lowered {stats[0].p99 / stats[1].p99:.1f}x")
     if args.plot:
-        _plot(args.plot, rows, args.amplification)
+        _plot(args.plot, keys, rows, args.amplification)
         print(f"plot written to {args.plot}")
     return 0
 
@@ -105,25 +96,28 @@ def _analysis_flow(args, keys):
         return None
 
 
-def _plot(path, rows, amplification):
+def _plot(path, keys, rows, amplification):
     """Key CDF before and after the flow, and conflicts per slot (max over groups of slots)."""
     import matplotlib
+
+    from nfl import conflicts
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 1 + len(rows), figsize=(5 * (1 + len(rows)), 4))
-    for name, z in rows:
+    for name, f in rows:
+        z = keys.astype(np.float64) if f is None else f.transform(keys)
         span = z[-1] - z[0]
         pick = np.linspace(0, z.size - 1, min(z.size, 4000)).astype(np.int64)
         axes[0].plot((z[pick] - z[0]) / (span if span > 0 else 1.0), pick / max(z.size - 1, 1), label=name)
     axes[0].plot([0, 1], [0, 1], ":", color="gray", label="uniform")
     axes[0].set(title="key CDF (normalized range)", xlabel="normalized key / z", ylabel="fraction of keys")
     axes[0].legend()
-    for ax, (name, z) in zip(axes[1:], rows):
+    for ax, (name, f) in zip(axes[1:], rows):
         ax.sharey(axes[1])
-        slots, capacity = _slots(z, amplification)
-        per_slot = np.bincount(slots, minlength=capacity)
+        per_slot = conflicts.per_slot(keys, f, amplification)
+        capacity = per_slot.size
         groups = min(capacity, 2000)
         edges = np.linspace(0, capacity, groups + 1).astype(np.int64)
         worst = np.maximum.reduceat(per_slot, edges[:-1])

@@ -14,7 +14,7 @@ from nfl._native import ffi, lib
 _ERRORS = {
     lib.NFL_ENOMEM: (MemoryError, "out of memory in the native index"),
     lib.NFL_EINVAL: (ValueError, "invalid argument to the native index"),
-    lib.NFL_EORDER: (RuntimeError, "the flow is not monotone over these keys"),
+    lib.NFL_EORDER: (ValueError, "the flow is not monotone over these keys"),
 }
 _ITER_CHUNK = 4096
 _UNLIMITED = 2**62
@@ -61,6 +61,7 @@ class Index:
         self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
+        self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
         params = _flow.params() if _flow is not None else None
         ptr = lib.nfl_create(
             _keys.KEY_DTYPES[self._key_dtype],
@@ -97,8 +98,10 @@ class Index:
                 value_dtype = "uint64"
             vals = _keys.value_array(values, value_dtype, keys.size)
         choice = choose_flow(keys, flow)
-        return cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
-                                 (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
+                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        idx._flow_reason = choice.reason
+        return idx
 
     @classmethod
     def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
@@ -442,7 +445,15 @@ class Index:
             "tail_conflicts_flow": self._conflicts[1],
             "bucket_size": st.bucket_size,
             "memory_bytes": self.memory_usage(),
+            "flow_reason": self._flow_reason,
         }
+
+    def _check(self):
+        """Checks every structural invariant of the native tree (nfl_check); AssertionError
+        naming the first violation.  O(n * depth): for tests."""
+        msg = ffi.new("char[]", lib.NFL_CHECK_MESSAGE)
+        if lib.nfl_check(self._ptr, msg, lib.NFL_CHECK_MESSAGE) != 0:
+            raise AssertionError(f"nfl index invariant broken: {ffi.string(msg).decode()}")
 
     def memory_usage(self) -> int:
         """Bytes held by the native structure."""

@@ -85,11 +85,9 @@ class Flow:
     def table_bytes(self) -> int:
         """Bytes of the compiled transform's tables (knots padded for the lifting, pieces, radix
         cells): what a lookup reads besides the tree."""
-        from nfl.flow import reference
+        from nfl._native import lib
 
-        s = layout.unpack(self._params)
-        edge, coef, first, _ = reference.prepare_bins(s.knots, s.masses)
-        return edge.nbytes + coef.nbytes + first.size * 4
+        return lib.nfl_flow_table_bytes(self._handle)
 
     def transform(self, keys) -> np.ndarray:
         """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key."""

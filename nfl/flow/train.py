@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nfl import conflicts, switch
+from nfl import conflicts
 from nfl.flow import knots, layout, reference
 from nfl.flow.flow import Flow
 from nfl.flow.progress import bar as progress_bar
@@ -167,10 +167,10 @@ def coarsen(spline: layout.Spline, edges: np.ndarray) -> layout.Spline:
 
 
 def measure(spline: layout.Spline, x: np.ndarray) -> _Fit:
-    """The spline's tail conflict degree and over-full fraction over the keys x, through the C transform."""
-    counts = conflicts.model_counts(Flow(layout.pack(spline)).transform(x))
+    """The spline's tail conflict degree and over-full fraction over the keys x (the C core's counts)."""
+    counts = conflicts.model_counts(x, Flow(layout.pack(spline)))
     stats = conflicts.stats_of(counts)
-    return _Fit(spline, stats.p99, switch.over_full_share(counts, conflicts.bucket_for(stats)))
+    return _Fit(spline, stats.p99, conflicts.over_full_share(counts, conflicts.bucket_for(stats)))
 
 
 def smallest_as_good(fits):
