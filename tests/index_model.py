@@ -4,7 +4,8 @@ Every point, batch and ordered operation runs on both and must agree.  Key
 strategies aim at the hard places: the dtype's extremes, 2**53 and 2**63,
 long runs of consecutive integers (equal after conversion to double),
 negative and tiny floats, and keys already present.  Subclasses choose the
-key dtype and how the index is built (flow off, or a given flow).
+key dtype and how the index is built (flow off, or a given flow).  After
+every step the tree must also pass its own structural check (Index._check).
 """
 import math
 
@@ -263,6 +264,12 @@ class IndexMachine(RuleBasedStateMachine):
     def same_size(self):
         if self.index is not None:
             assert len(self.index) == len(self.model)
+
+    @invariant()
+    def structure_holds(self):
+        """Every invariant of the native tree (nfl_check), after every step."""
+        if self.index is not None:
+            self.index._check()
 
     def teardown(self):
         """Every entry, in order, through items()."""
