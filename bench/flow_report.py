@@ -132,7 +132,7 @@ def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
     best = np.inf
     for _ in range(reps):
         t = time.thread_time()
-        lib.nfl_flow_transform(flow._handle, px, pz, x.size)
+        lib.nfl_flow_transform(flow.compiled.handle, px, pz, x.size)
         best = min(best, time.thread_time() - t)
     return x.size / best / 1e6
 

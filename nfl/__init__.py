@@ -17,7 +17,7 @@ def open(path, key_dtype=None, value_dtype=None, sync="always"):
     key_dtype / value_dtype default to what is stored (uint64 / int64 for a
     new store); sync="always" fsyncs every write call before it returns.
     """
-    from nfl.storage import open_durable
+    from nfl.storage.durable import open_durable
 
     return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync)
 
@@ -31,8 +31,12 @@ def __getattr__(name):
         from nfl.flow import Flow
 
         return Flow
-    if name in _STORAGE_NAMES:
-        from nfl import storage
+    if name == "DurableIndex":
+        from nfl.storage.durable import DurableIndex
 
-        return getattr(storage, name)
+        return DurableIndex
+    if name in _STORAGE_NAMES:
+        from nfl.storage import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'nfl' has no attribute {name!r}")

@@ -41,13 +41,14 @@ def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
     """Keys in each slot (empty ones too) of the model node the C core fits over keys.
 
     keys: a 1-D array of keys (uint64, int64 or float64; other numbers are
-    taken as float64), any order; flow: an nfl.Flow or None; amplification:
+    taken as float64), any order; flow: an nfl.Flow, its compiled transform
+    (nfl.flow.compiled.Compiled) or None; amplification:
     slots per key, None for the tree's own.  O(n) time, 4 bytes per slot.
     """
     keys = _raw_keys(keys)
     capacity = lib.nfl_model_capacity(keys.size, amplification or 0.0)
     counts = np.empty(capacity, dtype=np.uint32)
-    handle = ffi.NULL if flow is None else flow._handle
+    handle = ffi.NULL if flow is None else getattr(flow, "compiled", flow).handle
     rc = lib.nfl_slot_counts(_keys.KEY_DTYPES[keys.dtype.name], handle,
                              ffi.from_buffer("uint64_t[]", keys.view(np.uint64)), keys.size,
                              amplification or 0.0, ffi.from_buffer("uint32_t[]", counts))

@@ -4,12 +4,16 @@ Validation and dtype handling happen here (through nfl._keys); every tree
 operation, single or batch, is one call into the C core, which releases the
 GIL and takes the index's readers-writer lock.
 """
+import os
 import threading
 
 import numpy as np
 
 from nfl import _keys
 from nfl._native import ffi, lib
+from nfl.flow import Flow
+from nfl.storage import snapshot
+from nfl.storage.errors import SnapshotError
 
 _ERRORS = {
     lib.NFL_ENOMEM: (MemoryError, "out of memory in the native index"),
@@ -392,25 +396,45 @@ class Index:
     def __iter__(self):
         return self.keys()
 
-    # ---- persistence (nfl.storage) ----------------------------------------------------
+    # ---- persistence (nfl.storage.snapshot) ---------------------------------------------
+
+    def _to_record(self) -> snapshot.Record:
+        """The index as plain data for the snapshot codec (one consistent read of the entries)."""
+        keys, values = self._export()
+        raw, flow = self._conflicts
+        f = self._flow
+        return snapshot.Record(self._key_dtype, self._value_dtype, keys, values,
+                               None if f is None else f.params(), None if f is None else dict(f.meta),
+                               self.stats()["bucket_size"], raw, flow, self._flow_reason)
+
+    @classmethod
+    def _from_record(cls, record: snapshot.Record, where="snapshot"):
+        """The index a snapshot Record describes; SnapshotError if the native index refuses it."""
+        try:
+            flow = None if record.flow_params is None else Flow(record.flow_params, record.flow_meta)
+            idx = cls._from_entries(record.keys, record.values, record.value_dtype, flow, record.bucket_size,
+                                    (record.tail_conflicts_raw, record.tail_conflicts_flow))
+        except (ValueError, RuntimeError) as exc:
+            raise SnapshotError(f"{where}: snapshot contents refused by the index ({exc})") from None
+        idx._flow_reason = record.flow_reason or "loaded from a snapshot that does not say why"
+        return idx
+
+    @classmethod
+    def _from_snapshot(cls, data, where="snapshot"):
+        """The index whose snapshot bytes are data (pickle's way back)."""
+        return cls._from_record(snapshot.decode(data, where)[0], where)
 
     def save(self, path):
         """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one."""
-        from nfl import storage
-
-        storage.save_index(self, path)
+        snapshot.save(self._to_record(), path)
 
     @classmethod
     def load(cls, path):
-        """Reads a snapshot written by save(); nfl.storage.SnapshotError if it is not valid."""
-        from nfl import storage
-
-        return storage.load_index(path)
+        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid."""
+        return cls._from_record(snapshot.load(path)[0], os.fspath(path))
 
     def __reduce__(self):
-        from nfl import storage
-
-        return storage.index_from_bytes, (storage.index_to_bytes(self),)
+        return _from_snapshot_bytes, (b"".join(snapshot.encode(self._to_record())),)
 
     # ---- introspection ------------------------------------------------------------
 
@@ -462,3 +486,8 @@ class Index:
     def __repr__(self):
         flow = "flow" if self._flow is not None else "no flow"
         return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}>"
+
+
+def _from_snapshot_bytes(data):
+    """An Index from its snapshot bytes: what a pickled Index stores."""
+    return Index._from_snapshot(data)

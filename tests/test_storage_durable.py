@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import nfl
 from nfl import storage
-from nfl.storage import LockedError, SnapshotError, SnapshotNotFoundError, WalError, wal
+from nfl.storage import LockedError, SnapshotError, SnapshotNotFoundError, WalError, durable, wal
 
 KEY_DTYPES = ("uint64", "int64", "float64")
 WAL_PREFIX = 16
@@ -58,7 +58,7 @@ def test_writes_survive_reopen(tmp_path, key_dtype):
     with nfl.open(tmp_path / "db", key_dtype=key_dtype) as db:
         assert contents(db) == contents(model) and db.key_dtype == key_dtype
         random_writes(db, model, rng, key_dtype, 30)
-    with storage.open_durable(tmp_path / "db") as db:  # dtypes from the store
+    with durable.open_durable(tmp_path / "db") as db:  # dtypes from the store
         assert contents(db) == contents(model)
 
 
@@ -341,7 +341,7 @@ def reopen_damaged(store, data: bytes):
         with open(tmp + "/db/wal", "wb") as f:
             f.write(data)
         try:
-            with storage.open_durable(tmp + "/db") as db:
+            with durable.open_durable(tmp + "/db") as db:
                 return contents(db)
         except WalError as exc:
             return exc

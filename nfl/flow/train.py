@@ -22,7 +22,7 @@ import numpy as np
 
 from nfl import conflicts
 from nfl.flow import knots, layout, reference
-from nfl.flow.flow import Flow
+from nfl.flow.compiled import Compiled
 from nfl.flow.progress import bar as progress_bar
 
 MIN_SAMPLE = 10_000  # the paper trains on max(10 %, 10,000) keys
@@ -168,7 +168,7 @@ def coarsen(spline: layout.Spline, edges: np.ndarray) -> layout.Spline:
 
 def measure(spline: layout.Spline, x: np.ndarray) -> _Fit:
     """The spline's tail conflict degree and over-full fraction over the keys x (the C core's counts)."""
-    counts = conflicts.model_counts(x, Flow(layout.pack(spline)))
+    counts = conflicts.model_counts(x, Compiled(layout.pack(spline)))
     stats = conflicts.stats_of(counts)
     return _Fit(spline, stats.p99, conflicts.over_full_share(counts, conflicts.bucket_for(stats)))
 

@@ -88,8 +88,9 @@ class DurableIndex:
             if os.path.exists(log):
                 raise SnapshotNotFoundError(2, "durable index has a log but no snapshot", snap)
             empty = Index(key_dtype or "uint64", value_dtype or "int64")
-            snapshot.save(empty, snap)
-        index, head = snapshot.load(snap)
+            snapshot.save(empty._to_record(), snap)
+        saved, head = snapshot.load(snap)
+        index = Index._from_record(saved, snap)
         for what, asked, held in (("key", key_dtype, index.key_dtype), ("value", value_dtype, index.value_dtype)):
             if asked not in (None, held):
                 raise SnapshotError(f"{self.path} holds {held} {what}s; opened with {what}_dtype={asked!r}")
@@ -193,7 +194,7 @@ class DurableIndex:
     def checkpoint(self) -> None:
         """Saves a snapshot of the current contents and empties the log."""
         with self._lock:
-            snapshot.save(self._live(), self._file("snapshot"), wal_seq=self._seq)
+            snapshot.save(self._live()._to_record(), self._file("snapshot"), wal_seq=self._seq)
             self._wal.reset()
 
     def _release(self):
@@ -253,3 +254,12 @@ def _reader(name):
 for _name in _READS:
     setattr(DurableIndex, _name, _reader(_name))
 del _name
+
+
+def open_durable(path, key_dtype=None, value_dtype=None, sync="always") -> DurableIndex:
+    """The durable index in directory path, created (empty, with these dtypes) if absent.
+
+    key_dtype/value_dtype None take the stored ones (uint64/int64 for a new
+    index); given ones must match what is stored, else SnapshotError.
+    """
+    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync)
