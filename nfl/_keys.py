@@ -70,11 +70,7 @@ def key_bits(key, dtype: str) -> int:
                 raise ValueError(f"key {key} is not exactly representable as float64")
             return _WORD.unpack(_DOUBLE.pack(f))[0]
         raise TypeError(f"key must be an int or float, not {type(key).__name__}")
-    k = key if type(key) is int else _integral(key, "key")
-    lo, hi = _RANGES[dtype]
-    if not lo <= k <= hi:
-        raise ValueError(f"key {k} is out of range for {dtype} [{lo}, {hi}]")
-    return k & _U64_MAX
+    return _word(key, dtype, "key")
 
 
 def key_converter(dtype: str):
@@ -110,11 +106,16 @@ def key_from_bits(bits: int, dtype: str):
 
 def value_bits(value, dtype: str) -> int:
     """The 8-byte word of one value in the index's value dtype."""
-    v = value if type(value) is int else _integral(value, "value")
+    return _word(value, dtype, "value")
+
+
+def _word(x, dtype: str, what: str) -> int:
+    """The 8-byte word of an integral key or value x of an integer dtype; ValueError if out of range."""
+    i = x if type(x) is int else _integral(x, what)
     lo, hi = _RANGES[dtype]
-    if not lo <= v <= hi:
-        raise ValueError(f"value {v} is out of range for {dtype} [{lo}, {hi}]")
-    return v & _U64_MAX
+    if not lo <= i <= hi:
+        raise ValueError(f"{what} {i} is out of range for {dtype} [{lo}, {hi}]")
+    return i & _U64_MAX
 
 
 def value_converter(dtype: str):
