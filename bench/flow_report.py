@@ -39,8 +39,8 @@ if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nfl.conflicts import conflict_stats, model_counts  # noqa: E402
-from nfl.flow import Flow, knots, layout, reference, train  # noqa: E402
-from nfl.flow.baseline import PaperFlow  # noqa: E402
+from nfl.flow import Flow, features, knots, layout, train  # noqa: E402
+from bench.paper_flow import PaperFlow  # noqa: E402
 from workloads import datasets  # noqa: E402
 
 DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
@@ -59,7 +59,7 @@ def refit(flow: Flow, keys: np.ndarray, fraction: float, place) -> Flow:
     s = layout.unpack(flow.params())
     x = keys.astype(np.float64)
     xs = x if fraction >= 1 else train.draw_sample(x, fraction, np.random.default_rng(0))
-    u = np.sort(reference.feature(xs, s.feature, s.scale, s.offset))
+    u = np.sort(features.feature(xs, s.feature, s.scale, s.offset))
     edges, counts = place(u, s.masses.size)
     return Flow(layout.pack(s._replace(knots=edges, masses=counts + train.SMOOTHING)))
 

@@ -200,6 +200,11 @@ size_t nfl_flow_table_bytes(const nfl_flow *flow)
            + (size_t)flow->cells * sizeof(int32_t);          /* first */
 }
 
+int nfl_flow_lifting_step(const nfl_flow *flow)
+{
+    return flow->step;
+}
+
 void nfl_flow_free(nfl_flow *flow)
 {
     if (!flow)

@@ -73,6 +73,9 @@ void nfl_flow_free(nfl_flow *flow);
 /* Bytes of the tables the transform reads (knots padded for the binary
  * lifting, pieces, radix cells): what a lookup reads besides the tree. */
 size_t nfl_flow_table_bytes(const nfl_flow *flow);
+/* The first step of the binary lifting that finds a key's bin within its
+ * radix cell (0: none): log2 of it + 1 probes, the cost of the bin search. */
+int nfl_flow_lifting_step(const nfl_flow *flow);
 /* z[i] = f(x[i]): finite for every non-NaN x, and monotone non-decreasing in
  * x exactly, in floating point, for any valid parameters. */
 void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,

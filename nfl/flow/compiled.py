@@ -29,3 +29,8 @@ class Compiled:
     def table_bytes(self) -> int:
         """Bytes of the tables the transform reads (knots padded for the lifting, pieces, radix cells)."""
         return lib.nfl_flow_table_bytes(self.handle)
+
+    @property
+    def lifting_step(self) -> int:
+        """The first step of the bin search's binary lifting (0: none): its cost, log2(step) + 1 probes."""
+        return lib.nfl_flow_lifting_step(self.handle)
