@@ -12,7 +12,6 @@ value, -1 meaning the key must be absent; it is -1 for every other op.
 from __future__ import annotations
 
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+
+from nfl.storage.files import atomic_file
 
 from . import generators as gen
 from .properties import core_settings, parse_properties
@@ -80,14 +81,12 @@ class OpStream:
         """Write one ``.npz``, byte-identical for identical streams (fixed zip timestamps, no compression)."""
         path = Path(path)
         meta = np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with atomic_file(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, arr in [*((n, getattr(self, n)) for n in _ARRAYS), ("meta", meta)]:
                 info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.create_system, info.external_attr = 3, 0o644 << 16
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path) -> "OpStream":
