@@ -92,12 +92,9 @@ class Nfl(Adapter):
         self._data = (keys, values)
         known, decided = self._decided
         flow = decided if known is not None and np.array_equal(known, keys) else self.flow
-        self.index = nfl.Index.bulk_load(keys, values, flow=flow)
+        # prefetch=False: the tuned lookup path switched off, for comparison
+        self.index = nfl.Index.bulk_load(keys, values, flow=flow, prefetch=self.prefetch)
         self._decided = (keys, "off" if self.index.flow is None else self.index.flow)
-        if not self.prefetch:  # the tuned lookup path switched off, for comparison
-            from nfl._native import lib
-
-            lib.nfl_set_option(self.index._ptr, lib.NFL_OPT_PREFETCH, 0)
 
     def handlers(self):
         ix = self.index

@@ -48,10 +48,8 @@ TEN_MILLION = 10_000_000
 
 
 def lognormal_keys(n: int, seed: int) -> np.ndarray:
-    """The paper's lognormal keys: exp(N(0, 2)) * 1e9 as uint64, unique, n of them."""
-    rng = np.random.default_rng(seed)
-    keys = np.unique((rng.lognormal(0.0, 2.0, n + n // 8) * 1e9).astype(np.uint64))
-    return np.sort(rng.choice(keys, n, replace=False))
+    """The paper's lognormal keys: exp(N(0, 2)) * 1e9 as uint64, unique, n of them (workloads.datasets)."""
+    return datasets.generate("lognormal", n, seed)
 
 
 def refit(flow: Flow, keys: np.ndarray, fraction: float, place) -> Flow:

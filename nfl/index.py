@@ -85,12 +85,22 @@ class Index:
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto"):
+    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True):
         """An index over keys (any order) and values (default: positions).
 
         flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        Tuning knobs, for measurements (bench/): bucket_size, the entries a
+        bucket holds, 1..NFL_MAX_BUCKET (None: from the tail conflict degree,
+        as AFLI sizes it); prefetch=False turns off the prefetching of batch
+        lookups (the plain descent, one key after the other).  ValueError or
+        TypeError for a bad knob.
         """
         from nfl.switch import choose_flow
+
+        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
+            raise ValueError(f"bucket_size must be None or an int in 1..{lib.NFL_MAX_BUCKET}; got {bucket_size!r}")
+        if not isinstance(prefetch, bool):
+            raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
         keys = _keys.bulk_keys(keys)
         value_dtype = "int64"
@@ -102,9 +112,10 @@ class Index:
                 value_dtype = "uint64"
             vals = _keys.value_array(values, value_dtype, keys.size)
         choice = choose_flow(keys, flow)
-        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
+        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
                                 (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
         idx._flow_reason = choice.reason
+        _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
         return idx
 
     @classmethod

@@ -4,12 +4,12 @@ import pytest
 
 import nfl
 from nfl import conflicts, switch
+from workloads import datasets
 
 
 @pytest.fixture(scope="module")
 def lognormal():
-    rng = np.random.default_rng(3)
-    keys = np.unique((rng.lognormal(0.0, 2.0, 60_000) * 1e9).astype(np.uint64))[:50_000]
+    keys = datasets.generate("lognormal", 50_000, 3)
     return keys, nfl.Flow.train(keys, progress=False, seed=1)
 
 
@@ -116,3 +116,20 @@ def test_flow_reason_of_a_given_flow(lognormal, tmp_path):
     assert "given" in nfl.Index.bulk_load(keys, flow=flow).stats()["flow_reason"]
     flow.save(tmp_path / "f.nflf")
     assert "loaded from" in nfl.Index.bulk_load(keys, flow=tmp_path / "f.nflf").stats()["flow_reason"]
+
+
+def test_tuning_knobs_are_keyword_arguments():
+    keys = datasets.generate("lognormal", 20_000, 4)
+    for bucket in (1, conflicts.MAX_BUCKET):
+        idx = nfl.Index.bulk_load(keys, flow="off", bucket_size=bucket, prefetch=False)
+        idx._check()
+        assert idx.stats()["bucket_size"] == bucket
+        values, found = idx.get_many(keys)
+        assert found.all() and np.array_equal(values, np.arange(keys.size))
+    assert nfl.Index.bulk_load(keys, flow="off").stats()["bucket_size"] == \
+        conflicts.bucket_for(conflicts.conflict_stats(keys))
+    for bad in (0, conflicts.MAX_BUCKET + 1, 2.0):
+        with pytest.raises(ValueError, match="bucket_size"):
+            nfl.Index.bulk_load(keys, flow="off", bucket_size=bad)
+    with pytest.raises(TypeError, match="prefetch"):
+        nfl.Index.bulk_load(keys, flow="off", prefetch=0)
