@@ -20,14 +20,20 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from nfl._native import lib
 from nfl.storage.files import atomic_file
 
 from . import generators as gen
 from .properties import core_settings, parse_properties
 from .sosd import KEY_DTYPES, dedup
 
-READ, UPDATE, INSERT, SCAN, RMW, DELETE = range(6)
+# Op codes: the C executor's (native/executor.h), which replays streams; a code is also its
+# position in OP_NAMES and PROPORTION_KEYS.
+READ, UPDATE, INSERT, SCAN, RMW, DELETE = (lib.NFL_OP_READ, lib.NFL_OP_UPDATE, lib.NFL_OP_INSERT,
+                                           lib.NFL_OP_SCAN, lib.NFL_OP_RMW, lib.NFL_OP_DELETE)
 OP_NAMES = ["READ", "UPDATE", "INSERT", "SCAN", "READ-MODIFY-WRITE", "DELETE"]
+if (READ, UPDATE, INSERT, SCAN, RMW, DELETE) != tuple(range(len(OP_NAMES))):
+    raise ImportError("native/executor.h's op codes must number OP_NAMES in order")
 #: Property giving each op's share, in op-code order (YCSB's own order, plus deletes).
 PROPORTION_KEYS = ["readproportion", "updateproportion", "insertproportion",
                    "scanproportion", "readmodifywriteproportion", "deleteproportion"]
