@@ -73,3 +73,17 @@ def test_workload_key_sets_are_judged_as_built():
     for name in datasets.DISTRIBUTIONS:
         assert_judged_as_built(datasets.generate(name, 20_000, seed=1))
     assert_judged_as_built(datasets.load("default"))
+
+
+def test_nfl_analyze_reports_the_built_trees_conflicts(tmp_path, capsys):
+    from nfl import cli
+
+    keys = np.array([-1.7e308, 0.0, 1.7e308])
+    path = tmp_path / "wide_float64"
+    with open(path, "wb") as f:
+        f.write(np.uint64(keys.size).tobytes())
+        f.write(keys.tobytes())
+    assert cli.main(["analyze", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    raw = next(line for line in out.splitlines() if line.startswith("raw keys"))
+    assert raw.split()[2] == "1"  # max conflict degree: the three keys sit in three slots, as built

@@ -133,3 +133,13 @@ def test_tuning_knobs_are_keyword_arguments():
             nfl.Index.bulk_load(keys, flow="off", bucket_size=bad)
     with pytest.raises(TypeError, match="prefetch"):
         nfl.Index.bulk_load(keys, flow="off", prefetch=0)
+
+
+def test_a_flow_that_is_not_monotone_is_a_value_error():
+    """Negative bin masses would make the spline decrease: refused with ValueError, never built on."""
+    from nfl.flow import Flow, layout
+
+    params = layout.pack(layout.Spline("linear", 1e-3, 0.0, np.array([0.0, 0.5, 1.0]), np.array([1.0, 3.0])))
+    params[-1] = -1.0  # the second bin's mass
+    with pytest.raises(ValueError, match="masses"):
+        nfl.Index.bulk_load(np.arange(100, dtype=np.uint64), flow=Flow(params))
