@@ -163,6 +163,8 @@ static void check_all(nfl_index *idx, ref_map *m)
     int has = nfl_max(idx, &k, &v);
     CHECK(has == (n > 0), "max presence");
     if (has && n) CHECK(k == m->e[n - 1].raw && v == m->e[n - 1].value, "max value");
+    char why[NFL_CHECK_MESSAGE];
+    CHECK(nfl_check(idx, why, sizeof why) == 0, "tree invariants: %s", why);
     free(keys);
     free(vals);
 }
