@@ -9,7 +9,7 @@ import pathlib
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "executor.c"]
+SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "fork.c", "executor.c"]
 
 
 def _cdef() -> str:

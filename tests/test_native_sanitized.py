@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 NATIVE = pathlib.Path(__file__).resolve().parent.parent / "native"
-SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "executor.c"]
+SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "fork.c", "executor.c"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
