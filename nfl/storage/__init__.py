@@ -4,18 +4,22 @@
     index_to_bytes(idx) / index_from_bytes(data)   the same format in memory (pickle)
     open_durable(path, ...)                        snapshot + log in a directory (durable.py)
 
-Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError (also
-FileNotFoundError), LockedError (BlockingIOError, an OSError).
+Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError and
+WalNotFoundError (also FileNotFoundError), LockedError (BlockingIOError, an
+OSError), ForkedError (RuntimeError); RecoveryWarning when opening set bytes
+of a damaged log aside (durable.py says which damage does what).
 """
 import os
 
 from nfl.storage import snapshot
-from nfl.storage.durable import DurableIndex
-from nfl.storage.errors import LockedError, SnapshotError, SnapshotNotFoundError, WalError
+from nfl.storage.durable import DurableIndex, Recovery
+from nfl.storage.errors import (ForkedError, LockedError, RecoveryWarning, SnapshotError, SnapshotNotFoundError,
+                                WalError, WalNotFoundError)
 
 __all__ = ["save_index", "load_index", "index_to_bytes", "index_from_bytes", "read_header",
-           "open_durable", "DurableIndex",
-           "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError"]
+           "open_durable", "DurableIndex", "Recovery",
+           "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError", "LockedError", "ForkedError",
+           "RecoveryWarning"]
 
 read_header = snapshot.read_header
 
@@ -40,10 +44,13 @@ def index_from_bytes(data):
     return snapshot.decode(data)[0]
 
 
-def open_durable(path, key_dtype=None, value_dtype=None, sync="always") -> DurableIndex:
+def open_durable(path, key_dtype=None, value_dtype=None, sync="always", strict=False) -> DurableIndex:
     """The durable index in directory path, created (empty, with these dtypes) if absent.
 
     key_dtype/value_dtype None take the stored ones (uint64/int64 for a new
-    index); given ones must match what is stored, else SnapshotError.
+    index); given ones must match what is stored, else SnapshotError.  A
+    torn or damaged last log record is set aside with a RecoveryWarning
+    (see DurableIndex.recovery); strict=True raises WalError for a damaged
+    one instead.
     """
-    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync)
+    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync, strict)
