@@ -219,6 +219,8 @@ def key_array(keys, dtype: str) -> np.ndarray:
     if a.size == 0:
         return np.empty(0, dtype=np.uint64)
     _numeric_kind(a, "keys")
+    if a.dtype.kind == "f" and a.dtype.itemsize < 8:
+        a = a.astype(np.float64)  # exact: float64 holds every float16 and float32
     target = np.dtype(dtype)
     if a.dtype.newbyteorder("=") == target:
         out = np.ascontiguousarray(a, dtype=target)
