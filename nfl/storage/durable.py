@@ -94,6 +94,7 @@ class DurableIndex:
     Open one with nfl.open(path); reads are those of Index, writes are logged
     before they are acknowledged; checkpoint() folds the log into the
     snapshot; close() (or the with block) releases the directory.
+    recovery: a Recovery, what opening did (see the module docstring).
     """
 
     def __init__(self, path, key_dtype=None, value_dtype=None, sync="always", strict=False):
@@ -215,7 +216,11 @@ class DurableIndex:
             return self._log_and_apply(op, keys, values)
 
     def _log_and_apply(self, op, keys, values):
-        """Logs one record, then applies it; the caller holds self._lock, so log order is apply order."""
+        """Logs one record, then applies it; the caller holds self._lock, so log order is apply order.
+
+        Callers check self._check_writer() before taking the lock too: in a forked child the lock may
+        be held for ever by a parent thread that no longer exists."""
+        self._check_writer()
         index = self._live()
         record = wal.Record(self._seq + 1, op, keys, values)
         if keys.size == 0:
