@@ -68,6 +68,34 @@ _forks = [0]  # bumped in the child of every fork(): a durable index compares it
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
+class _WriteLock:
+    """A durable index's write lock (a threading.Lock) that refuses a forked child.
+
+    Every write and checkpoint holds it, so it is the one place to check:
+    entering it in a child of fork() raises ForkedError before waiting, as
+    a parent thread may have held it at the fork, and no one would release it.
+    """
+
+    __slots__ = ("_lock", "_fork", "_path")
+
+    def __init__(self, path):
+        self._lock, self._fork, self._path = threading.Lock(), _forks[0], path
+
+    def forked(self) -> bool:
+        """Whether this is a child of fork() of the process that made the lock."""
+        return self._fork != _forks[0]
+
+    def __enter__(self):
+        if self._fork != _forks[0]:
+            raise ForkedError(f"durable index {self._path} was opened by the parent of this forked process: "
+                              "the child may read it but not write (the log belongs to the parent); "
+                              "open the directory in the child once the parent has closed it")
+        self._lock.acquire()
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
 class Recovery(NamedTuple):
     """What opening a durable index did (DurableIndex.recovery)."""
     replayed: int  # log records applied on top of the snapshot
@@ -103,9 +131,8 @@ class DurableIndex:
         self.path = os.fspath(path)
         self.sync = sync
         self.recovery = None
-        self._lock = threading.Lock()
+        self._lock = _WriteLock(self.path)
         self._lock_file = self._wal = self._index = None
-        self._fork = _forks[0]
         try:
             self._open(key_dtype, value_dtype, strict)
         except BaseException:
@@ -203,24 +230,12 @@ class DurableIndex:
 
     # ---- writes ----------------------------------------------------------------
 
-    def _check_writer(self):
-        """ForkedError in a child of fork(); called before taking self._lock (a parent thread may hold it)."""
-        if self._fork != _forks[0]:
-            raise ForkedError(f"durable index {self.path} was opened by the parent of this forked process: "
-                              "the child may read it but not write (the log belongs to the parent); "
-                              "open the directory in the child once the parent has closed it")
-
     def _write(self, op, keys, values=None):
-        self._check_writer()
         with self._lock:
             return self._log_and_apply(op, keys, values)
 
     def _log_and_apply(self, op, keys, values):
-        """Logs one record, then applies it; the caller holds self._lock, so log order is apply order.
-
-        Callers check self._check_writer() before taking the lock too: in a forked child the lock may
-        be held for ever by a parent thread that no longer exists."""
-        self._check_writer()
+        """Logs one record, then applies it; the caller holds self._lock, so log order is apply order."""
         index = self._live()
         record = wal.Record(self._seq + 1, op, keys, values)
         if keys.size == 0:
@@ -257,7 +272,6 @@ class DurableIndex:
     def update(self, key, value) -> bool:
         """Changes the value of an existing key; False if it is absent (nothing is logged)."""
         keys, values = self._entry_bits(key, value)
-        self._check_writer()
         with self._lock:  # logged as an upsert of a key known to be there
             index = self._live()
             if not index.contains_many(keys.view(index.key_dtype))[0]:
@@ -289,7 +303,6 @@ class DurableIndex:
 
     def checkpoint(self) -> None:
         """Saves a snapshot of the current contents and empties the log."""
-        self._check_writer()
         with self._lock:
             snapshot.save(self._live(), self._file("snapshot"), wal_seq=self._seq)
             self._wal.reset()
@@ -309,8 +322,8 @@ class DurableIndex:
         the parent's store stays open.  Iterators taken before raise
         ValueError afterwards.
         """
-        if self._fork != _forks[0]:
-            self._release()  # not self._lock: a parent thread may have held it at the fork
+        if self._lock.forked():
+            self._release()  # not under self._lock: in the child it raises ForkedError
             return
         with self._lock:
             self._release()
