@@ -6,7 +6,8 @@
  * (the flow is immutable, so no lock is needed for it); a batch computes z
  * chunk by chunk inside the lock, right before the chunk's tree operations,
  * while the keys are in cache.  The version counter is bumped by every write
- * so iterators can detect concurrent changes.
+ * so iterators can detect concurrent changes.  Every index is registered
+ * with fork.c from creation to free (fork safety).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,6 +16,19 @@
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
+
+int index_lock_init(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__ /* glibc prefers readers: a stream of readers starves writers */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    int rc = pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return rc;
+}
 
 nfl_index *nfl_create(int key_type, const double *flow_params,
                       size_t n_flow_params)
@@ -28,15 +42,13 @@ nfl_index *nfl_create(int key_type, const double *flow_params,
             return NULL;
     }
     nfl_index *idx = calloc(1, sizeof *idx);
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-#ifdef __GLIBC__ /* glibc prefers readers: a stream of readers starves writers */
-    pthread_rwlockattr_setkind_np(&attr,
-                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    int lock_failed = !idx || pthread_rwlock_init(&idx->lock, &attr) != 0;
-    pthread_rwlockattr_destroy(&attr);
-    if (lock_failed) {
+    if (!idx || index_lock_init(&idx->lock) != 0) {
+        free(idx);
+        nfl_flow_free(flow);
+        return NULL;
+    }
+    if (fork_register(idx) != NFL_OK) {
+        pthread_rwlock_destroy(&idx->lock);
         free(idx);
         nfl_flow_free(flow);
         return NULL;
@@ -53,6 +65,7 @@ void nfl_free(nfl_index *idx)
 {
     if (!idx)
         return;
+    fork_unregister(idx);
     afli_destroy(&idx->tree);
     nfl_flow_free(idx->tree.flow);
     pthread_rwlock_destroy(&idx->lock);

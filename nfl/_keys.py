@@ -28,8 +28,8 @@ _WORD = struct.Struct("<Q")
 
 def dtype_name(dtype, accepted, what) -> str:
     """The canonical name of a key or value dtype, or TypeError."""
-    try:
-        name = np.dtype(dtype).name
+    try:  # np.dtype(None) is float64: None names no dtype here
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in accepted:
@@ -173,6 +173,13 @@ def ceil_key(bound, dtype: str):
 
 
 def _as_1d(arr, what) -> np.ndarray:
+    """arr as a 1-D array; TypeError for a masked array (its mask would be ignored) or a
+    bytes-like object (its bytes would be read as uint8 numbers)."""
+    if isinstance(arr, np.ma.MaskedArray):
+        raise TypeError(f"{what} must not be a masked array (fill or compress it first)")
+    if isinstance(arr, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be a numeric array or sequence, not {type(arr).__name__} "
+                        "(wrap a buffer with np.frombuffer and its dtype)")
     a = np.asarray(arr)
     if a.ndim != 1:
         raise ValueError(f"{what} must be a 1-D array, got {a.ndim}-D")
@@ -199,11 +206,22 @@ def bulk_keys(keys) -> np.ndarray:
 
 
 def key_array(keys, dtype: str) -> np.ndarray:
-    """Query keys converted exactly to the index's key dtype, as raw uint64."""
+    """Query keys converted exactly to the index's key dtype, as raw uint64.
+
+    Any integer or float array is accepted when each key is exactly a key of
+    the index's dtype, and refused whole (ValueError naming the first key
+    that is not) otherwise: float16/float32 keys always are exactly float64;
+    long double keys are accepted only when exactly representable as float64
+    (a float64 index) or integral and in range (an integer index, where
+    they are exact up to 2**64 with an 80-bit long double).  Masked arrays
+    and bytes-like objects raise TypeError (_as_1d).
+    """
     a = _as_1d(keys, "keys")
     if a.size == 0:
         return np.empty(0, dtype=np.uint64)
     _numeric_kind(a, "keys")
+    if a.dtype.kind == "f" and a.dtype.itemsize < 8:
+        a = a.astype(np.float64)  # exact: float64 holds every float16 and float32
     target = np.dtype(dtype)
     if a.dtype.newbyteorder("=") == target:
         out = np.ascontiguousarray(a, dtype=target)
@@ -215,6 +233,10 @@ def key_array(keys, dtype: str) -> np.ndarray:
             out = a.astype(np.float64)
             if np.isnan(out).any():
                 raise ValueError("keys contain NaN")
+            if a.dtype.itemsize > 8:  # long double: more precision than float64 holds
+                bad = out.astype(a.dtype) != a
+                if bad.any():
+                    raise ValueError(f"key {a[int(np.argmax(bad))]!r} is not exactly representable as float64")
             return out.view(np.uint64)
         out = a.astype(np.float64)
         limit = 2.0**63 if a.dtype.kind == "i" else 2.0**64

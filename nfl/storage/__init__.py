@@ -7,12 +7,16 @@
 
 Dependencies run one way: nfl.Index converts to and from a snapshot Record,
 and the durable index sits above both, so this package imports neither of
-them.  Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError
-(also FileNotFoundError), LockedError (BlockingIOError, an OSError).
+them.  Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError and
+WalNotFoundError (also FileNotFoundError), LockedError (BlockingIOError, an
+OSError), ForkedError (RuntimeError); RecoveryWarning when opening set bytes
+of a damaged log aside (durable.py says which damage does what).
 """
 from nfl.storage import snapshot
-from nfl.storage.errors import LockedError, SnapshotError, SnapshotNotFoundError, WalError
+from nfl.storage.errors import (ForkedError, LockedError, RecoveryWarning, SnapshotError, SnapshotNotFoundError,
+                                WalError, WalNotFoundError)
 
-__all__ = ["read_header", "snapshot", "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError"]
+__all__ = ["read_header", "snapshot", "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError",
+           "LockedError", "ForkedError", "RecoveryWarning"]
 
 read_header = snapshot.read_header

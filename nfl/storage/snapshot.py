@@ -116,6 +116,8 @@ def _read(path) -> np.ndarray:
         f = open(path, "rb", buffering=0)
     except FileNotFoundError as exc:
         raise SnapshotNotFoundError(exc.errno, "no snapshot file", os.fspath(path)) from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{os.fspath(path)} is a directory, not a snapshot (nfl.open opens those)") from None
     with f:
         buf = np.empty(os.fstat(f.fileno()).st_size, dtype=np.uint8)
         got = 0
