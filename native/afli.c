@@ -605,10 +605,13 @@ static int insert_new(afli_tree *t, afli_entry e, double z)
     return NFL_OK;
 }
 
-int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode)
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
+             uint64_t *old)
 {
     uint64_t *found = afli_find(t, key, z);
     if (found) {
+        if (old)
+            *old = *found;
         if (mode != NFL_INSERT)
             *found = value;
         return 1;
@@ -642,10 +645,13 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
     }
 }
 
-int afli_remove(afli_tree *t, uint64_t key, double z)
+int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old)
 {
-    if (!afli_find(t, key, z))
+    uint64_t *found = afli_find(t, key, z);
+    if (!found)
         return 0;
+    if (old)
+        *old = *found;
     size_t pos = 0;
     afli_node *adjust;
     afli_node *nd = count_path(t, z, -1, &pos, &adjust);

@@ -118,9 +118,11 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
                      size_t n, int prefetch, uint64_t **found);
 /* Binary search of a sorted run: the first entry with key >= key. */
 size_t afli_lower_bound(const afli_entry *e, size_t n, uint64_t key);
-/* Semantics of nfl_put / nfl_delete on encoded keys. */
-int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode);
-int afli_remove(afli_tree *t, uint64_t key, double z);
+/* Semantics of nfl_put / nfl_delete on encoded keys; when the key was there,
+ * *old (if old is not NULL) receives the value it had. */
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
+             uint64_t *old);
+int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old);
 
 /* nfl_range / nfl_max on encoded keys (ordered.c). */
 size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,

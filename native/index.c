@@ -98,15 +98,6 @@ uint64_t nfl_version(const nfl_index *idx)
     return __atomic_load_n(&idx->version, __ATOMIC_ACQUIRE);
 }
 
-size_t nfl_size(const nfl_index *idx)
-{
-    nfl_index *m = (nfl_index *)idx;
-    index_read_begin(m);
-    size_t n = m->tree.size;
-    index_read_end(m);
-    return n;
-}
-
 int nfl_set_option(nfl_index *idx, int option, int64_t value)
 {
     int rc = NFL_OK;
@@ -222,33 +213,71 @@ static index_key prepare_key(const nfl_index *idx, uint64_t key)
     return k;
 }
 
+/* Takes the index's lock for a point op: blocking with wait, else only if it
+ * is free at once.  1 if taken. */
+static int point_lock(nfl_index *idx, int write, int wait)
+{
+    if (wait) {
+        if (write)
+            index_write_begin(idx);
+        else
+            index_read_begin(idx);
+        return 1;
+    }
+    return (write ? pthread_rwlock_trywrlock(&idx->lock)
+                  : pthread_rwlock_tryrdlock(&idx->lock)) == 0;
+}
+
+int nfl_point(nfl_index *idx, int op, uint64_t key, uint64_t *value, int wait)
+{
+    int write = op != NFL_POINT_GET && op != NFL_POINT_SIZE;
+    index_key k = {0, 0.0};
+    if (op != NFL_POINT_SIZE)
+        k = prepare_key(idx, key);
+    if (!point_lock(idx, write, wait))
+        return NFL_EBUSY;
+    int rc;
+    if (op == NFL_POINT_GET) {
+        uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
+        if (v)
+            *value = *v;
+        rc = v != NULL;
+    } else if (op == NFL_POINT_SIZE) {
+        *value = idx->tree.size;
+        rc = NFL_OK;
+    } else if (op == NFL_POINT_DELETE) {
+        rc = afli_remove(&idx->tree, k.enc, k.z, value);
+    } else {
+        rc = afli_put(&idx->tree, k.enc, k.z, *value, op, value);
+    }
+    if (write)
+        index_write_end(idx);
+    else
+        index_read_end(idx);
+    return rc;
+}
+
 int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
 {
-    index_key k = prepare_key(idx, key);
-    index_read_begin(idx);
-    uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
-    if (v)
-        *value = *v;
-    index_read_end(idx);
-    return v != NULL;
+    return nfl_point(idx, NFL_POINT_GET, key, value, 1);
 }
 
 int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
 {
-    index_key k = prepare_key(idx, key);
-    index_write_begin(idx);
-    int rc = afli_put(&idx->tree, k.enc, k.z, value, mode);
-    index_write_end(idx);
-    return rc;
+    return nfl_point(idx, mode, key, &value, 1);
 }
 
 int nfl_delete(nfl_index *idx, uint64_t key)
 {
-    index_key k = prepare_key(idx, key);
-    index_write_begin(idx);
-    int rc = afli_remove(&idx->tree, k.enc, k.z);
-    index_write_end(idx);
-    return rc;
+    uint64_t old;
+    return nfl_point(idx, NFL_POINT_DELETE, key, &old, 1);
+}
+
+size_t nfl_size(const nfl_index *idx)
+{
+    uint64_t n;
+    nfl_point((nfl_index *)idx, NFL_POINT_SIZE, 0, &n, 1);
+    return (size_t)n;
 }
 
 /* ---- batch operations ----------------------------------------------------- */
@@ -322,7 +351,8 @@ int nfl_put_many(nfl_index *idx, const uint64_t *keys,
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++) {
-            int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode);
+            int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode,
+                             NULL);
             if (r < 0) {
                 rc = r;
                 break;
@@ -346,7 +376,7 @@ void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++)
-            deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i]);
+            deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i], NULL);
         at += m;
     }
     index_write_end(idx);

@@ -34,11 +34,16 @@
 #define NFL_EDUPLICATE -2
 #define NFL_EINVAL -3
 #define NFL_EORDER -4
+#define NFL_EBUSY -5
 
-/* Write modes of nfl_put / nfl_put_many. */
+/* Write modes of nfl_put / nfl_put_many (and ops of nfl_point). */
 #define NFL_UPSERT 0
 #define NFL_INSERT 1
 #define NFL_UPDATE 2
+/* The other ops of nfl_point. */
+#define NFL_POINT_GET 3
+#define NFL_POINT_DELETE 4
+#define NFL_POINT_SIZE 5
 
 /* Flags of nfl_range. */
 #define NFL_FROM_START 1
@@ -113,6 +118,17 @@ int nfl_set_option(nfl_index *index, int option, int64_t value);
 int nfl_get(nfl_index *index, uint64_t key, uint64_t *value);
 int nfl_put(nfl_index *index, uint64_t key, uint64_t value, int mode);
 int nfl_delete(nfl_index *index, uint64_t key);
+
+/* One point operation for a caller that must not block while it holds a
+ * lock of its own (the Python extension holds the GIL).  op is a write mode
+ * (returns as nfl_put; *value is the new value in and, when the key existed,
+ * the value it had out), NFL_POINT_GET (as nfl_get), NFL_POINT_DELETE (as
+ * nfl_delete; *value receives the removed value) or NFL_POINT_SIZE (*value
+ * receives the entry count; key unused).  With wait 0 and the index's lock
+ * not free at once, it returns NFL_EBUSY and changes nothing: the caller
+ * releases its own lock and calls again with wait 1, which blocks. */
+int nfl_point(nfl_index *index, int op, uint64_t key, uint64_t *value,
+              int wait);
 
 /* Batch operations, applied in array order.  values may be NULL in
  * nfl_get_many (a contains test); existed may be NULL in nfl_put_many. */

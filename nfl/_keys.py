@@ -10,7 +10,8 @@ import struct
 
 import numpy as np
 
-from nfl._native import lib
+from nfl import _index
+from nfl._native import ffi, lib
 
 KEY_DTYPES = {
     "uint64": lib.NFL_KEY_UINT64,
@@ -38,61 +39,30 @@ def dtype_name(dtype, accepted, what) -> str:
 
 
 # ---- scalars ---------------------------------------------------------------
+# One implementation of the scalar rules: the C of nfl._index (native/pyindex.c),
+# which the single-key path of nfl.Index runs inline.
 
-
-def _integral(key, what):
-    """A Python int from an int-like or integral float, or an error."""
-    if isinstance(key, (int, np.integer)):
-        return int(key)
-    if isinstance(key, (float, np.floating)):
-        if math.isnan(key):
-            raise ValueError(f"{what} is NaN")
-        if not math.isfinite(key) or key != math.floor(key):
-            raise ValueError(f"{what} {key!r} is not an integer")
-        return int(key)
-    raise TypeError(f"{what} must be an int or float, not {type(key).__name__}")
+_index._bind(
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_point"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
+    np.integer,
+    np.floating,
+)
+_integral = _index.integral  # (obj, what) -> an exact int from an int-like or integral float
 
 
 def key_bits(key, dtype: str) -> int:
-    """The raw 8-byte pattern of one key in the index's key dtype."""
-    if dtype == "float64":
-        if isinstance(key, (float, np.floating)):
-            if math.isnan(key):
-                raise ValueError("key is NaN")
-            return _WORD.unpack(_DOUBLE.pack(key))[0]
-        if isinstance(key, (int, np.integer)):
-            key = int(key)
-            try:
-                f = float(key)
-            except OverflowError:
-                raise ValueError(f"key {key} is out of range for float64") from None
-            if int(f) != key:
-                raise ValueError(f"key {key} is not exactly representable as float64")
-            return _WORD.unpack(_DOUBLE.pack(f))[0]
-        raise TypeError(f"key must be an int or float, not {type(key).__name__}")
-    return _word(key, dtype, "key")
+    """The raw 8-byte pattern of one key in the index's key dtype.
+
+    Raises ValueError (out of range, not integral, NaN, not exactly
+    representable: never wraps or rounds) or TypeError (not a number)."""
+    return _index.key_bits(key, KEY_DTYPES[dtype])
 
 
 def key_converter(dtype: str):
-    """key_bits for one dtype, with the common case (a key of that dtype) inlined."""
-    if dtype == "uint64":
-        def convert(key):
-            if type(key) is int and 0 <= key <= _U64_MAX:
-                return key
-            return key_bits(key, dtype)
-    elif dtype == "int64":
-        def convert(key):
-            if type(key) is int and _I64_MIN <= key <= _I64_MAX:
-                return key & _U64_MAX
-            return key_bits(key, dtype)
-    else:
-        pack, unpack = _DOUBLE.pack, _WORD.unpack
-
-        def convert(key):
-            if type(key) is float and key == key:
-                return unpack(pack(key))[0]
-            return key_bits(key, dtype)
-    return convert
+    """key_bits for one dtype, as a one-argument function."""
+    bits, code = _index.key_bits, KEY_DTYPES[dtype]
+    return lambda key: bits(key, code)
 
 
 def key_from_bits(bits: int, dtype: str):
@@ -105,29 +75,14 @@ def key_from_bits(bits: int, dtype: str):
 
 
 def value_bits(value, dtype: str) -> int:
-    """The 8-byte word of one value in the index's value dtype."""
-    return _word(value, dtype, "value")
-
-
-def _word(x, dtype: str, what: str) -> int:
-    """The 8-byte word of an integral key or value x of an integer dtype; ValueError if out of range."""
-    i = x if type(x) is int else _integral(x, what)
-    lo, hi = _RANGES[dtype]
-    if not lo <= i <= hi:
-        raise ValueError(f"{what} {i} is out of range for {dtype} [{lo}, {hi}]")
-    return i & _U64_MAX
+    """The 8-byte word of one value in the index's value dtype (ValueError/TypeError if it does not fit)."""
+    return _index.value_bits(value, dtype == "int64")
 
 
 def value_converter(dtype: str):
-    """value_bits for one dtype, with the common case (an in-range int) inlined."""
-    lo, hi = _RANGES[dtype]
-
-    def convert(value):
-        if type(value) is int and lo <= value <= hi:
-            return value & _U64_MAX
-        return value_bits(value, dtype)
-
-    return convert
+    """value_bits for one dtype, as a one-argument function."""
+    bits, signed = _index.value_bits, dtype == "int64"
+    return lambda value: bits(value, signed)
 
 
 def ceil_key(bound, dtype: str):

@@ -1,15 +1,16 @@
 """Index: the Python face of the native AFLI tree.
 
-Validation and dtype handling happen here (through nfl._keys); every tree
-operation, single or batch, is one call into the C core, which releases the
-GIL and takes the index's readers-writer lock.
+Validation and dtype handling happen here (through nfl._keys).  Single-key
+operations are those of the base class nfl._index.Core, C that converts the
+key and runs the tree operation holding the GIL; every batch or ordered
+operation is one cffi call into the C core, which releases the GIL.  Both take
+the same tree's one readers-writer lock.
 """
 import os
-import threading
 
 import numpy as np
 
-from nfl import _keys
+from nfl import _index, _keys
 from nfl._native import ffi, lib
 from nfl.flow import Flow
 from nfl.storage import snapshot
@@ -22,8 +23,6 @@ _ERRORS = {
 }
 _ITER_CHUNK = 4096
 _UNLIMITED = 2**62
-_TWO64 = 2**64
-_MISSING = object()
 # The ordered-read path, looked up once: it runs per scan() call.
 _DTYPES = {name: np.dtype(name) for name in ("uint64", "int64", "float64")}
 _U64S = ffi.typeof("uint64_t[]")
@@ -52,7 +51,7 @@ def _u64_ptr(arr):
     return ffi.cast("uint64_t *", ffi.from_buffer(arr))
 
 
-class Index:
+class Index(_index.Core):
     """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
 
     Keys are uint64, int64 or float64 (one dtype per index, compared exactly);
@@ -74,12 +73,14 @@ class Index:
         )
         if ptr == ffi.NULL:
             raise ValueError("the native index refused its flow parameters")
-        self._ptr = ffi.gc(ptr, lib.nfl_free)
-        self._writes = 0  # bumped by every write call, for iterators
+        try:  # the base owns the tree from here: freed with this object
+            self._attach(int(ffi.cast("uintptr_t", ptr)), _keys.KEY_DTYPES[self._key_dtype],
+                         self._value_dtype == "int64")
+        except BaseException:
+            lib.nfl_free(ptr)
+            raise
+        self._ptr = ptr  # for the batch calls through cffi
         self._key = _keys.key_converter(self._key_dtype)
-        self._value = _keys.value_converter(self._value_dtype)
-        self._signed_values = self._value_dtype == "int64"
-        self._cells = threading.local()  # a native out-cell per thread (calls release the GIL)
         self._scratch = []  # pooled ordered-read buffers (_scratch_for)
 
     # ---- building --------------------------------------------------------
@@ -140,70 +141,14 @@ class Index:
         keys, values = self._read_all(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, _UNLIMITED, hint=len(self) + 1)
         return keys, values.view(np.uint64)
 
-    # ---- scalar helpers ------------------------------------------------------
-
-    def _cell(self):
-        """This thread's uint64 out-cell for single-key native calls."""
-        try:
-            return self._cells.cell
-        except AttributeError:
-            cell = self._cells.cell = ffi.new("uint64_t *")
-            return cell
-
     def _out_key(self, bits):
         return _keys.key_from_bits(bits, self._key_dtype)
 
-    def _put(self, key, value, mode):
-        k, v = self._key(key), self._value(value)
-        self._writes += 1
-        return _check(lib.nfl_put(self._ptr, k, v, mode))
-
     # ---- point operations ------------------------------------------------------
-
-    def get(self, key, default=None):
-        """The value of key, or default."""
-        out = self._cell()
-        if lib.nfl_get(self._ptr, self._key(key), out):
-            v = out[0]
-            return v - _TWO64 if v >> 63 and self._signed_values else v
-        return default
-
-    def __getitem__(self, key):
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key, value):
-        self._put(key, value, lib.NFL_UPSERT)
-
-    def insert(self, key, value) -> bool:
-        """Adds key; False (and no change) if it is already there."""
-        return self._put(key, value, lib.NFL_INSERT) == 0
-
-    def update(self, key, value) -> bool:
-        """Changes the value of an existing key; False if it is absent."""
-        return self._put(key, value, lib.NFL_UPDATE) == 1
-
-    def delete(self, key) -> bool:
-        """Removes key; False if it was absent."""
-        k = self._key(key)
-        self._writes += 1
-        return lib.nfl_delete(self._ptr, k) == 1
-
-    def __delitem__(self, key):
-        if not self.delete(key):
-            raise KeyError(key)
-
-    def __contains__(self, key):
-        try:
-            k = self._key(key)
-        except (TypeError, ValueError):
-            return False
-        return lib.nfl_get(self._ptr, k, self._cell()) == 1
-
-    def __len__(self):
-        return lib.nfl_size(self._ptr)
+    # idx[k], idx[k] = v, del idx[k], k in idx, len(idx), get, insert, replace,
+    # delete, pop and setdefault are those of the base, nfl._index.Core: C that
+    # converts the key and value by the rules of nfl._keys and runs the tree
+    # operation holding the GIL (see native/pyindex.c).
 
     # ---- batch operations ------------------------------------------------------
 

@@ -134,7 +134,7 @@ class IndexMachine(RuleBasedStateMachine):
     @rule(data=st.data(), value=st.integers(*I64))
     def update(self, data, value):
         key = self.pick(data)
-        assert self.index.update(key, value) == (key in self.model)
+        assert self.index.replace(key, value) == (key in self.model)
         if key in self.model:
             self.model[key] = value
 
