@@ -24,6 +24,11 @@ def modules() -> dict:
     return {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
+def extension_modules() -> set:
+    """The compiled modules in nfl/ (nfl._native, nfl._index): leaves that import nothing of nfl."""
+    return {module_name(p.with_name(p.name.split(".")[0] + ".py")) for p in PACKAGE.rglob("*.so")}
+
+
 def imports_of(name: str, path: pathlib.Path, known: set) -> set:
     """The nfl modules that the module imports anywhere in its source."""
     is_package = path.name == "__init__.py"
@@ -46,7 +51,8 @@ def imports_of(name: str, path: pathlib.Path, known: set) -> set:
 
 def import_graph() -> dict:
     mods = modules()
-    return {name: imports_of(name, path, set(mods)) for name, path in mods.items()}
+    known = set(mods) | extension_modules()
+    return {name: imports_of(name, path, known) for name, path in mods.items()}
 
 
 def circles(graph: dict) -> list:
