@@ -255,7 +255,7 @@ def test_invalid_writes_are_not_logged(tmp_path):
                     lambda: db.__setitem__(2, 2**64)):
             with pytest.raises((ValueError, TypeError)):
                 bad()
-        assert db.update(99, 1) is False and db.put_many([], []) is None
+        assert db.replace(99, 1) is False and db.put_many([], []) is None
         assert log.stat().st_size == size and contents(db) == [(1, 1)]
 
 
