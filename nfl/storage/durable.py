@@ -12,6 +12,7 @@ returns.  checkpoint() saves a snapshot that names the last record it holds,
 then empties the log; a crash between the two leaves records the snapshot
 already holds, and opening skips them by their seq.
 """
+import collections.abc
 import fcntl
 import os
 import threading
@@ -19,15 +20,16 @@ import threading
 import numpy as np
 
 from nfl import _keys
-from nfl.index import Index
+from nfl.index import _MISSING, Index
 from nfl.storage import snapshot, wal
 from nfl.storage.errors import LockedError, SnapshotError, SnapshotNotFoundError, WalError
 from nfl.storage.files import fsync_dir, remove_temps
 
 SYNC_MODES = ("always", "none")
-_READS = ("get", "__getitem__", "__contains__", "__len__", "__iter__", "get_many", "contains_many",
-          "range", "scan", "lower_bound", "min_key", "max_key", "items", "keys", "values",
-          "stats", "memory_usage", "save")
+_READS = ("get", "__getitem__", "__contains__", "__len__", "__iter__", "__reversed__", "__eq__",
+          "get_many", "contains_many", "range", "scan", "lower_bound", "ceiling_key", "floor_key",
+          "lower_key", "higher_key", "min_key", "max_key", "peekitem", "irange", "irange_items",
+          "items", "keys", "values", "copy", "stats", "memory_usage", "save")
 
 
 def apply(index: Index, record) -> np.ndarray:
@@ -158,7 +160,7 @@ class DurableIndex:
         """Adds key; False (and no change) if it is already there."""
         return bool(self._write(wal.INSERT, *self._entry_bits(key, value))[0])
 
-    def update(self, key, value) -> bool:
+    def replace(self, key, value) -> bool:
         """Changes the value of an existing key; False if it is absent (nothing is logged)."""
         keys, values = self._entry_bits(key, value)
         with self._lock:  # logged as an upsert of a key known to be there
@@ -175,6 +177,49 @@ class DurableIndex:
     def __delitem__(self, key):
         if not self.delete(key):
             raise KeyError(key)
+
+    def pop(self, key, default=_MISSING):
+        """Removes key (one delete record) and returns its value; default (nothing logged) or KeyError if absent."""
+        keys = self._key_bits(key)
+        with self._lock:
+            value = self._live().get(key, _MISSING)
+            if value is _MISSING:
+                if default is _MISSING:
+                    raise KeyError(key)
+                return default
+            self._log_and_apply(wal.DELETE, keys, None)
+        return value
+
+    def popitem(self, last=True):
+        """Removes the largest (smallest with last=False) entry, one delete record; KeyError if empty."""
+        with self._lock:
+            try:
+                key, value = self._live().peekitem(-1 if last else 0)
+            except IndexError:
+                raise KeyError("popitem(): index is empty") from None
+            self._log_and_apply(wal.DELETE, self._key_bits(key), None)
+        return key, value
+
+    def setdefault(self, key, default=None):
+        """The value of key; if absent, logs and inserts default first (checked only then)."""
+        self._key_bits(key)
+        with self._lock:
+            index = self._live()
+            value = index.get(key, _MISSING)
+            if value is _MISSING:
+                self._log_and_apply(wal.INSERT, *self._entry_bits(key, default))
+                value = index[key]
+        return value
+
+    def update(self, other=(), /):
+        """Upserts every pair of other (a mapping or (key, value) pairs, as dict.update): one log record."""
+        self._write(wal.UPSERT, *self._live()._pair_bits(other))
+
+    def clear(self):
+        """Removes every entry: one delete record of all the keys."""
+        with self._lock:
+            keys, _ = self._live()._export()
+            self._log_and_apply(wal.DELETE, keys.view(np.uint64), None)
 
     def put_many(self, keys, values):
         """Upserts a batch (one log record); with duplicate keys the last wins."""
@@ -253,3 +298,5 @@ def _reader(name):
 for _name in _READS:
     setattr(DurableIndex, _name, _reader(_name))
 del _name
+DurableIndex.__hash__ = None  # mutable, as dict
+collections.abc.MutableMapping.register(DurableIndex)
