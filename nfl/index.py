@@ -493,6 +493,8 @@ class Index:
 
     def _nearest(self, key, inclusive, below):
         """The nearest key to key (at or past it when inclusive), below or above it; None if none."""
+        if key is None:
+            raise TypeError("key must be a number, not None")
         bounds = (self._bounds(None, key, (True, inclusive)) if below
                   else self._bounds(key, None, (inclusive, True)))
         if bounds is None:
