@@ -547,22 +547,36 @@ class Index:
             raise IndexError("index out of range")
         return item
 
-    def _entries(self, lo, hi, flags, pick):
+    def _chunk(self, lo, hi, flags, count, pick):
+        """(pick(keys, values), n, raw bits of the last key) of one native read of up to count entries.
+
+        Read into a pooled buffer: pick must copy what it keeps (tolist does)."""
+        scratch = self._scratch_for(count)
+        n = _nfl_range(self._ptr, lo, hi, flags, scratch[3], scratch[4], count)
+        keys = scratch[1][:n]
+        chunk = pick(keys, scratch[2][:n]), n, int(keys.view(_U64)[-1]) if n else 0
+        self._scratch.append(scratch)
+        return chunk
+
+    def _entries(self, lo, hi, flags, pick, strict):
         """Entries of one native read, lazily, in chunks of at most _ITER_CHUNK, as pick(keys, values) gives them.
 
-        RuntimeError if the index changes while it runs (as dict's iterators)."""
+        RuntimeError if the index changes while it runs: at the next item
+        when strict (as dict's iterators), else at the next chunk or the end."""
         writes, version = self._writes, lib.nfl_version(self._ptr)
         want = _FIRST_CHUNK
         while True:
-            keys, values = self._range(lo, hi, flags, want)
-            for item in pick(keys, values):
-                if self._writes != writes:
-                    raise RuntimeError("index changed during iteration")
-                yield item
-            if keys.size < want:
+            items, n, last = self._chunk(lo, hi, flags, want, pick)
+            if strict:
+                for item in items:
+                    if self._writes != writes:
+                        raise RuntimeError("index changed during iteration")
+                    yield item
+            else:
+                yield from items
+            if n < want:
                 break
-            last = int(keys.view(_U64)[-1])  # the next chunk starts past it
-            if flags & _REVERSE:
+            if flags & _REVERSE:  # the next chunk starts past the last key
                 hi, flags = last, flags & ~(_TO_END | _HI_INCLUSIVE)
             else:
                 lo, flags = last, (flags & ~_FROM_START) | _LO_EXCLUSIVE
@@ -577,16 +591,17 @@ class Index:
         if bounds is None:
             return iter(())
         lo, hi, flags = bounds
-        return self._entries(lo, hi, flags | (_REVERSE if reverse else 0), pick)
+        return self._entries(lo, hi, flags | (_REVERSE if reverse else 0), pick, strict=False)
 
     def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
         """A lazy iterator of the keys between minimum and maximum (None: unbounded), as SortedDict.irange.
 
         inclusive: whether each bound itself is in range.  The tree is read
         in chunks (the first of _FIRST_CHUNK keys, never the whole range at
-        once).  Bounds are checked when called (TypeError for a non-number,
-        ValueError for NaN); the iterator raises RuntimeError if the index
-        changes while it runs."""
+        once); each chunk is a consistent snapshot.  Bounds are checked when
+        called (TypeError for a non-number, ValueError for NaN); the iterator
+        raises RuntimeError if the index changed, at the next chunk or at its
+        end.  Cost: O(log n) to start, then O(1) per key."""
         return self._irange(minimum, maximum, inclusive, reverse, _pick_keys)
 
     def irange_items(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
@@ -594,7 +609,7 @@ class Index:
         return self._irange(minimum, maximum, inclusive, reverse, _pick_items)
 
     def _iter_all(self, pick, reverse=False):
-        return self._entries(0, 0, _ALL | (_REVERSE if reverse else 0), pick)
+        return self._entries(0, 0, _ALL | (_REVERSE if reverse else 0), pick, strict=True)
 
     def _iter_values(self, reverse=False):
         """The values in key order (descending with reverse): what values() iterates."""

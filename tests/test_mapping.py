@@ -154,17 +154,22 @@ def test_views_are_live_sets(idx):
 def test_irange_reads_in_chunks_and_is_lazy(monkeypatch):
     idx = nfl.Index.bulk_load(np.arange(20_000, dtype=np.uint64), flow="off")
     reads = []
-    real = nfl.Index._range
+    real = nfl.Index._chunk
 
-    def spy(self, lo, hi, flags, max_count):
-        reads.append(max_count)
-        return real(self, lo, hi, flags, max_count)
+    def spy(self, lo, hi, flags, count, pick):
+        reads.append(count)
+        return real(self, lo, hi, flags, count, pick)
 
-    monkeypatch.setattr(nfl.Index, "_range", spy)
+    monkeypatch.setattr(nfl.Index, "_chunk", spy)
     it = idx.irange(5, None)
     assert next(it) == 5 and reads == [index_module._FIRST_CHUNK]
     assert list(idx.irange(10, 15_000, reverse=True)) == list(range(15_000, 9, -1))
     assert max(reads) == index_module._ITER_CHUNK and len(reads) > 5
+    it = idx.irange(0, None)
+    next(it)
+    idx[10**9] = 1
+    with pytest.raises(RuntimeError):  # at the next chunk, at the latest
+        list(it)
 
 
 @pytest.mark.parametrize("dtype", ["uint64", "int64", "float64"])
