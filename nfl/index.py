@@ -615,6 +615,10 @@ class Index:
         """The values in key order (descending with reverse): what values() iterates."""
         return self._iter_all(_pick_values, reverse)
 
+    def _iter_items(self, reverse=False):
+        """The (key, value) pairs in key order (descending with reverse): what items() iterates."""
+        return self._iter_all(_pick_items, reverse)
+
     def items(self):
         """A view of the (key, value) pairs in ascending key order (nfl.views.ItemsView)."""
         return views.ItemsView(self)
@@ -643,7 +647,7 @@ class Index:
         if isinstance(other, Index) and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype):
             (k1, v1), (k2, v2) = self._export(), other._export()
             return bool(np.array_equal(k1, k2) and np.array_equal(v1, v2))
-        for key, value in self._iter_all(_pick_items):
+        for key, value in self._iter_items():
             try:
                 if other[key] != value:
                     return False
@@ -714,7 +718,7 @@ class Index:
 
     def __repr__(self):
         flow = "flow" if self._flow is not None else "no flow"
-        first = list(itertools.islice(self._iter_all(_pick_items), _REPR_ITEMS))
+        first = list(itertools.islice(self._iter_items(), _REPR_ITEMS))
         shown = ", ".join(f"{k!r}: {v!r}" for k, v in first)
         more = ", ..." if len(self) > len(first) else ""
         return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}: {{{shown}{more}}}>"

@@ -42,10 +42,10 @@ class ItemsView(collections.abc.ItemsView):
         return found is not _ABSENT and found == value
 
     def __iter__(self):
-        return self._mapping.irange_items()
+        return self._mapping._iter_items()
 
     def __reversed__(self):
-        return self._mapping.irange_items(reverse=True)
+        return self._mapping._iter_items(reverse=True)
 
 
 class ValuesView(collections.abc.ValuesView):

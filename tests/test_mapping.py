@@ -144,11 +144,12 @@ def test_views_are_live_sets(idx):
     assert keys & {1, 9} == {1} and keys | {9} == {0, 1, 2, 7, 9} and keys - {0} == {1, 2, 7}
     assert keys.isdisjoint({5, 6}) and items & {(0, 30), (1, 0)} == {(0, 30)}
     assert list(reversed(items))[0] == (7, 1) and list(reversed(values)) == [1, 10, 20, 30]
-    it = iter(values)
-    next(it)
-    idx[8] = 1
-    with pytest.raises(RuntimeError):
+    for view in (keys, values, items, reversed(items)):  # at the next item, as dict's views
+        it = iter(view)
         next(it)
+        idx[8] = 1
+        with pytest.raises(RuntimeError):
+            next(it)
 
 
 def test_irange_reads_in_chunks_and_is_lazy(monkeypatch):
