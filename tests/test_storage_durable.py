@@ -39,7 +39,7 @@ def random_writes(db, model, rng, dtype, calls):
             assert np.array_equal(db.delete_many(keys), model.delete_many(keys))
         else:
             k, v = keys[0].item(), int(values[0])
-            name = ("__setitem__", "insert", "update", "delete")[op - 3]
+            name = ("__setitem__", "insert", "replace", "delete")[op - 3]
             args = (k,) if name == "delete" else (k, v)
             assert getattr(db, name)(*args) == getattr(model, name)(*args)
 
