@@ -49,6 +49,8 @@
 #define NFL_FROM_START 1
 #define NFL_LO_EXCLUSIVE 2
 #define NFL_TO_END 4
+#define NFL_HI_INCLUSIVE 8
+#define NFL_REVERSE 16
 
 /* Options of nfl_set_option. */
 #define NFL_OPT_PREFETCH 1
@@ -139,9 +141,11 @@ int nfl_put_many(nfl_index *index, const uint64_t *keys,
 void nfl_delete_many(nfl_index *index, const uint64_t *keys, size_t n,
                      uint8_t *deleted);
 
-/* Ordered read: copies, in ascending key order, up to max entries with
+/* Ordered read: copies, in ascending key order (descending with
+ * NFL_REVERSE: the largest entries first), up to max entries with
  * lo <= key (lo < key with NFL_LO_EXCLUSIVE; no bound with NFL_FROM_START)
- * and key < hi (no bound with NFL_TO_END).  Returns the count copied. */
+ * and key < hi (key <= hi with NFL_HI_INCLUSIVE; no bound with NFL_TO_END).
+ * Returns the count copied. */
 size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
                  uint64_t *keys, uint64_t *values, size_t max);
 /* The largest entry; 0 when empty. */

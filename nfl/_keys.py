@@ -7,6 +7,7 @@ or rounds to a different key silently.
 """
 import math
 import struct
+import sys
 
 import numpy as np
 
@@ -24,6 +25,7 @@ _U64_MAX = 2**64 - 1
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _RANGES = {"uint64": (0, _U64_MAX), "int64": (_I64_MIN, _I64_MAX)}
 _DOUBLE = struct.Struct("<d")
+_DBL_MAX = sys.float_info.max
 _WORD = struct.Struct("<Q")
 
 
@@ -91,37 +93,43 @@ def ceil_key(bound, dtype: str):
     Turns a bound of any numeric type into a key, so `lo <= key` and
     `key < hi` stay exact for bounds the dtype cannot hold (2.5 for an integer
     index, -1 for uint64, 2**53 + 1 for float64)."""
-    if dtype == "float64":
-        if isinstance(bound, (int, np.integer)):
-            b = int(bound)
-            try:
-                f = float(b)
-            except OverflowError:
-                return None if b > 0 else -math.inf
-            if int(f) < b:
-                f = math.nextafter(f, math.inf)
-            return f
-        if isinstance(bound, (float, np.floating)):
-            if math.isnan(bound):
-                raise ValueError("bound is NaN")
-            return float(bound)
+    return _round_key(bound, dtype, 1)
+
+
+def floor_key(bound, dtype: str):
+    """The largest key of the dtype that is <= bound, or None if none is (ceil_key's mirror)."""
+    return _round_key(bound, dtype, -1)
+
+
+def _round_key(bound, dtype, up):
+    """ceil_key (up=1) or floor_key (up=-1); TypeError for a non-number, ValueError for NaN."""
+    if isinstance(bound, (float, np.floating)) and math.isnan(bound):
+        raise ValueError("bound is NaN")
+    if not isinstance(bound, (int, float, np.integer, np.floating)):
         raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+    if dtype == "float64":
+        if isinstance(bound, (float, np.floating)):
+            return float(bound)
+        b = int(bound)
+        try:
+            f = float(b)
+        except OverflowError:  # past the largest double: the next key outward is an infinity
+            return (math.inf if up > 0 else _DBL_MAX) if b > 0 else (-_DBL_MAX if up > 0 else -math.inf)
+        if (int(f) - b) * up < 0:
+            f = math.nextafter(f, up * math.inf)
+        return f
     lo, hi = _RANGES[dtype]
     if isinstance(bound, (float, np.floating)):
-        if math.isnan(bound):
-            raise ValueError("bound is NaN")
-        if bound == math.inf:
-            return None
-        if bound == -math.inf:
-            return lo
-        b = math.ceil(bound)
-    elif isinstance(bound, (int, np.integer)):
-        b = int(bound)
+        if math.isinf(bound):
+            return (lo if up > 0 else None) if bound < 0 else (None if up > 0 else hi)
+        b = math.ceil(bound) if up > 0 else math.floor(bound)
     else:
-        raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+        b = int(bound)
     if b > hi:
-        return None
-    return max(b, lo)
+        return None if up > 0 else hi
+    if b < lo:
+        return lo if up > 0 else None
+    return b
 
 
 # ---- arrays ----------------------------------------------------------------

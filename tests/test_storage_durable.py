@@ -39,7 +39,7 @@ def random_writes(db, model, rng, dtype, calls):
             assert np.array_equal(db.delete_many(keys), model.delete_many(keys))
         else:
             k, v = keys[0].item(), int(values[0])
-            name = ("__setitem__", "insert", "update", "delete")[op - 3]
+            name = ("__setitem__", "insert", "replace", "delete")[op - 3]
             args = (k,) if name == "delete" else (k, v)
             model_name = "replace" if name == "update" else name  # Index.update(key, value) is replace now
             assert getattr(db, name)(*args) == getattr(model, model_name)(*args)
@@ -256,7 +256,7 @@ def test_invalid_writes_are_not_logged(tmp_path):
                     lambda: db.__setitem__(2, 2**64)):
             with pytest.raises((ValueError, TypeError)):
                 bad()
-        assert db.update(99, 1) is False and db.put_many([], []) is None
+        assert db.replace(99, 1) is False and db.put_many([], []) is None
         assert log.stat().st_size == size and contents(db) == [(1, 1)]
 
 

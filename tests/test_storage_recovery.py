@@ -170,8 +170,8 @@ def test_a_log_with_a_tail_and_no_snapshot_is_an_error(tmp_path):
 def test_iterators_stop_at_close(tmp_path):
     with nfl.open(tmp_path / "db") as db:
         db.put_many(np.arange(10_000), np.arange(10_000))
-        its = [iter(db), db.items(), db.keys(), db.values()]
-        started = db.items()
+        its = [iter(db), iter(db.items()), iter(db.keys()), iter(db.values()), reversed(db), db.irange(0)]
+        started = iter(db.items())
         assert next(started) == (0, 0)
     for it in its + [started]:
         with pytest.raises(ValueError, match="closed"):
@@ -193,7 +193,8 @@ def test_forked_child_reads_but_cannot_write(tmp_path):
         try:
             ok = len(db) == 100 and db[7] == 7 and list(db.keys())[:2] == [0, 1]
             for write in (lambda: db.__setitem__(1, 1), lambda: db.put_many([1], [1]), db.checkpoint,
-                          lambda: db.update(1, 2), lambda: db.delete(1)):
+                          lambda: db.replace(1, 2), lambda: db.update({1: 2}), lambda: db.pop(1),
+                          lambda: db.delete(1)):
                 try:
                     write()
                     ok = False

@@ -45,6 +45,7 @@ checkpoint raises ForkedError: the log, its end and the directory lock
 belong to the parent.  A child that needs to write opens the directory after
 the parent has closed it.
 """
+import collections.abc
 import fcntl
 import os
 import threading
@@ -53,17 +54,20 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from nfl import _keys
-from nfl.index import Index
+from nfl import _keys, views
+from nfl.index import _MISSING, Index
 from nfl.storage import snapshot, wal
 from nfl.storage.errors import (ForkedError, LockedError, RecoveryWarning, SnapshotError, SnapshotNotFoundError,
                                 WalError, WalNotFoundError)
 from nfl.storage.files import atomic_write, fsync_dir, remove_temps
 
 SYNC_MODES = ("always", "none")
-_READS = ("get", "__getitem__", "__contains__", "__len__", "get_many", "contains_many",
-          "range", "scan", "lower_bound", "min_key", "max_key", "stats", "memory_usage", "save")
-_ITERATORS = ("__iter__", "items", "keys", "values")  # reads whose iterators stop at close()
+_READS = ("get", "__getitem__", "__contains__", "__len__", "__eq__",
+          "get_many", "contains_many", "range", "scan", "lower_bound", "ceiling_key", "floor_key",
+          "lower_key", "higher_key", "min_key", "max_key", "peekitem",
+          "copy", "stats", "memory_usage", "save")
+# Reads whose iterators stop at close(); the views below iterate through them.
+_ITERATORS = ("__iter__", "__reversed__", "irange", "irange_items", "_iter_items", "_iter_values")
 _forks = [0]  # bumped in the child of every fork(): a durable index compares it with its own
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
@@ -270,7 +274,7 @@ class DurableIndex:
         """Adds key; False (and no change) if it is already there."""
         return bool(self._write(wal.INSERT, *self._entry_bits(key, value))[0])
 
-    def update(self, key, value) -> bool:
+    def replace(self, key, value) -> bool:
         """Changes the value of an existing key; False if it is absent (nothing is logged)."""
         keys, values = self._entry_bits(key, value)
         with self._lock:  # logged as an upsert of a key known to be there
@@ -287,6 +291,49 @@ class DurableIndex:
     def __delitem__(self, key):
         if not self.delete(key):
             raise KeyError(key)
+
+    def pop(self, key, default=_MISSING):
+        """Removes key (one delete record) and returns its value; default (nothing logged) or KeyError if absent."""
+        keys = self._key_bits(key)
+        with self._lock:
+            value = self._live().get(key, _MISSING)
+            if value is _MISSING:
+                if default is _MISSING:
+                    raise KeyError(key)
+                return default
+            self._log_and_apply(wal.DELETE, keys, None)
+        return value
+
+    def popitem(self, last=True):
+        """Removes the largest (smallest with last=False) entry, one delete record; KeyError if empty."""
+        with self._lock:
+            try:
+                key, value = self._live().peekitem(-1 if last else 0)
+            except IndexError:
+                raise KeyError("popitem(): index is empty") from None
+            self._log_and_apply(wal.DELETE, self._key_bits(key), None)
+        return key, value
+
+    def setdefault(self, key, default=None):
+        """The value of key; if absent, logs and inserts default first (checked only then)."""
+        self._key_bits(key)
+        with self._lock:
+            index = self._live()
+            value = index.get(key, _MISSING)
+            if value is _MISSING:
+                self._log_and_apply(wal.INSERT, *self._entry_bits(key, default))
+                value = index[key]
+        return value
+
+    def update(self, other=(), /):
+        """Upserts every pair of other (a mapping or (key, value) pairs, as dict.update): one log record."""
+        self._write(wal.UPSERT, *self._live()._pair_bits(other))
+
+    def clear(self):
+        """Removes every entry: one delete record of all the keys."""
+        with self._lock:
+            keys, _ = self._live()._export()
+            self._log_and_apply(wal.DELETE, keys.view(np.uint64), None)
 
     def put_many(self, keys, values):
         """Upserts a batch (one log record); with duplicate keys the last wins."""
@@ -381,11 +428,25 @@ def _iterator(name):
     return iterate
 
 
+def _view(view):
+    def make(self):
+        return view(self)
+
+    make.__name__ = make.__qualname__ = view.__name__[:-4].lower()
+    make.__doc__ = f"A live {view.__name__} of the durable index (nfl.views); iterating it after close() raises."
+    return make
+
+
+for _view_type in (views.KeysView, views.ItemsView, views.ValuesView):
+    setattr(DurableIndex, _view_type.__name__[:-4].lower(), _view(_view_type))
+del _view_type
 for _name in _READS:
     setattr(DurableIndex, _name, _reader(_name))
 for _name in _ITERATORS:
     setattr(DurableIndex, _name, _iterator(_name))
 del _name
+DurableIndex.__hash__ = None  # mutable, as dict
+collections.abc.MutableMapping.register(DurableIndex)
 
 
 def open_durable(path, key_dtype=None, value_dtype=None, sync="always", strict=False) -> DurableIndex:
