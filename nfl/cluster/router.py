@@ -50,8 +50,9 @@ class Router:
     def table(self) -> Table:
         return self._table
 
-    def dtypes(self):
-        return self.key_dtype, self.value_dtype
+    def describe(self):
+        """(key dtype, value dtype, the flow chosen at bulk load or None)."""
+        return self.key_dtype, self.value_dtype, self.flow
 
     def install(self, table):
         """The first table, after bulk_load filled the shards."""

@@ -51,7 +51,7 @@ class ShardedIndex:
         self._pending_rebalance = None
         self._sizes = {}
         self._refresh()
-        self.key_dtype, self.value_dtype = ray.get(router.dtypes.remote())
+        self.key_dtype, self.value_dtype, self.flow = ray.get(router.describe.remote())
         self._key = _keys.key_converter(self.key_dtype)
 
     # ---- building and attaching -------------------------------------------------
@@ -402,7 +402,8 @@ class ShardedIndex:
 
     def shard_info(self) -> list:
         """Each shard's range, epoch, process id and durability, in key order (operators, tests)."""
-        return ray.get([self._shard(n).info.remote() for n in self._table.names])
+        names = self._table.names
+        return self._get([self._shard(n).info.remote() for n in names], names, "shard_info")
 
     def __repr__(self):
         return f"<nfl.cluster.ShardedIndex {self.name!r} {self.key_dtype}->{self.value_dtype}, {len(self._table)} shards>"
