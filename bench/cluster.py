@@ -209,12 +209,13 @@ def main(argv=None):
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--cpus", type=int, default=2, help="num_cpus of the local Ray cluster")
-    ap.add_argument("--skew-inserts", type=int, default=400_000)
+    ap.add_argument("--skew-inserts", type=int, default=1_000_000)
     ap.add_argument("--skew-shards", type=int, default=4)
+    ap.add_argument("--skip-reads", action="store_true", help="only the skewed insert stream")
     args = ap.parse_args(argv)
     _start_ray(args.cpus)
     report = {"command": " ".join(["python -m bench.cluster", *sys.argv[1:]]),
-              "reads": measure_reads(args.n, args.batch, args.shards, args.repeat),
+              "reads": None if args.skip_reads else measure_reads(args.n, args.batch, args.shards, args.repeat),
               "skew": measure_skew(args.n, args.skew_shards, args.skew_inserts, 8192)}
     print(json.dumps(report, indent=1, default=float))
     return 0
