@@ -14,6 +14,8 @@ Not atomic across shards: a batch that spans shards is applied shard by
 shard, and a shard that dies mid-call (ShardUnavailableError) may or may not
 have applied its part; the other parts were applied.
 """
+import time
+
 import numpy as np
 import ray
 
@@ -28,6 +30,7 @@ class ShardUnavailableError(RuntimeError):
     """A shard's actor died (or is restarting) while it ran a call; its part may or may not be applied."""
 
 
+_MAX_STUCK = 20  # refusals under an unchanged table before giving up
 _DEAD = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
 
@@ -50,7 +53,8 @@ class ShardedIndex:
         self._handles = {}
         self._pending_rebalance = None
         self._sizes = {}
-        self._refresh()
+        self._stuck = 0
+        self._table = ray.get(router.table.remote())
         self.key_dtype, self.value_dtype, self.flow = ray.get(router.describe.remote())
         self._key = _keys.key_converter(self.key_dtype)
 
@@ -122,8 +126,24 @@ class ShardedIndex:
 
     # ---- routing ----------------------------------------------------------------------
 
-    def _refresh(self):
+    def _refresh(self, stale=False):
+        """Fetches the router's table; stale: a shard refused a request routed by the current one.
+
+        The router hands out a table only between splits and merges, so after
+        a refusal the table is normally newer; a shard that keeps refusing
+        the router's own table is out of step with it (e.g. it died during
+        its split): ShardUnavailableError after a few tries, not a hang.
+        """
+        version = self._table.version if stale else None
         self._table = ray.get(self._router.table.remote())
+        if self._table.version != version:
+            self._stuck = 0
+            return
+        self._stuck += 1
+        if self._stuck > _MAX_STUCK:
+            raise ShardUnavailableError(f"a shard of {self.name!r} refuses requests routed by the router's "
+                                        f"table (version {version}); its range is out of step with it")
+        time.sleep(0.01 * self._stuck)
 
     def _shard(self, name):
         handle = self._handles.get(name)
@@ -165,17 +185,17 @@ class ShardedIndex:
             return ray.put(None)  # an answer of "stale"
         return handle.call.remote(t.epochs[i], method, *args)
 
-    def _one(self, key, method, *args):
-        """The result of method(*args) on the shard owning key, retried on a stale table."""
-        k = _keys.key_from_bits(self._key(key), self.key_dtype)
+    def _one(self, method, key, *args):
+        """method(key, *args) on the shard owning key, retried on a stale table."""
+        k = _keys.key_from_bits(self._key(key), self.key_dtype)  # checked, and as the shard compares it
         while True:
             t = self._table
             i = t.shard_of(k)
-            got = self._get(self._send(i, method, *args), [t.names[i]], method)
+            got = self._get(self._send(i, method, k, *args), [t.names[i]], method)
             if got is not None:
                 self._sizes[t.names[i]] = got[1]
                 return got[0]
-            self._refresh()
+            self._refresh(stale=True)
 
     def _batch(self, method, keys, values=None, out=()):
         """Runs method on each shard's part of keys (and values); fills the arrays of out in caller order.
@@ -203,7 +223,7 @@ class ShardedIndex:
                 for arr, part in zip(out, result if len(out) > 1 else (result,)):
                     arr[where] = part
             if refused:
-                self._refresh()
+                self._refresh(stale=True)
                 todo = np.sort(np.concatenate(refused))  # the caller's order again
             else:
                 todo = todo[:0]
@@ -212,7 +232,7 @@ class ShardedIndex:
 
     def _maybe_rebalance(self):
         """Asks the router to rebalance (without waiting) when the sizes seen suggest a skew."""
-        if not self._balance or len(self._table) < 1:
+        if not self._balance:
             return
         if self._pending_rebalance is not None:
             done, _ = ray.wait([self._pending_rebalance], timeout=0)
@@ -243,32 +263,32 @@ class ShardedIndex:
 
     def get(self, key, default=None):
         """The value of key, or default (one call to its shard)."""
-        value = self._one(key, "get", key)  # None: absent (values are integers)
+        value = self._one("get", key)  # None: absent (values are integers)
         return default if value is None else value
 
     def __getitem__(self, key):
-        value = self._one(key, "get", key)
+        value = self._one("get", key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key, value):
         _keys.value_bits(value, self.value_dtype)
-        self._one(key, "__setitem__", key, value)
+        self._one("__setitem__", key, value)
 
     def insert(self, key, value) -> bool:
         """Adds key; False (and no change) if it is already there."""
         _keys.value_bits(value, self.value_dtype)
-        return self._one(key, "insert", key, value)
+        return self._one("insert", key, value)
 
     def replace(self, key, value) -> bool:
         """Changes the value of an existing key; False if it is absent."""
         _keys.value_bits(value, self.value_dtype)
-        return self._one(key, "replace", key, value)
+        return self._one("replace", key, value)
 
     def delete(self, key) -> bool:
         """Removes key; False if it was absent."""
-        return self._one(key, "delete", key)
+        return self._one("delete", key)
 
     def __delitem__(self, key):
         if not self.delete(key):
@@ -279,7 +299,7 @@ class ShardedIndex:
             self._key(key)
         except (TypeError, ValueError):
             return False
-        return self._one(key, "__contains__", key)
+        return self._one("__contains__", key)
 
     def __len__(self):
         return sum(self._all("__len__"))
@@ -328,7 +348,7 @@ class ShardedIndex:
             answers = self._get([self._send(i, method, *args) for i in range(len(t))], t.names, method)
             if all(a is not None for a in answers):
                 return [a[0] for a in answers]
-            self._refresh()
+            self._refresh(stale=True)
 
     def _empty(self):
         return np.empty(0, dtype=self.key_dtype), np.empty(0, dtype=self.value_dtype)
@@ -343,7 +363,7 @@ class ShardedIndex:
             answers = self._get([self._send(i, "range", lo, hi) for i in shards], t.names, "range")
             if all(a is not None for a in answers):
                 break
-            self._refresh()
+            self._refresh(stale=True)
         if not answers:
             return self._empty()
         return (np.concatenate([a[0][0] for a in answers]), np.concatenate([a[0][1] for a in answers]))
@@ -371,7 +391,7 @@ class ShardedIndex:
                 if not parts:
                     return self._empty()
                 return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            self._refresh()
+            self._refresh(stale=True)
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""
