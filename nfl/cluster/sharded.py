@@ -97,14 +97,10 @@ class ShardedIndex:
         names = ray.get(router.new_shards.remote(bounds.size + 1))
         try:
             table = Table(1, tuple(names), (1,) * len(names), bounds)
-            owner = table.partition(keys)
-            loads = []
-            for i, pos in [(i, pos) for i, pos in owner] + [(i, pos[:0]) for i in range(len(names))
-                                                          if i not in {j for j, _ in owner}]:
-                lo, hi = table.span(i)
-                handle = ray.get_actor(names[i], namespace=namespace)
-                loads.append(handle.adopt.remote(keys[pos], values[pos], lo, hi, 1, shard_flow))
-            ray.get(loads)
+            owned, none = dict(table.partition(keys)), np.arange(0)
+            ray.get([ray.get_actor(n, namespace=namespace).adopt.remote(
+                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1, shard_flow)
+                for i, n in enumerate(names)])
             ray.get(router.install.remote(table))
         except BaseException:
             ray.get(router.destroy.remote())
