@@ -422,4 +422,5 @@ class ShardedIndex:
         return self._get([self._shard(n).info.remote() for n in names], names, "shard_info")
 
     def __repr__(self):
-        return f"<nfl.cluster.ShardedIndex {self.name!r} {self.key_dtype}->{self.value_dtype}, {len(self._table)} shards>"
+        return (f"<nfl.cluster.ShardedIndex {self.name!r} {self.key_dtype}->{self.value_dtype}, "
+                f"{len(self._table)} shards>")
