@@ -20,7 +20,7 @@ import nfl
 
 ray = pytest.importorskip("ray")
 
-from nfl.cluster import ShardedIndex, ShardUnavailableError  # noqa: E402
+from nfl.cluster import ShardedIndex, ShardUnavailableError, sharded  # noqa: E402
 from nfl.cluster.routing import Table, quantile_bounds  # noqa: E402
 
 
@@ -89,7 +89,7 @@ def _random_ops(sidx, model, rng, steps):
     """Random single, batch and ordered ops on both; skewed bursts and deletions force splits and merges."""
     top = 1 << 20
     for step in range(steps):
-        op = rng.integers(12)
+        op = rng.integers(13)
         k = int(rng.integers(top))
         if op == 0:
             assert sidx.get(k) == model.get(k)
@@ -140,6 +140,13 @@ def _random_ops(sidx, model, rng, steps):
             sidx.delete_many(doomed)  # a quiet range: its shard shrinks, a merge follows
             for x in doomed.tolist():
                 del model[x]
+        elif op == 11:
+            lo, hi = sorted(int(x) for x in rng.integers(top, size=2))
+            inclusive = tuple(bool(b) for b in rng.integers(2, size=2))
+            for lo_, hi_ in ((lo, hi), (None, lo), (hi, None)):
+                for reverse in (False, True):
+                    assert list(sidx.irange(lo_, hi_, inclusive, reverse)) == list(
+                        model.irange(lo_, hi_, inclusive, reverse))
         else:
             assert sidx.lower_bound(k) == next(iter(model.irange(minimum=k)), None)
             assert sidx.min_key() == (model.keys()[0] if model else None)
@@ -147,7 +154,8 @@ def _random_ops(sidx, model, rng, steps):
             assert len(sidx) == len(model)
 
 
-def test_differential_against_sorteddict_with_splits_and_merges(cluster):
+def test_differential_against_sorteddict_with_splits_and_merges(cluster, monkeypatch):
+    monkeypatch.setattr(sharded, "_CHUNK", 64)  # irange crosses many chunk boundaries
     rng = np.random.default_rng(7)
     keys = rng.choice(1 << 20, 3000, replace=False).astype(np.uint64)
     model = SortedDict(zip(keys.tolist(), range(keys.size)))

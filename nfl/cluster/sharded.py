@@ -30,6 +30,7 @@ class ShardUnavailableError(RuntimeError):
     """A shard's actor died (or is restarting) while it ran a call; its part may or may not be applied."""
 
 
+_CHUNK = 4096  # keys per scan() call of an ascending irange
 _MAX_STUCK = 20  # refusals under an unchanged table before giving up
 _DEAD = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
@@ -388,6 +389,45 @@ class ShardedIndex:
                     return self._empty()
                 return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             self._refresh(stale=True)
+
+    def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
+        """A lazy iterator of the keys between minimum and maximum (None: unbounded), across shards.
+
+        inclusive: (include minimum, include maximum), as SortedDict.irange.
+        Ascending: read _CHUNK keys per scan() call as the iterator advances;
+        reverse=True reads the whole span first (one range() call), then
+        walks it backwards.
+        """
+        lo_in, hi_in = inclusive
+
+        def inside(k):
+            if minimum is not None and (k < minimum or (k == minimum and not lo_in)):
+                return False
+            return maximum is None or k < maximum or (k == maximum and hi_in)
+
+        forward = (k for k in self._ascending_until(self._ascending(minimum), maximum) if inside(k))
+        return reversed(list(forward)) if reverse else forward
+
+    def _ascending(self, start):
+        """Every key >= start (all when None), ascending, read _CHUNK at a time."""
+        at = self.min_key() if start is None else start
+        last = None
+        while at is not None:
+            ks, _ = self.scan(at, _CHUNK)
+            for k in ks.tolist():
+                if last is None or k > last:
+                    yield k
+            if ks.size < _CHUNK:
+                return
+            at = last = ks[-1].item()
+
+    @staticmethod
+    def _ascending_until(keys, maximum):
+        """keys up to the first one past maximum (None: all)."""
+        for k in keys:
+            if maximum is not None and k > maximum:
+                return
+            yield k
 
     def lower_bound(self, key):
         """The smallest key >= key, or None."""
