@@ -30,6 +30,7 @@ setup(
             "tqdm>=4.60",
         ],
         "train": ["torch==2.13.0"],
+        "cluster": ["ray[default]>=2.9"],
     },
     entry_points={"console_scripts": ["nfl=nfl.cli:main"]},
     zip_safe=False,

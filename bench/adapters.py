@@ -307,9 +307,12 @@ class PandasIndex(_BatchLookups):
         return Handlers(get, None, None, None)
 
 
-def make(names):
-    """Adapters by name, in the order given."""
+def make(names, shards=2):
+    """Adapters by name, in the order given; shards: nfl-cluster's shard count."""
+    from bench.cluster import NflCluster
+
     known = {
+        "nfl-cluster": lambda: NflCluster("nfl-cluster", shards),
         "nfl": lambda: Nfl("nfl", "auto"),
         "afli": lambda: Nfl("afli", "off"),
         "nfl-noprefetch": lambda: Nfl("nfl-noprefetch", "auto", prefetch=False),
