@@ -80,25 +80,33 @@ class Index:
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto"):
+    def bulk_load(cls, keys, values=None, *, flow="auto", progress=False):
         """An index over keys (any order) and values (default: positions).
 
         flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        progress: one bar on stderr over the whole load (checking the keys,
+        the flow's training and the switch's measurements, building the tree).
         """
+        from nfl.flow.progress import Work
         from nfl.switch import choose_flow
 
-        keys = _keys.bulk_keys(keys)
-        value_dtype = "int64"
-        if values is None:
-            vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
-        else:
-            values = np.asarray(values)
-            if values.dtype.kind == "u" and values.ndim == 1:
-                value_dtype = "uint64"
-            vals = _keys.value_array(values, value_dtype, keys.size)
-        choice = choose_flow(keys, flow)
-        return cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
-                                 (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        with Work("bulk load", 3, progress) as work:
+            keys = _keys.bulk_keys(keys)
+            value_dtype = "int64"
+            if values is None:
+                vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
+            else:
+                values = np.asarray(values)
+                if values.dtype.kind == "u" and values.ndim == 1:
+                    value_dtype = "uint64"
+                vals = _keys.value_array(values, value_dtype, keys.size)
+            work.step(f"choosing the flow for {keys.size:,} keys")
+            choice = choose_flow(keys, flow)
+            work.step("building the tree")
+            idx = cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
+                                    (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+            work.step("done")
+            return idx
 
     @classmethod
     def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
