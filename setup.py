@@ -1,29 +1,12 @@
-"""Package metadata; the C core in native/ is built through cffi at install."""
-from setuptools import find_packages, setup
+"""Build of the native modules; the metadata is in pyproject.toml.
+
+The cffi module is built for CPython's limited API, so the wheel is tagged
+abi3 (cp310-abi3): one wheel per platform serves Python 3.10 and later.  A
+C-API extension added here must pass py_limited_api=True as well.
+"""
+from setuptools import setup
 
 setup(
-    name="nfl",
-    version="0.1.0",
-    description="Learned-index key-value engine: a normalizing flow in front of an AFLI tree",
-    packages=find_packages(include=["nfl", "nfl.*"]),
-    python_requires=">=3.10",
-    setup_requires=["cffi>=1.15"],
     cffi_modules=["native/build_native.py:ffibuilder"],
-    install_requires=["numpy>=1.24", "cffi>=1.15", "numba>=0.58"],
-    extras_require={
-        "dev": [
-            "pytest>=7",
-            "hypothesis>=6",
-            "pytest-benchmark>=4",
-            "sortedcontainers>=2.4",
-            "pygm>=1.0",
-            "scipy>=1.10",
-            "rich>=13",
-            "matplotlib>=3.7",
-            "tqdm>=4.60",
-        ],
-        "train": ["torch==2.13.0"],
-    },
-    entry_points={"console_scripts": ["nfl=nfl.cli:main"]},
-    zip_safe=False,
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -10,10 +10,10 @@ import numpy as np
 from rich.console import Console
 from rich.panel import Panel
 
-from bench import adapters, machine, native, perop, report, runner
-from bench.check import Mismatch
-from bench.ops import NAMES
-from bench.progress import Steps
+from . import COMMAND, adapters, machine, native, perop, report, runner, workloads
+from .check import Mismatch
+from .ops import NAMES
+from .progress import Steps
 
 QUICK_WORKLOADS = ("workloadc", "workloada")  # read-only, and 50 % reads / 50 % updates
 QUICK_OPS = 100_000
@@ -28,7 +28,7 @@ def _csv(text):
 def _load_keys(args):
     """[(dataset name, keys, facts)] from --keys files (deduplicated, counted) or --dataset names."""
     if args.keys:
-        from workloads import sosd
+        sosd = workloads("sosd")
 
         out = []
         for path in args.keys:
@@ -37,7 +37,7 @@ def _load_keys(args):
                 print(f"{path}: dropped {dups:,} duplicate keys", file=sys.stderr)
             out.append((Path(path).name, keys, {"file": str(path), "duplicates_removed": int(dups)}))
         return out
-    from workloads import datasets
+    datasets = workloads("datasets")
 
     return [(name, datasets.load(name, n=args.n, seed=args.seed), {"n_requested": args.n}) for name in args.dataset]
 
@@ -66,7 +66,7 @@ def _workload_name(spec):
 
 def _build_streams(keyed, specs, args, console):
     """Workloads for every (dataset, workload spec), each built once with the run's seed."""
-    from workloads import stream
+    stream = workloads("stream")
 
     out = []
     with console.status("building op streams") as status:
@@ -99,13 +99,13 @@ def execute(args, specs, out, console):
     """Builds the streams, runs every index over them, writes and prints the report."""
     chosen = adapters.make(args.indexes)
     keyed = _load_keys(args)
-    workloads = _build_streams(keyed, specs, args, console)
+    streams = _build_streams(keyed, specs, args, console)
     timers = _timers()
     paths = runner.PATHS
-    with Steps(len(workloads) * len(chosen) * len(paths), console) as steps:
-        runs = runner.run_all(chosen, workloads, args.batch, timers, steps, paths, args.repeat)
+    with Steps(len(streams) * len(chosen) * len(paths), console) as steps:
+        runs = runner.run_all(chosen, streams, args.batch, timers, steps, paths, args.repeat)
     results = {
-        "command": shlex.join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+        "command": shlex.join([Path(sys.executable).name, "-m", __package__, *sys.argv[1:]]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine.machine(),
         "versions": machine.versions(),
@@ -115,7 +115,7 @@ def execute(args, specs, out, console):
                    "paths": list(paths), "overrides": _overrides(args.p)},
         "datasets": [{"name": name, "keys": int(len(keys)), "key_dtype": str(keys.dtype), **facts}
                      for name, keys, facts in keyed],
-        "workloads": [_workload_facts(w) for w in workloads],
+        "workloads": [_workload_facts(w) for w in streams],
         "runs": runs,
     }
     _finish(results, out, console)
@@ -146,7 +146,7 @@ def _common(p, ops_default=None):
 
 
 def parser():
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     quick = sub.add_parser("quick", help="small end-to-end run on the embedded dataset, < 1 minute")
     _common(quick, QUICK_OPS)

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from bench import native
-from bench.check import Mismatch, verify
-from bench.ops import NAMES, READ, SCAN, describe, present
-from bench.perop import Handlers
+from . import native
+from .check import Mismatch, verify
+from .ops import NAMES, READ, SCAN, describe, present
+from .perop import Handlers
 
 ALL_OPS = frozenset(range(len(NAMES)))
 NO_BATCH = "no batch API (its per-op path is its best)"

@@ -35,13 +35,13 @@ import time
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from nfl.conflicts import conflict_stats, model_counts
+from nfl.flow import Flow, knots, layout, reference, train
+from nfl.flow.baseline import PaperFlow
 
-from nfl.conflicts import conflict_stats, model_counts  # noqa: E402
-from nfl.flow import Flow, knots, layout, reference, train  # noqa: E402
-from nfl.flow.baseline import PaperFlow  # noqa: E402
-from workloads import datasets  # noqa: E402
+from . import COMMAND, workloads
+
+datasets = workloads("datasets")
 
 DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
 TEN_MILLION = 10_000_000
@@ -140,7 +140,7 @@ def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
 TRAIN_10M = """
 import sys, time, numpy as np
 sys.path.insert(0, {root!r})
-from bench.flow_report import lognormal_keys, transform_speed
+from {package}.flow_report import lognormal_keys, transform_speed
 keys = lognormal_keys({n}, 1)
 t = time.perf_counter()
 from nfl.flow import Flow
@@ -155,7 +155,7 @@ def train_ten_million(reps: int = 3) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = []
     for _ in range(reps):
-        out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
+        out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, package=__package__, n=TEN_MILLION)],
                              capture_output=True, text=True, check=True)
         runs.append([float(v) for v in out.stdout.split()])
     seconds, sample, bins, budget, speed, size = np.median(np.array(runs), axis=0)
@@ -230,7 +230,7 @@ def markdown(rows, ten, look) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.flow_report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=f"{COMMAND}.flow_report", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000, help="keys per dataset (sampled from the real sets)")
     p.add_argument("--datasets", default=",".join(DEFAULT_SETS))
     p.add_argument("--seed", type=int, default=1)

@@ -15,7 +15,7 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 import nfl
-from bench.scale import timed
+from .scale import timed
 
 
 def alternating(ours, theirs, repeat):

@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench.ops import INSERT, READ, RMW, SCAN
+from .ops import INSERT, READ, RMW, SCAN
 
 
 @dataclass

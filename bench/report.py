@@ -3,9 +3,9 @@ import json
 
 from rich.table import Table
 
-from bench import plots
-from bench.histogram import PERCENTILES
-from bench.ops import NAMES
+from . import plots
+from .histogram import PERCENTILES
+from .ops import NAMES
 
 TABLE_PERCENTILES = ("p50", "p99", "p99.9")
 

@@ -145,7 +145,10 @@ def cmd_info(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from nfl import __version__
+
     p = argparse.ArgumentParser(prog="nfl", description="Learned index with a numerical normalizing flow.")
+    p.add_argument("--version", action="version", version=f"nfl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def keys_arg(sp):

@@ -22,7 +22,7 @@ from .stream import OpStream, build
 
 
 def _parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m workloads", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
 
     keys = sub.add_parser("keys", help="write an SOSD key file")
