@@ -26,7 +26,7 @@
    CPU time (best and median of 7 alternating runs).
 Heavy steps run one after another; the machine is shared.
 """
-import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -41,7 +41,7 @@ from nfl.flow.baseline import PaperFlow
 
 from . import COMMAND, workloads
 
-datasets = workloads("datasets")
+datasets, usage = workloads("datasets"), workloads("usage")
 
 DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
 TEN_MILLION = 10_000_000
@@ -229,15 +229,31 @@ def markdown(rows, ten, look) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog=f"{COMMAND}.flow_report", description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1_000_000, help="keys per dataset (sampled from the real sets)")
-    p.add_argument("--datasets", default=",".join(DEFAULT_SETS))
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--skip-10m", action="store_true")
-    p.add_argument("--skip-lookups", action="store_true")
+def parser():
+    """The command line: every option with its help."""
+    p = usage.Parser(prog=f"{COMMAND}.flow_report", description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=usage.positive, default=1_000_000, help="keys per dataset (sampled from the real sets)")
+    p.add_argument("--datasets", default=",".join(DEFAULT_SETS),
+                   help="comma-separated names: lognormal, a synthetic distribution, a real set or an SOSD file")
+    p.add_argument("--seed", type=int, default=1, help="seed of the keys and the samples")
+    p.add_argument("--skip-10m", action="store_true", help="skip the training time on 10M keys (3 fresh processes)")
+    p.add_argument("--skip-lookups", action="store_true", help="skip the get_many timing, flow on vs off")
     p.add_argument("--json", help="write every figure here")
+    return p
+
+
+def main(argv=None) -> int:
+    """Exit status: 0 done, 2 a mistake in the command line or a missing data set (before any work)."""
+    p = parser()
     args = p.parse_args(argv)
+    if importlib.util.find_spec("torch") is None:
+        p.error('training flows needs PyTorch: pip install "nfl[train]"')
+    for name in args.datasets.split(","):
+        if name != "lognormal":
+            try:
+                datasets.source(name)
+            except (ValueError, FileNotFoundError) as missing:
+                p.error(str(missing))
     rows = []
     for name in args.datasets.split(","):
         keys = lognormal_keys(args.n, args.seed) if name == "lognormal" else datasets.load(name, n=args.n, seed=args.seed)

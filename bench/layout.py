@@ -12,14 +12,19 @@ slot, a bucket, a child node's header.  Counts do not depend on machine noise;
 prefetches are not loads to callgrind, so the misses are the same with
 prefetching on and off and only the instruction count shows its cost.
 """
-import argparse
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from . import COMMAND, workloads
+
+usage = workloads("usage")
 
 CHILD = r"""
 import sys, numpy as np, nfl
@@ -84,12 +89,22 @@ def _breakdown(rows):
     return split
 
 
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.layout", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=usage.positive, default=300_000, help="lognormal keys in the index")
+    ap.add_argument("--lookups", type=usage.positive, default=100_000, help="random lookups (one get_many) per variant")
+    ap.add_argument("--ll", type=usage.positive, default=1 << 20, help="simulated last-level cache, bytes")
+    return ap
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=300_000)
-    ap.add_argument("--lookups", type=int, default=100_000)
-    ap.add_argument("--ll", type=int, default=1 << 20, help="simulated last-level cache, bytes")
+    ap = parser()
     args = ap.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        ap.error("valgrind is needed (its callgrind tool counts the misses): install it, e.g. apt-get install valgrind")
+    if importlib.util.find_spec("torch") is None:
+        ap.error('training the flow needs PyTorch: pip install "nfl[train]"')
 
     import nfl
 
