@@ -154,14 +154,14 @@ def _parser() -> argparse.ArgumentParser:
     def keys_arg(sp):
         sp.add_argument("keys", help="SOSD key file (suffix _uint64, _int64 or _float64)")
         sp.add_argument("--key-dtype", choices=["uint64", "int64", "float64"], help="override the suffix")
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--seed", type=int, default=0, help="seed of the training sample (default 0)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train", help="train a flow on a key file and save it")
     keys_arg(t)
     t.add_argument("-o", "--output", required=True, help="flow file to write")
     t.add_argument("--sample", type=float, default=0.1, help="fraction of keys to train on (default 0.1)")
-    t.add_argument("--epochs", type=int, default=15)
+    t.add_argument("--epochs", type=int, default=15, help="most fine-tuning epochs (default 15; stops early)")
     t.set_defaults(run=cmd_train)
 
     a = sub.add_parser("analyze", help="conflict degrees before and after a flow")
