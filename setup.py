@@ -11,7 +11,9 @@ generic name lands at the top of site-packages.
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["nfl", "nfl.*"]) + ["nfl_bench", "nfl_workloads"],
+    # workloads/data and workloads/ycsb hold data files only (package data of their own)
+    packages=find_packages(include=["nfl", "nfl.*"]) + ["nfl_bench", "nfl_workloads", "nfl_workloads.data",
+                                                        "nfl_workloads.ycsb"],
     package_dir={"nfl_bench": "bench", "nfl_workloads": "workloads"},
     cffi_modules=["native/build_native.py:ffibuilder"],
     options={"bdist_wheel": {"py_limited_api": "cp310"}},
