@@ -156,7 +156,7 @@ def _parsers():
     yield "python -m bench", bench_parser()
     yield "python -m workloads", workloads_parser()
     yield "nfl", nfl_parser()
-    for tool in ("flow_report", "layout", "ordered", "scale", "threads"):
+    for tool in ("cold", "flow_report", "layout", "ordered", "scale", "threads"):
         yield f"bench.{tool}", importlib.import_module(f"bench.{tool}").parser()
 
 

@@ -103,16 +103,35 @@ INDEX_PATH = textwrap.dedent("""
         db[1] = 10; db.put_many(keys[:10], np.arange(10)); db.checkpoint()
     with nfl.open("db") as db:
         assert db[1] == 10 and len(db) == 11
-    for name in ("numba", "torch", "rich", "tqdm"):
+    if len(sys.argv) > 1:  # a saved flow: every flow= that names one, loaded without torch
+        for flow in (sys.argv[1], nfl.Flow.load(sys.argv[1]), "off"):
+            other = nfl.Index.bulk_load(keys, flow=flow)
+            assert other.get(int(keys[7])) == 7
+        assert nfl.Index.bulk_load(keys, flow=sys.argv[1]).stats()["flow_enabled"]
+    for name in ("numba", "torch", "rich"):
         assert name not in sys.modules, name + " imported on the index path"
     print("index path ok", nfl.__version__, nfl.__file__)
 """)
 
 
-def test_wheel_index_path_needs_only_numpy_and_cffi(venv_python, elsewhere):
+@pytest.fixture(scope="session")
+def flow_file(tmp_path_factory):
+    """A flow trained here (torch) and saved: the venv only loads it."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from nfl import Flow
+
+    keys = np.unique((np.random.default_rng(1).lognormal(0, 2, 110_000) * 1e9).astype(np.uint64))[:100_000]
+    path = tmp_path_factory.mktemp("flow") / "lognormal.flow"
+    Flow.train(keys, progress=False).save(path)
+    return path
+
+
+def test_wheel_index_path_needs_only_numpy_and_cffi(venv_python, flow_file, elsewhere):
     listed = _run([venv_python, "-m", "pip", "list", "--format=freeze"], cwd=elsewhere).stdout.lower()
     assert "numba" not in listed and "torch" not in listed
-    out = _run([venv_python, "-c", INDEX_PATH], cwd=elsewhere)
+    out = _run([venv_python, "-c", INDEX_PATH, flow_file], cwd=elsewhere)
     assert "index path ok" in out.stdout and str(ROOT) not in out.stdout
 
 
