@@ -80,12 +80,26 @@ class Index:
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto", progress=False):
+    def bulk_load(cls, keys: "np.typing.ArrayLike", values: "np.typing.ArrayLike | None" = None, *,
+                  flow: "str | os.PathLike[str] | nfl.Flow" = "auto", progress: bool = False) -> "Index":
         """An index over keys (any order) and values (default: positions).
 
-        flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
-        progress: one bar on stderr over the whole load (checking the keys,
+        Args: keys, a 1-D uint64, int64 or float64 array (its dtype is the
+        index's key dtype); values, int64 or uint64 of the same length;
+        flow, "auto" (the auto switch), "on", "off", a Flow, or a flow file;
+        progress, one bar on stderr over the whole load (checking the keys,
         the flow's training and the switch's measurements, building the tree).
+        Raises ValueError for duplicate (named) or NaN keys and a length
+        mismatch, TypeError for another dtype.  Cost: O(n log n) (the C core
+        sorts), plus training when flow="auto" or "on" trains a flow.
+
+        >>> import numpy as np
+        >>> idx = Index.bulk_load(np.array([30, 10, 20], dtype=np.uint64), flow="off")
+        >>> idx[20], idx.min_key(), len(idx)
+        (2, 10, 3)
+        >>> Index.bulk_load(np.array([1, 1], dtype=np.uint64))
+        Traceback (most recent call last):
+        ValueError: duplicate key in keys: 1
         """
         from nfl.flow.progress import Work
         from nfl.switch import choose_flow

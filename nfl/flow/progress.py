@@ -62,6 +62,13 @@ class Work:
     step(text, k) ends k steps and names the next one; more(k) adds steps
     found on the way (early stopping ends with skip()).  Disabled work and
     work nested in a showing job cost a few attribute reads per step.
+
+    >>> with Work("demo", 2, enabled=False) as work:
+    ...     work.step("second step")
+    ...     work.more(3)
+    ...     work.skip()
+    ...     work._left
+    0
     """
 
     def __init__(self, desc: str, total: int, enabled: bool):
