@@ -151,3 +151,18 @@ def test_sdist_installs(dist, venv_python, elsewhere):
     assert list((target / "nfl").glob("_native*.so"))
     out = _run([venv_python, "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n" + INDEX_PATH], cwd=elsewhere)
     assert str(target) in out.stdout
+
+
+def test_tools_import_themselves_relatively():
+    """bench/ and workloads/ run under two names (checkout: bench, installed: nfl_bench), so no
+    module in them may import either by its checkout name: relative imports, or bench.workloads()."""
+    import ast
+
+    wrong = []
+    for path in sorted((ROOT / "bench").glob("*.py")) + sorted((ROOT / "workloads").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            wrong += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names
+                      if n.split(".")[0] in ("bench", "workloads")]
+    assert not wrong, wrong
