@@ -178,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The nfl command; returns the exit status (argparse exits 2 for a bad command line)."""
     args = _parser().parse_args(argv)
     try:
         return args.run(args)

@@ -57,6 +57,10 @@ class Index:
     """
 
     def __init__(self, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        """An empty index: key_dtype "uint64" | "int64" | "float64", value_dtype "int64" | "uint64".
+
+        Raises TypeError naming the accepted dtypes for any other.  O(1).
+        """
         self._key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
         self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
         self._flow = _flow
@@ -365,9 +369,11 @@ class Index:
         return None if lo is None else self._first_key(lo, _TO_END)
 
     def min_key(self):
+        """The smallest key, or None when empty.  O(depth)."""
         return self._first_key(0, _ALL)
 
     def max_key(self):
+        """The largest key, or None when empty.  O(depth)."""
         scratch = self._scratch_for(1)
         key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
@@ -403,9 +409,11 @@ class Index:
         return self._walk(lambda c: zip(c[0], c[1]))
 
     def keys(self):
+        """The keys in ascending order (RuntimeError if the index changes meanwhile).  O(n) to walk."""
         return self._walk(lambda c: c[0])
 
     def values(self):
+        """The values in ascending key order (RuntimeError if the index changes meanwhile).  O(n) to walk."""
         return self._walk(lambda c: c[1])
 
     def __iter__(self):
@@ -435,10 +443,12 @@ class Index:
 
     @property
     def key_dtype(self) -> str:
+        """The key dtype's name: "uint64", "int64" or "float64"."""
         return self._key_dtype
 
     @property
     def value_dtype(self) -> str:
+        """The value dtype's name: "int64" or "uint64"."""
         return self._value_dtype
 
     @property
