@@ -7,15 +7,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.panel import Panel
 
-from . import COMMAND, adapters, machine, native, perop, report, runner, workloads
+from . import COMMAND, workloads
+
+usage = workloads("usage")
+usage.require(["rich", "numba", "matplotlib", "sortedcontainers"], "bench", COMMAND)
+
+from rich.console import Console  # noqa: E402  (the extra checked first)
+from rich.panel import Panel  # noqa: E402
+
+from . import adapters, machine, native, perop, report, runner  # noqa: E402
 from .check import Mismatch
 from .ops import NAMES
 from .progress import Steps
-
-usage = workloads("usage")
 
 QUICK_WORKLOADS = ("workloadc", "workloada")  # read-only, and 50 % reads / 50 % updates
 QUICK_OPS = 100_000

@@ -145,6 +145,10 @@ def test_installed_nfl_command_runs_from_anywhere(venv_python, elsewhere):
     _run([venv_python, "-c", "import numpy as np, nfl; nfl.Index.bulk_load(np.arange(5, dtype=np.uint64),"
                              " flow='off').save('five.nfl')"], cwd=elsewhere)
     assert "size" in _run([nfl, "info", "five.nfl"], cwd=elsewhere).stdout
+    for tool, extra in (("nfl_bench", "bench"), ("nfl_workloads", "analysis")):
+        done = _run([venv_python, "-m", tool, "--help"], cwd=elsewhere, check=False)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f'pip install "nfl[{extra}]"' in done.stderr
 
 
 def test_sdist_installs(dist, venv_python, elsewhere):

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets, fetch, usage
+from . import usage
+
+usage.require(["numba"], "analysis", f"python -m {__package__}")
+
+from . import datasets, fetch  # noqa: E402  (numba checked first)
 from .sosd import DTYPES, read_unique, write_keys
 from .stream import OpStream, build, check_workload
 

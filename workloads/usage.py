@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -69,3 +70,11 @@ def run(body, args, prog: str) -> int:
     except UsageError as mistake:
         print(f"{prog}: error: {mistake}", file=sys.stderr)
         return USAGE_EXIT
+
+
+def require(modules, extra: str, prog: str) -> None:
+    """Exits 2 with one line naming ``pip install "nfl[extra]"`` if any of modules is not installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f'{prog}: error: needs {", ".join(missing)}, not installed: pip install "nfl[{extra}]"', file=sys.stderr)
+        raise SystemExit(USAGE_EXIT)
