@@ -18,7 +18,7 @@ import nfl
 from . import COMMAND, workloads
 from .scale import timed
 
-usage = workloads("usage")
+datasets, usage = workloads("datasets"), workloads("usage")
 
 
 def alternating(ours, theirs, repeat):
@@ -40,8 +40,8 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
 
+    keys = datasets.generate("lognormal", args.n, 1)
     rng = np.random.default_rng(1)
-    keys = np.unique((rng.lognormal(0, 2, int(args.n * 1.1)) * 1e9).astype(np.uint64))[: args.n]
     idx = nfl.Index.bulk_load(keys, flow=args.flow)
     sd = SortedDict(zip(keys.tolist(), range(keys.size)))
     starts = keys[rng.integers(0, keys.size, args.scans)].tolist()

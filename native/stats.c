@@ -15,7 +15,7 @@ static void count_node(const afli_node *nd, uint64_t depth, tally *c)
         return;
     }
     c->model_nodes++;
-    const afli_node *last_child = NULL;
+    const afli_node *last = NULL, *child;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
         switch (nd->kinds[pos]) {
         case SLOT_ENTRY:
@@ -26,10 +26,8 @@ static void count_node(const afli_node *nd, uint64_t depth, tally *c)
             c->depth_sum += depth * nd->slots[pos].bucket->count;
             break;
         case SLOT_CHILD:
-            if (nd->slots[pos].child != last_child) {
-                last_child = nd->slots[pos].child;
-                count_node(last_child, depth + 1, c);
-            }
+            if ((child = afli_new_child(nd, pos, &last)))
+                count_node(child, depth + 1, c);
             break;
         }
     }

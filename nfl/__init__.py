@@ -22,24 +22,26 @@ if TYPE_CHECKING:
     from nfl.storage import DurableIndex
 
 __all__ = ["Index", "Flow", "open", "DurableIndex", "SnapshotError", "SnapshotNotFoundError",
-           "WalError", "LockedError"]
+           "WalError", "WalNotFoundError", "LockedError", "ForkedError", "RecoveryWarning"]
 __version__ = "0.1.0"
 
 
 def open(path: "str | os.PathLike[str]", key_dtype: "str | None" = None, value_dtype: "str | None" = None,
-         sync: str = "always") -> "DurableIndex":
+         sync: str = "always", strict: bool = False) -> "DurableIndex":
     """A durable index in directory path: a snapshot plus a write-ahead log.
 
     Args: path, the directory (created if missing); key_dtype / value_dtype,
     default what is stored (uint64 / int64 for a new store); sync, "always"
     (fsync every write call before it returns) or "none" (the OS writes it
-    back: survives a process crash, not a power loss).
+    back: survives a process crash, not a power loss); strict, raise WalError
+    for a damaged last log record instead of setting it aside in a side file
+    with a RecoveryWarning (db.recovery says what was done).
     Returns an open nfl.DurableIndex (a context manager; close() it).
     Raises LockedError if the directory is already open, SnapshotError (a
     ValueError) for a damaged snapshot or dtypes other than the stored ones,
-    WalError for a damaged log, ValueError for an unknown sync,
-    NotADirectoryError if path is something else.  Cost: O(n) to load the
-    snapshot and replay the log.
+    WalError for a damaged log (see nfl.storage.durable for which damage is
+    repaired, reported or raised), ValueError for an unknown sync.  Cost:
+    O(n) to load the snapshot and replay the log.
 
     >>> import tempfile, nfl
     >>> with tempfile.TemporaryDirectory() as d:
@@ -49,12 +51,13 @@ def open(path: "str | os.PathLike[str]", key_dtype: "str | None" = None, value_d
     ...         db[1]
     10
     """
-    from nfl.storage import open_durable
+    from nfl.storage.durable import open_durable
 
-    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync)
+    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, strict=strict)
 
 
-_STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError")
+_STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError",
+                  "LockedError", "ForkedError", "RecoveryWarning")
 
 
 def __getattr__(name):
@@ -63,8 +66,12 @@ def __getattr__(name):
         from nfl.flow import Flow
 
         return Flow
-    if name in _STORAGE_NAMES:
-        from nfl import storage
+    if name == "DurableIndex":
+        from nfl.storage.durable import DurableIndex
 
-        return getattr(storage, name)
+        return DurableIndex
+    if name in _STORAGE_NAMES:
+        from nfl.storage import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'nfl' has no attribute {name!r}")

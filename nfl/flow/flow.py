@@ -1,14 +1,15 @@
 """Flow: a trained numerical normalizing flow, as the index and users see it.
 
-It holds the flat parameter vector and a handle on the compiled transform
-(native/flow.c), the single implementation the index builds and probes with.
-Training imports torch; nothing else here does.
+It holds the flat parameter vector and its compiled transform
+(nfl.flow.compiled: native/flow.c), the single implementation the index
+builds and probes with.  Training imports torch; nothing else here does.
 """
 import os  # noqa: F401  (annotations)
 
 import numpy as np
 
 from nfl.flow import layout, weights
+from nfl.flow.compiled import Compiled
 
 FAMILIES = ("spline",)
 DEFAULT_FAMILY = "spline"
@@ -49,15 +50,10 @@ class Flow:
         Raises ValueError if the vector is malformed or non-finite.  Users get
         flows from Flow.train or Flow.load; this is their common end.
         """
-        from nfl._native import ffi, lib
-
         self._params = layout.check(params).copy()
         self._params.flags.writeable = False
         self.meta = dict(meta or {})
-        ptr = lib.nfl_flow_create(ffi.from_buffer("double[]", self._params), self._params.size)
-        if ptr == ffi.NULL:
-            raise ValueError("the native flow refused these parameters")
-        self._handle = ffi.gc(ptr, lib.nfl_flow_free)
+        self.compiled = Compiled(self._params)
 
     @classmethod
     def train(cls, keys: np.ndarray, *, sample: float = DEFAULT_SAMPLE, epochs: int = 15, seed: int = 0,
@@ -123,11 +119,7 @@ class Flow:
     def table_bytes(self) -> int:
         """Bytes of the compiled transform's tables (knots padded for the lifting, pieces, radix
         cells): what a lookup reads besides the tree."""
-        from nfl.flow import reference
-
-        s = layout.unpack(self._params)
-        edge, coef, first, _ = reference.prepare_bins(s.knots, s.masses)
-        return edge.nbytes + coef.nbytes + first.size * 4
+        return self.compiled.table_bytes
 
     def transform(self, keys: np.ndarray) -> np.ndarray:
         """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key.
@@ -136,12 +128,7 @@ class Flow:
         array of the same length.  Raises TypeError for another dtype or
         shape.  Cost: O(n), compiled C, one pass.
         """
-        from nfl._native import ffi, lib
-
-        x = key_values(keys)
-        z = np.empty_like(x)
-        lib.nfl_flow_transform(self._handle, ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z), x.size)
-        return z
+        return self.compiled.transform(key_values(keys))
 
     def __reduce__(self):
         return (Flow, (self._params.copy(), self.meta))
