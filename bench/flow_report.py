@@ -36,10 +36,6 @@ import time
 import numpy as np
 
 from nfl.conflicts import conflict_stats, model_counts
-from nfl.flow import Flow, knots, layout, reference, train
-from nfl.flow.baseline import PaperFlow
-
-from nfl.conflicts import conflict_stats, model_counts
 from nfl.flow import Flow, features, knots, layout, train
 
 from . import COMMAND, workloads
