@@ -89,7 +89,7 @@ INDEX_PATH = textwrap.dedent("""
     idx = nfl.Index.bulk_load(keys, flow="auto")
     assert len(idx) == keys.size and idx.get(int(keys[5])) == 5
     idx[1] = 7; assert idx[1] == 7 and 1 in idx
-    assert idx.insert(2, 8) and idx.update(2, 9) and idx.get(2) == 9
+    assert idx.insert(2, 8) and idx.replace(2, 9) and idx.get(2) == 9
     del idx[2]; assert idx.get(2) is None
     values, found = idx.get_many(keys[:1000]); assert found.all() and (values == np.arange(1000)).all()
     idx.put_many(keys[:10], np.arange(10)); idx.delete_many(keys[:10])
