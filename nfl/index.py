@@ -80,6 +80,10 @@ class Index(_index.Core):
     """
 
     def __init__(self, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        """An empty index: key_dtype "uint64" | "int64" | "float64", value_dtype "int64" | "uint64".
+
+        Raises TypeError naming the accepted dtypes for any other.  O(1).
+        """
         self._key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
         self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
         self._flow = _flow
@@ -107,16 +111,34 @@ class Index(_index.Core):
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True):
+    def bulk_load(cls, keys: "np.typing.ArrayLike", values: "np.typing.ArrayLike | None" = None, *,
+                  flow: "str | os.PathLike[str] | nfl.Flow" = "auto", bucket_size: "int | None" = None,
+                  prefetch: bool = True, progress: bool = False) -> "Index":
         """An index over keys (any order) and values (default: positions).
 
-        flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        Args: keys, a 1-D uint64, int64 or float64 array (its dtype is the
+        index's key dtype); values, int64 or uint64 of the same length;
+        flow, "auto" (the auto switch), "on", "off", a Flow, or a flow file;
+        progress, one bar on stderr over the whole load (checking the keys,
+        the flow's training and the switch's measurements, building the tree).
         Tuning knobs, for measurements (bench/): bucket_size, the entries a
         bucket holds, 1..NFL_MAX_BUCKET (None: from the tail conflict degree,
         as AFLI sizes it); prefetch=False turns off the prefetching of batch
-        lookups (the plain descent, one key after the other).  ValueError or
-        TypeError for a bad knob.
+        lookups (the plain descent, one key after the other).
+        Raises ValueError for duplicate (named) or NaN keys, a length
+        mismatch or a bad knob, TypeError for another dtype.  Cost:
+        O(n log n) (the C core sorts), plus training when flow="auto" or
+        "on" trains a flow.
+
+        >>> import numpy as np
+        >>> idx = Index.bulk_load(np.array([30, 10, 20], dtype=np.uint64), flow="off")
+        >>> idx[20], idx.min_key(), len(idx)
+        (2, 10, 3)
+        >>> Index.bulk_load(np.array([1, 1], dtype=np.uint64))
+        Traceback (most recent call last):
+        ValueError: duplicate key in keys: 1
         """
+        from nfl.flow.progress import Work
         from nfl.switch import choose_flow
 
         if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
@@ -124,21 +146,25 @@ class Index(_index.Core):
         if not isinstance(prefetch, bool):
             raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
-        keys = _keys.bulk_keys(keys)
-        value_dtype = "int64"
-        if values is None:
-            vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
-        else:
-            values = np.asarray(values)
-            if values.dtype.kind == "u" and values.ndim == 1:
-                value_dtype = "uint64"
-            vals = _keys.value_array(values, value_dtype, keys.size)
-        choice = choose_flow(keys, flow)
-        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
-                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
-        idx._flow_reason = choice.reason
-        _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
-        return idx
+        with Work("bulk load", 3, progress) as work:
+            keys = _keys.bulk_keys(keys)
+            value_dtype = "int64"
+            if values is None:
+                vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
+            else:
+                values = np.asarray(values)
+                if values.dtype.kind == "u" and values.ndim == 1:
+                    value_dtype = "uint64"
+                vals = _keys.value_array(values, value_dtype, keys.size)
+            work.step(f"choosing the flow for {keys.size:,} keys")
+            choice = choose_flow(keys, flow)
+            work.step("building the tree")
+            idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
+                                    (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+            idx._flow_reason = choice.reason
+            _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
+            work.step("done")
+            return idx
 
     @classmethod
     def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
@@ -468,10 +494,12 @@ class Index(_index.Core):
         return self._nearest(key, False, True)
 
     def min_key(self):
+        """The smallest key, or None when empty.  O(depth)."""
         item = self._first(0, 0, _ALL)
         return None if item is None else item[0]
 
     def max_key(self):
+        """The largest key, or None when empty.  O(depth)."""
         scratch = self._scratch_for(1)
         key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
@@ -648,10 +676,12 @@ class Index(_index.Core):
 
     @property
     def key_dtype(self) -> str:
+        """The key dtype's name: "uint64", "int64" or "float64"."""
         return self._key_dtype
 
     @property
     def value_dtype(self) -> str:
+        """The value dtype's name: "int64" or "uint64"."""
         return self._value_dtype
 
     @property
