@@ -50,6 +50,28 @@ def _pick_items(keys, values):
     return zip(keys.tolist(), values.tolist())
 
 
+def _same(value):
+    return value
+
+
+def _is_object_dtype(dtype):
+    try:
+        return _keys.dtype_name(dtype, _keys.INDEX_VALUE_DTYPES, "value") == "object"
+    except TypeError:
+        return False  # Index.__init__ raises it
+
+
+def _holds_objects(values):
+    """Whether bulk_load values, with no value_dtype given, ask for object values."""
+    if values is None:
+        return False
+    if isinstance(values, np.ndarray):
+        return values.dtype == object
+    if isinstance(values, (list, tuple)):  # numbers keep the integer path (and its errors)
+        return not all(isinstance(v, (int, float, np.number)) for v in values)
+    return False
+
+
 def _check(rc):
     """Raises the Python exception for a negative native return code."""
     if rc < 0:
@@ -75,13 +97,22 @@ class Index(_index.Core):
     """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
 
     Keys are uint64, int64 or float64 (one dtype per index, compared exactly);
-    values are int64 or uint64.  Build one with ``Index.bulk_load(keys)`` or
-    start empty with ``Index(key_dtype=...)``.
+    values are int64 or uint64, or any Python objects with
+    value_dtype="object" (an ObjectIndex: see there).  Build one with
+    ``Index.bulk_load(keys)`` or start empty with ``Index(key_dtype=...)``.
     """
+
+    def __new__(cls, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        """An ObjectIndex for value_dtype "object" (when the class asked for is Index itself)."""
+        if cls is Index and _is_object_dtype(value_dtype):
+            cls = ObjectIndex
+        return super().__new__(cls)
 
     def __init__(self, key_dtype="uint64", value_dtype="int64", *, _flow=None):
         self._key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
-        self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
+        self._value_dtype = _keys.dtype_name(value_dtype, _keys.INDEX_VALUE_DTYPES, "value")
+        if (self._value_dtype == "object") != isinstance(self, ObjectIndex):
+            raise TypeError(f"{type(self).__name__} cannot hold values of dtype {self._value_dtype}")
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
         self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
@@ -95,20 +126,26 @@ class Index(_index.Core):
             raise ValueError("the native index refused its flow parameters")
         try:  # the base owns the tree from here: freed with this object
             self._attach(int(ffi.cast("uintptr_t", ptr)), _keys.KEY_DTYPES[self._key_dtype],
-                         self._value_dtype == "int64")
+                         _keys.VALUE_KINDS[self._value_dtype])
         except BaseException:
             lib.nfl_free(ptr)
             raise
         self._ptr = ptr  # for the batch calls through cffi
         self._key = _keys.key_converter(self._key_dtype)
-        self._value = _keys.value_converter(self._value_dtype)
+        self._value = _keys.value_converter(self._value_dtype) if self._value_dtype != "object" else _same
         self._scratch = []  # pooled ordered-read buffers (_scratch_for)
 
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True):
+    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True, value_dtype=None):
         """An index over keys (any order) and values (default: positions).
+
+        values: an int64/uint64 array or a sequence of ints (an integer
+        index), or any Python objects -- an object array, or a list or tuple
+        that is not all ints -- for an object-valued index (an ObjectIndex,
+        which keeps each object by reference).  value_dtype="object" asks for
+        object values whatever the values are; None infers it.
 
         flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
         Tuning knobs, for measurements (bench/): bucket_size, the entries a
@@ -125,13 +162,20 @@ class Index(_index.Core):
             raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
         keys = _keys.bulk_keys(keys)
-        value_dtype = "int64"
-        if values is None:
+        if value_dtype is not None:
+            value_dtype = _keys.dtype_name(value_dtype, _keys.INDEX_VALUE_DTYPES, "value")
+        if value_dtype == "object" or (value_dtype is None and _holds_objects(values)):
+            value_dtype = "object"
+            # a copy of our own: the tree stores its words while the GIL is released
+            vals = np.array(_keys.object_array(values if values is not None else range(keys.size), keys.size),
+                            dtype=object, copy=True)
+        elif values is None:
             vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
+            value_dtype = value_dtype or "int64"
         else:
             values = np.asarray(values)
-            if values.dtype.kind == "u" and values.ndim == 1:
-                value_dtype = "uint64"
+            if value_dtype is None:
+                value_dtype = "uint64" if values.dtype.kind == "u" and values.ndim == 1 else "int64"
             vals = _keys.value_array(values, value_dtype, keys.size)
         choice = choose_flow(keys, flow)
         idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
@@ -149,12 +193,15 @@ class Index(_index.Core):
         idx = cls(keys.dtype.name, value_dtype, _flow=flow)
         idx._conflicts = conflicts
         dup = ffi.new("uint64_t *")
-        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), _u64(raw_values), keys.size,
-                               bucket_size, dup)
+        objects = value_dtype == "object"  # raw_values: an object array the caller keeps unchanged
+        words = ffi.cast("uint64_t *", _keys.address(raw_values)) if objects else _u64(raw_values)
+        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), words, keys.size, bucket_size, dup)
         if rc == lib.NFL_EDUPLICATE:
             key = _keys.key_from_bits(dup[0], idx._key_dtype)
             raise ValueError(f"duplicate key in keys: {key!r}")
         _check(rc)
+        if objects:  # stored: from here the index owns a reference to each
+            idx._own(_keys.address(raw_values), keys.size)
         return idx
 
     def _export(self):
@@ -225,6 +272,11 @@ class Index(_index.Core):
             keys, values = other._export()
             k = _keys.key_array(keys, self._key_dtype)
             return k, _keys.value_array(values.view(other.value_dtype), self._value_dtype, k.size)
+        keys, values = self._pair_lists(other)
+        return np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64)
+
+    def _pair_lists(self, other):
+        """(key bits, converted values) lists of the pairs of a mapping or an iterable of pairs."""
         if hasattr(other, "keys"):
             pairs = ((key, other[key]) for key in other.keys())
         else:
@@ -240,7 +292,7 @@ class Index(_index.Core):
                 raise ValueError(f"update element #{i} has length {len(pair)}; 2 is required") from None
             keys.append(convert_key(key))
             values.append(convert_value(value))
-        return np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64)
+        return keys, values
 
     def update(self, other=(), /):
         """Upserts every pair of other (a mapping or an iterable of (key, value) pairs), as dict.update.
@@ -489,7 +541,7 @@ class Index(_index.Core):
         else:
             count = index + 1 if index >= 0 else -index
             keys, values = self._read_all(0, 0, _ALL | (_REVERSE if index < 0 else 0), count, hint=count)
-            item = (keys[-1].item(), values[-1].item()) if keys.size == count else None
+            item = (keys[-1].item(), values[-1:].tolist()[0]) if keys.size == count else None
         if item is None:
             raise IndexError("index out of range")
         return item
@@ -591,7 +643,8 @@ class Index(_index.Core):
             return NotImplemented
         if len(self) != len(other):
             return False
-        if isinstance(other, Index) and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype):
+        if (isinstance(other, Index) and self._value_dtype != "object"
+                and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype)):
             (k1, v1), (k2, v2) = self._export(), other._export()
             return bool(np.array_equal(k1, k2) and np.array_equal(v1, v2))
         for key, value in self._iter_items():
@@ -697,6 +750,104 @@ class Index(_index.Core):
         shown = ", ".join(f"{k!r}: {v!r}" for k, v in first)
         more = ", ..." if len(self) > len(first) else ""
         return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}: {{{shown}{more}}}>"
+
+
+class ObjectIndex(Index):
+    """An Index whose values are any Python objects, kept by reference.
+
+    Made by ``Index(key_dtype, value_dtype="object")`` or by bulk_load with
+    object values.  The tree's 8-byte value is the object's address and the
+    index owns one reference to it (dropped on overwrite, delete, clear and
+    when the index goes); ``idx[k] is v`` for the v stored.  Every operation
+    that reads or writes values runs in nfl._index holding the GIL (batch
+    operations too: a loop of single-key operations in C), so no reader sees
+    a value freed under it.  Batch and ordered reads return keys as a numpy
+    array and values as an object array.  The garbage collector sees the
+    values (a value that refers back to the index is collected).
+    """
+
+    def _export(self):
+        """(keys, values object array) of every entry, ascending."""
+        return self._read_all(0, 0, _ALL, _UNLIMITED, hint=len(self) + 1)
+
+    def get_many(self, keys, default=None):
+        """The values of a batch of keys, as an object array.
+
+        Without default: (values, found), values None where not found; with
+        one: the values array holding default where the key is absent."""
+        k = self._key_array(keys)
+        values = np.empty(k.size, dtype=object)
+        if default is not None:
+            values.fill(default)
+        found = np.empty(k.size, dtype=bool)
+        self._get_objects(_keys.address(k), _keys.address(values), _keys.address(found), k.size)
+        return (values, found) if default is None else values
+
+    def _put_many(self, keys, values, mode):
+        k = self._key_array(keys)
+        return self._put_bits(k, _keys.object_array(values, k.size), mode)
+
+    def _put_bits(self, k, v, mode):
+        """Writes raw keys k with the objects of object array v, in order; the existed array."""
+        existed = np.empty(k.size, dtype=bool)
+        self._put_objects(_keys.address(k), _keys.address(v), _keys.address(existed), k.size, mode)
+        return existed
+
+    def _pair_bits(self, other):
+        """(raw keys, object array of values) of what update(other) writes, in order."""
+        if isinstance(other, Index):
+            keys, values = other._export()
+            if other.value_dtype != "object":
+                values = values.view(other.value_dtype).tolist()
+            k = _keys.key_array(keys, self._key_dtype)
+            return k, _keys.object_array(values, k.size)
+        keys, values = self._pair_lists(other)
+        return np.array(keys, dtype=np.uint64), _keys.object_array(values, len(values))
+
+    def delete_many(self, keys):
+        """Deletes a batch; a bool array, True where the key was there."""
+        k = self._key_array(keys)
+        deleted = np.empty(k.size, dtype=bool)
+        self._delete_objects(_keys.address(k), _keys.address(deleted), k.size)
+        return deleted
+
+    def clear(self):
+        """Removes every entry, then drops the index's references to the values."""
+        self._clear_objects()
+
+    def _range(self, lo_bits, hi_bits, flags, max_count):
+        """One ordered read, holding the GIL: fresh (keys array, values object array)."""
+        keys = _empty(max_count, _DTYPES[self._key_dtype])
+        values = _empty(max_count, dtype=object)  # None-filled
+        n = self._read_objects(lo_bits, hi_bits, flags, _keys.address(keys), _keys.address(values), max_count)
+        return (keys, values) if n == max_count else (keys[:n], values[:n].copy())
+
+    def scan(self, start, count):
+        """The first count entries with key >= start, as (keys array, values object array)."""
+        if type(count) is not int:
+            count = _keys._integral(count, "count")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        lo = self._lo(start)
+        if lo is None or count == 0:
+            return self._range(0, 0, 0, 0)
+        return self._read_all(lo, 0, _TO_END, count, hint=count)
+
+    def _first(self, lo_bits, hi_bits, flags):
+        keys, values = self._range(lo_bits, hi_bits, flags, 1)
+        return (keys[0].item(), values[0]) if keys.size else None
+
+    def max_key(self):
+        item = self._first(0, 0, _ALL | _REVERSE)
+        return None if item is None else item[0]
+
+    def _chunk(self, lo, hi, flags, count, pick):
+        keys, values = self._range(lo, hi, flags, count)
+        n = keys.size
+        return pick(keys, values), n, int(keys.view(_U64)[-1]) if n else 0
+
+    def _to_record(self):
+        raise TypeError("saving or pickling an index with object values is not supported yet")
 
 
 def _from_snapshot_bytes(data):
