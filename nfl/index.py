@@ -686,12 +686,19 @@ class Index(_index.Core):
         return cls._from_record(snapshot.decode(data, where)[0], where)
 
     def save(self, path):
-        """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one."""
+        """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one.
+
+        Object values are pickled (protocol 5); pickle's error for a value it
+        cannot pickle, before anything is written."""
         snapshot.save(self._to_record(), path)
 
     @classmethod
     def load(cls, path):
-        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid."""
+        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid.
+
+        A snapshot of object values holds them pickled: loading it runs
+        pickle (after the file's checksum is verified), so load only files
+        from a trusted source, as with pickle itself."""
         return cls._from_record(snapshot.load(path)[0], os.fspath(path))
 
     def __reduce__(self):
@@ -845,9 +852,6 @@ class ObjectIndex(Index):
         keys, values = self._range(lo, hi, flags, count)
         n = keys.size
         return pick(keys, values), n, int(keys.view(_U64)[-1]) if n else 0
-
-    def _to_record(self):
-        raise TypeError("saving or pickling an index with object values is not supported yet")
 
 
 def _from_snapshot_bytes(data):

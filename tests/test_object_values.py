@@ -120,12 +120,13 @@ def test_object_index_made_by_value_dtype_and_by_object_values():
     assert nested[0] == (1, 2) and nested[2] == [5]
 
 
-def test_object_values_refused_where_not_supported():
-    idx = nfl.Index.bulk_load(np.arange(2), ["a", "b"])
-    with pytest.raises(TypeError):
-        idx.save("/nonexistent/never-written")
-    with pytest.raises(ValueError):
+def test_bad_object_bulk_loads_refused():
+    with pytest.raises(ValueError, match="differ in length"):
         nfl.Index.bulk_load(np.arange(2), ["a"])
+    with pytest.raises(ValueError, match="1-D"):
+        nfl.Index.bulk_load(np.arange(2), np.empty((2, 2), dtype=object))
+    with pytest.raises(TypeError):
+        nfl.Index("int64", "float32")
 
 
 # ---- reference counts ------------------------------------------------------------
