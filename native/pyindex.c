@@ -367,16 +367,12 @@ static void drop_word(Core *self, uint64_t word)
         Py_DECREF((PyObject *)(uintptr_t)word);
 }
 
-/* Converts key and value, then runs a write op (mode NFL_UPSERT, INSERT or
- * UPDATE); its result or -1.  In an object index the references come out
- * right: the tree keeps one to value iff it stored it, and drops the one to
- * a value it replaced. */
-static int put(Core *self, PyObject *key, PyObject *value, int mode)
+/* Runs a write op (mode NFL_UPSERT, INSERT or UPDATE) of raw key k with a
+ * value word from store_word (whose reference, in an object index, it takes
+ * over); its result or -1.  The tree keeps that reference iff it stored the
+ * value, and the one to a value it replaced is dropped. */
+static int put_word(Core *self, int mode, uint64_t k, uint64_t word)
 {
-    uint64_t k, word;
-    if (key_bits(key, self->key_type, &k) < 0 ||
-        store_word(self, value, &word) < 0)
-        return -1;
     uint64_t stored = word;
     int rc = point(self, mode, k, &word);
     int kept = rc >= 0 && (mode == NFL_INSERT ? rc == 0
@@ -386,6 +382,16 @@ static int put(Core *self, PyObject *key, PyObject *value, int mode)
     if (rc == 1 && mode != NFL_INSERT)
         drop_word(self, word); /* the value replaced: after the lock is free */
     return rc;
+}
+
+/* Converts key and value, then runs put_word; its result or -1. */
+static int put(Core *self, PyObject *key, PyObject *value, int mode)
+{
+    uint64_t k, word;
+    if (key_bits(key, self->key_type, &k) < 0 ||
+        store_word(self, value, &word) < 0)
+        return -1;
+    return put_word(self, mode, k, word);
 }
 
 static PyObject *core_subscript(Core *self, PyObject *key)
@@ -641,18 +647,11 @@ static PyObject *core_put_objects(Core *self, PyObject *const *args,
     PyObject **values = addr[1];
     uint8_t *existed = addr[2];
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *value = values[i];
-        Py_INCREF(value);
-        uint64_t word = (uint64_t)(uintptr_t)value;
-        int rc = point(self, (int)mode, keys[i], &word);
-        int kept = rc >= 0 && (mode == NFL_INSERT ? rc == 0
-                               : mode == NFL_UPDATE ? rc == 1 : 1);
-        if (!kept)
-            Py_DECREF(value);
+        uint64_t word;
+        store_word(self, values[i], &word); /* cannot fail: an object index */
+        int rc = put_word(self, (int)mode, keys[i], word);
         if (rc < 0)
             return NULL;
-        if (rc == 1 && mode != NFL_INSERT)
-            drop_word(self, word);
         existed[i] = (uint8_t)rc;
     }
     Py_RETURN_NONE;
