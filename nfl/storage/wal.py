@@ -11,7 +11,7 @@ Layout (little-endian; records start at multiples of 8 bytes):
                u64 seq, consecutive over the life of the store (first is 1)
                8*N bytes keys (raw words of the key dtype)
                8*N bytes values (raw uint64 words; absent for delete)
-               -- or, with the op's OBJECTS flag (0x10, on upsert and
+               -- or, with the op's OBJECTS flag (0x80, on upsert and
                insert of an object-valued index): u64 length V, then V
                bytes, the values as one pickle (protocol 5) of a list,
                zero-padded to a multiple of 8 (nfl.storage.pickled);
@@ -56,7 +56,7 @@ from nfl.storage.files import atomic_write, write_all
 MAGIC = b"NFLWAL\0\0"
 FORMAT_VERSION = 1
 UPSERT, INSERT, DELETE = 1, 2, 3
-OBJECTS = 0x10  # op flag: the values are pickled objects
+OBJECTS = 0x80  # op flag: the values are pickled objects
 _WORD = struct.Struct("<Q")
 _WORDS = {UPSERT: 2, INSERT: 2, DELETE: 1}  # 8-byte words per entry
 _PREFIX = struct.Struct("<8sII")
