@@ -1,7 +1,8 @@
 """Object values: nfl.Index(value_dtype="object") against the object-valued
 ordered maps, one run, the same keys and value objects for all.
 
-Per-op get (idx[k] of present keys, in random order) and per-op insert
+Per-op get (idx[k] of present keys, in random order; of the index built by
+the inserts and of one bulk-loaded) and per-op insert
 (idx[k] = v into an empty map, keys in random order) against SortedDict and
 BTrees' object tree for the key dtype (LOBTree for int64, QOBTree for
 uint64); the batch insert (insert_many) too; and the memory per entry of the
@@ -73,6 +74,11 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
         nfl.Index(key_dtype, "object").insert_many(keys, obj_array)
     out["insert_many_ns/nfl"] = _median_s(batch, repeat) / n * 1e9
     objects = nfl.Index.bulk_load(keys, obj_array, flow="off")
+
+    def get_bulk():
+        for k in probe:
+            objects[k]
+    out["get_ns/nfl-bulk_load"] = _median_s(get_bulk, repeat) / probes * 1e9
     ints = nfl.Index.bulk_load(keys, np.arange(n, dtype=np.int64), flow="off")
     out["bytes_per_entry/nfl-object"] = objects.memory_usage() / n
     out["bytes_per_entry/nfl-int64"] = ints.memory_usage() / n
@@ -92,10 +98,12 @@ def main(argv=None):
     for name, value in out.items():
         print(f"{name:40s} {value:10.1f}")
     tree = "LOBTree" if a.key_dtype == "int64" else "QOBTree"
-    for what in ("get_ns", "insert_ns"):
+    for what, ours in (("get_ns", "nfl"), ("get_ns", "nfl-bulk_load"), ("insert_ns", "nfl"),
+                       ("insert_ns", "insert_many_ns/nfl")):
+        mine = out[ours if "/" in ours else f"{what}/{ours}"]
         for peer in ("SortedDict", tree):
             if f"{what}/{peer}" in out:
-                print(f"{what} {peer}/nfl = {out[f'{what}/{peer}'] / out[f'{what}/nfl']:.2f}x")
+                print(f"{what} {peer}/{ours} = {out[f'{what}/{peer}'] / mine:.2f}x")
     print(f"memory object/int64 = {out['bytes_per_entry/nfl-object'] / out['bytes_per_entry/nfl-int64']:.3f}")
 
 
