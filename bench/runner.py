@@ -2,7 +2,7 @@
 
 The paths: `batch` (the stream in batches through the index's batch API; for
 nfl the native executor's fused batches), `per-op-native` (one op at a time
-in C, nothing fused, each op timed alone: nfl only) and `per-op` (one Python
+in C, nothing fused, each op timed alone: nfl and afli) and `per-op` (one Python
 call per op).  Each (index, workload, path) is measured in two replays of the
 identical stream, each on a freshly loaded index when the stream writes: the
 first is timed per batch (throughput and per-batch latency, as the paper
