@@ -105,7 +105,7 @@ def percentile_bars(ax, runs, colors):
         for x, y in zip(xs, ys):
             ax.text(x, y, f"{y:,.0f}", rotation=90, ha="center", va="bottom", fontsize=6)
     ax.set(yscale="log", ylabel="ns per op (log)")
-    ax.set_title("p50 / p99 / p99.9 of all ops, colours as in the CDF\nsolid: batch, dotted: per-op native (C), "
+    ax.set_title("p50 / p99 / p99.9 of all ops, colours as in the CDF\nsolid: batch, dotted: per-op native (C)\n"
                  "hatched: per-op Python; faded: not timed per op", fontsize=9)
     ax.set_xticks(range(len(PERCENTILE_BARS)), PERCENTILE_BARS)
     ax.margins(y=0.3)
