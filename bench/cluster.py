@@ -212,11 +212,12 @@ def main(argv=None):
     ap.add_argument("--skew-inserts", type=int, default=1_000_000)
     ap.add_argument("--skew-shards", type=int, default=4)
     ap.add_argument("--skip-reads", action="store_true", help="only the skewed insert stream")
+    ap.add_argument("--skip-skew", action="store_true", help="only the reads")
     args = ap.parse_args(argv)
     _start_ray(args.cpus)
     report = {"command": " ".join(["python -m bench.cluster", *sys.argv[1:]]),
               "reads": None if args.skip_reads else measure_reads(args.n, args.batch, args.shards, args.repeat),
-              "skew": measure_skew(args.n, args.skew_shards, args.skew_inserts, 8192)}
+              "skew": None if args.skip_skew else measure_skew(args.n, args.skew_shards, args.skew_inserts, 8192)}
     print(json.dumps(report, indent=1, default=float))
     return 0
 
