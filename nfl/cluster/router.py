@@ -60,6 +60,7 @@ class Router:
         self._handles = {}
         self._made = 0
         self._broken = None  # why the router is out of service, once it is
+        self.repeats = 0  # steps of splits and merges repeated after their shard died
 
     def table(self) -> Table:
         """The current table; ShardUnavailableError once a change of range could not be finished."""
@@ -100,6 +101,7 @@ class Router:
             try:
                 return ray.get(getattr(self._shard(name), method).remote(*args))
             except DEAD as exc:
+                self.repeats += 1
                 if time.monotonic() > deadline:
                     self._broken = (f"sharded index {self.name!r} is out of service: shard {name} died during "
                                     f"{method} of a change of ranges and did not come back"
@@ -170,15 +172,19 @@ class Router:
         self._merge(min(small, other))
         return True
 
-    def split(self, i):
-        """Splits shard i at its median key (public for tests and operators)."""
+    def split(self, i) -> int:
+        """Splits shard i at its median key (public for tests and operators); the steps it repeated."""
+        before = self.repeats
         self.table()
         self._split(i)
+        return self.repeats - before
 
-    def merge(self, i):
-        """Merges shard i+1 into shard i (public for tests and operators)."""
+    def merge(self, i) -> int:
+        """Merges shard i+1 into shard i (public for tests and operators); the steps it repeated."""
+        before = self.repeats
         self.table()
         self._merge(i)
+        return self.repeats - before
 
     def _split(self, i):
         t = self._table
