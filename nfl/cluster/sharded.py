@@ -31,6 +31,26 @@ _CHUNK = 4096  # keys per scan() call of an ascending irange
 _MAX_STUCK = 20  # refusals under an unchanged table before giving up
 
 
+INLINE_BYTES = 4 << 20  # arguments and results up to this size travel inside Ray's task messages
+
+
+def _start_ray(namespace):
+    """ray.init(namespace=...) unless Ray is running in this process.
+
+    A Ray it starts passes objects up to INLINE_BYTES inside its task
+    messages, not through the shared-memory object store (Ray's default
+    cut is 100 KiB): a shard's part of a 64K-key batch is 256 KiB out and
+    288 KiB back, and the object store's create/seal/fetch round trips cost
+    more than copying that inline (README: measured).  Set
+    RAY_max_direct_call_object_size yourself to choose otherwise, or when
+    you start Ray yourself.
+    """
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_max_direct_call_object_size", str(INLINE_BYTES))
+    ray.init(namespace=namespace)
+
+
 def _router_name(name):
     return f"{name}/router"
 
@@ -73,14 +93,13 @@ class ShardedIndex:
         Ray restarts a durable shard's actor up to max_restarts times from
         its directory.  name/namespace: the Ray names to connect() by;
         detached: actors outlive this driver.  balance: split/merge shards
-        as writes skew them.  Starts Ray (ray.init()) if it is not running.
+        as writes skew them.  Starts Ray (see _start_ray) if it is not running.
         Cost: O(n) to find the cuts (plus the flow's training, if asked),
         one bulk load per shard, all shards in parallel.
         """
         from nfl.switch import choose_flow
 
-        if not ray.is_initialized():
-            ray.init()
+        _start_ray(namespace)
         keys = _keys.bulk_keys(keys)
         if values is None:
             values = np.arange(keys.size, dtype=np.int64)
@@ -133,8 +152,7 @@ class ShardedIndex:
         be reconciled, ValueError if the name is taken by running actors.
         Cost: each shard's nfl.open (snapshot load and log replay), in parallel.
         """
-        if not ray.is_initialized():
-            ray.init(namespace=namespace)
+        _start_ray(namespace)
         path = os.fspath(path)
         key_dtype, value_dtype, sync, flow = directory.read_manifest(path)
         router = cls._start_router(name, namespace, detached, key_dtype, value_dtype, path, sync, flow,
@@ -150,8 +168,7 @@ class ShardedIndex:
     @classmethod
     def connect(cls, name="nfl", namespace="nfl", *, balance=True):
         """A client of the running sharded index called name in namespace (ValueError if none)."""
-        if not ray.is_initialized():
-            ray.init(namespace=namespace)
+        _start_ray(namespace)
         return cls(ray.get_actor(_router_name(name), namespace=namespace), name, namespace, balance)
 
     def destroy(self):
@@ -239,29 +256,28 @@ class ShardedIndex:
         get_many's (values, found)).  Parts refused on a stale table are sent
         again after a refresh; accepted ones are never re-sent.
         """
-        todo = np.arange(keys.size)
+        todo = None  # the positions still to run; None: all (the first pass, no copy)
         write = method in ("put_many", "insert_many", "delete_many")
-        while todo.size:
+        while True:
             t = self._table
-            sub = keys[todo]
-            parts = t.partition(sub)
-            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[todo[pos]],)))
-                    for i, pos in parts]
-            answers = self._get(refs, [t.names[i] for i, _ in parts], method)
+            sub = keys if todo is None else keys[todo]
+            parts = [(i, pos if todo is None else todo[pos], pos) for i, pos in t.partition(sub)]
+            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[where],)))
+                    for i, where, pos in parts]
+            answers = self._get(refs, [t.names[i] for i, _, _ in parts], method)
             refused = []
-            for (i, pos), got in zip(parts, answers):
+            for (i, where, _), got in zip(parts, answers):
                 if got is None:
-                    refused.append(todo[pos])
+                    refused.append(where)
                     continue
                 result, self._sizes[t.names[i]] = got
-                where = todo[pos]
                 for arr, part in zip(out, result if len(out) > 1 else (result,)):
                     arr[where] = part
             if refused:
                 self._refresh(stale=True)
                 todo = np.sort(np.concatenate(refused))  # the caller's order again
             else:
-                todo = todo[:0]
+                break
         if write:
             self._maybe_rebalance()
 
