@@ -95,7 +95,11 @@ class Router:
         return self._handles[name]
 
     def _step(self, name, method, *args):
-        """shard name's method(*args), repeated while the shard dies and comes back (see module docstring)."""
+        """shard name's method(*args), repeated while the shard dies and comes back (see module docstring).
+
+        A step that fails otherwise, or whose shard does not come back,
+        puts the router out of service (the change may be half done).
+        """
         deadline = time.monotonic() + (STEP_SECONDS if self.max_restarts else 0)
         while True:
             try:
@@ -103,13 +107,17 @@ class Router:
             except DEAD as exc:
                 self.repeats += 1
                 if time.monotonic() > deadline:
-                    self._broken = (f"sharded index {self.name!r} is out of service: shard {name} died during "
-                                    f"{method} of a change of ranges and did not come back"
-                                    + ("" if self.path is None else
-                                       f"; its directories keep every acknowledged write: destroy() it and "
-                                       f"reopen with ShardedIndex.open({self.path!r})"))
-                    raise ShardUnavailableError(self._broken) from exc
+                    self._out_of_service(f"shard {name} died during {method} of a change of ranges "
+                                         "and did not come back", exc)
                 time.sleep(0.2)
+            except Exception as exc:
+                self._out_of_service(f"{method} of a change of ranges failed on shard {name}: {exc}", exc)
+
+    def _out_of_service(self, why, cause):
+        self._broken = f"sharded index {self.name!r} is out of service: {why}" + (
+            "" if self.path is None else f"; its directories keep every acknowledged write: destroy() it "
+                                         f"and reopen with ShardedIndex.open({self.path!r})")
+        raise ShardUnavailableError(self._broken) from cause
 
     # ---- reopening a durable cluster ----------------------------------------------------
 
@@ -142,6 +150,7 @@ class Router:
 
     def rebalance(self) -> int:
         """Splits and merges until no shard is past 2x or below 1/4 of the mean; the count of changes."""
+        self.table()
         changes = 0
         for _ in range(4 * len(self._table) + 4):
             sizes = np.array(self.sizes())
