@@ -153,10 +153,12 @@ def measure_reads(n, batch, shards, repeat, seed=1):
                     out[pos] = k[pos].view(np.int64)
 
         run_sharded()  # warm: actors' first calls, object store
-        results = {}
         order = [("local", run_local), ("sharded", run_sharded), ("routing", run_routing)]
-        for name, fn in order:
-            results[name] = _median_ns(fn, repeat)
+        times = {name: [] for name, _ in order}
+        for _ in range(repeat):  # interleaved, so that a change of load meets every variant alike
+            for name, fn in order:
+                times[name] += _median_ns(fn, 1)[1]
+        results = {name: (float(np.median(ts)), ts) for name, ts in times.items()}
         tiny = np.array([keys[0]], dtype=np.uint64)
         results["round_trip_1key"] = _median_ns(lambda: [sidx.get_many(tiny) for _ in range(100)], repeat)
         results["round_trip_1key"] = (results["round_trip_1key"][0] / 100, results["round_trip_1key"][1])

@@ -59,7 +59,8 @@ class ShardedIndex:
     """An ordered map from 8-byte keys to 8-byte integer values over Ray actors.
 
     Build one with ShardedIndex.bulk_load(keys, ...); attach another client to
-    running shards with ShardedIndex.connect(name, namespace).  A client
+    running shards with ShardedIndex.connect(name, namespace); restart a
+    durable one whose actors are all gone with ShardedIndex.open(path).  A client
     object is for one thread; several clients (threads, processes, machines)
     may share the shards.
     """
