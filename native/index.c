@@ -12,10 +12,16 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
+
+#define RADIX_BITS 16
+#define RADIX_BUCKETS ((size_t)1 << RADIX_BITS)
+#define SCRATCH_PAGE 4096
+#define SCRATCH_HUGE_MIN ((size_t)4 << 20) /* two huge pages */
 
 int index_lock_init(pthread_rwlock_t *lock)
 {
@@ -115,50 +121,86 @@ int nfl_set_option(nfl_index *idx, int option, int64_t value)
 
 /* ---- bulk load ----------------------------------------------------------- */
 
-/* LSD radix sort of entries by key, 16 bits a pass; skips constant digits. */
-static int sort_entries(afli_entry *e, size_t n)
+/* A bulk load's temporaries (entries, sort buffer, z) are written whole, so
+ * they ask for transparent huge pages: a fresh process faults their memory
+ * in 2 MiB at a time, not 4 KiB (a small-page fault costs about as much as
+ * sorting the 256 entries it holds).  A hint; nothing depends on it. */
+static void *scratch_alloc(size_t bytes)
 {
-    afli_entry *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    size_t *count = malloc(65536 * sizeof *count);
-    if (!tmp || !count) {
-        free(tmp);
-        free(count);
-        return NFL_ENOMEM;
-    }
-    afli_entry *src = e, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65536 * sizeof *count);
+    void *p = malloc(bytes ? bytes : 1);
+#ifdef MADV_HUGEPAGE
+    uintptr_t first = ((uintptr_t)p + SCRATCH_PAGE - 1) & ~(uintptr_t)(SCRATCH_PAGE - 1);
+    if (p && bytes >= SCRATCH_HUGE_MIN)
+        madvise((void *)first, (uintptr_t)p + bytes - first, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* LSD radix sort of n entries by key, RADIX_BITS a pass, skipping constant
+ * digits; ping-pongs between a (the input) and b (room for n).  Returns the
+ * buffer that holds the sorted entries, NULL out of memory. */
+static afli_entry *sort_entries(afli_entry *a, afli_entry *b, size_t n)
+{
+    size_t *count = malloc(RADIX_BUCKETS * sizeof *count);
+    if (!count)
+        return NULL;
+    afli_entry *src = a, *dst = b;
+    for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+        memset(count, 0, RADIX_BUCKETS * sizeof *count);
         for (size_t i = 0; i < n; i++)
-            count[(src[i].key >> shift) & 0xFFFF]++;
-        if (n == 0 || count[(src[0].key >> shift) & 0xFFFF] == n)
+            count[(src[i].key >> shift) & (RADIX_BUCKETS - 1)]++;
+        if (count[(src[0].key >> shift) & (RADIX_BUCKETS - 1)] == n)
             continue;
         size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
+        for (size_t d = 0; d < RADIX_BUCKETS; d++) {
             size_t c = count[d];
             count[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].key >> shift) & 0xFFFF]++] = src[i];
+            dst[count[(src[i].key >> shift) & (RADIX_BUCKETS - 1)]++] = src[i];
         afli_entry *swap = src;
         src = dst;
         dst = swap;
     }
-    if (src != e)
-        memcpy(e, src, n * sizeof *e);
-    free(tmp);
     free(count);
+    return src;
+}
+
+/* Encodes keys into entries e with their values; 1 if already ascending. */
+static int encode_entries(int key_type, const uint64_t *keys,
+                          const uint64_t *values, size_t n, afli_entry *e)
+{
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        e[i].key = nfl_key_encode(key_type, keys[i]);
+        e[i].value = values[i];
+        sorted &= i == 0 || e[i - 1].key < e[i].key;
+    }
+    return sorted;
+}
+
+/* The z of n sorted entries into z; NFL_EORDER where they do not ascend
+ * (a flow that is not monotone over these keys). */
+static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
+                     double *z)
+{
+    for (size_t at = 0; at < n; at += INDEX_CHUNK) {
+        uint64_t enc[INDEX_CHUNK];
+        size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
+        for (size_t i = 0; i < m; i++)
+            enc[i] = e[at + i].key;
+        afli_transform(t, enc, z + at, m);
+    }
+    for (size_t i = 1; i < n; i++)
+        if (!(z[i - 1] <= z[i]))
+            return NFL_EORDER;
     return NFL_OK;
 }
 
-static int is_sorted(const afli_entry *e, size_t n)
-{
-    for (size_t i = 1; i < n; i++)
-        if (e[i - 1].key >= e[i].key)
-            return 0;
-    return 1;
-}
-
+/* Fresh memory is what a first load pays for (page faults), so the load
+ * touches little: the entries, a second buffer only when they need sorting,
+ * and z in whichever of the two the sort left free. */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -166,31 +208,23 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
-    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
-    double *z = malloc((n ? n : 1) * sizeof *z);
-    int rc = (e && z) ? NFL_OK : NFL_ENOMEM;
-    for (size_t i = 0; rc == NFL_OK && i < n; i++) {
-        e[i].key = nfl_key_encode(t->key_type, keys[i]);
-        e[i].value = values[i];
-    }
-    if (rc == NFL_OK && !is_sorted(e, n))
-        rc = sort_entries(e, n);
+    afli_entry *a = scratch_alloc(n * sizeof *a), *b = NULL, *e = a;
+    if (!a)
+        return NFL_ENOMEM;
+    if (encode_entries(t->key_type, keys, values, n, a))
+        b = scratch_alloc(n * sizeof(double)); /* for z */
+    else if ((b = scratch_alloc(n * sizeof *b)))
+        e = sort_entries(a, b, n);
+    int rc = b && e ? NFL_OK : NFL_ENOMEM;
+    double *z = (double *)(e == a ? (void *)b : (void *)a);
     for (size_t i = 1; rc == NFL_OK && i < n; i++) {
         if (e[i - 1].key == e[i].key) {
             *dup_key = nfl_key_decode(t->key_type, e[i].key);
             rc = NFL_EDUPLICATE;
         }
     }
-    for (size_t at = 0; rc == NFL_OK && at < n; at += INDEX_CHUNK) {
-        uint64_t enc[INDEX_CHUNK];
-        size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
-        for (size_t i = 0; i < m; i++)
-            enc[i] = e[at + i].key;
-        afli_transform(t, enc, z + at, m);
-    }
-    for (size_t i = 1; rc == NFL_OK && i < n; i++)
-        if (!(z[i - 1] <= z[i]))
-            rc = NFL_EORDER; /* a flow that is not monotone: refuse */
+    if (rc == NFL_OK)
+        rc = entries_z(t, e, n, z);
     index_write_begin(idx);
     int was = t->bucket_size;
     t->bucket_size = bucket_size; /* the build reads it */
@@ -199,8 +233,8 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (rc != NFL_OK)
         t->bucket_size = was;
     index_write_end(idx);
-    free(e);
-    free(z);
+    free(a);
+    free(b);
     return rc;
 }
 
