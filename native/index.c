@@ -12,16 +12,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
 
-#define RADIX_BITS 16
+#define RADIX_BITS 8
 #define RADIX_BUCKETS ((size_t)1 << RADIX_BITS)
-#define SCRATCH_PAGE 4096
-#define SCRATCH_HUGE_MIN ((size_t)4 << 20) /* two huge pages */
+#define RADIX_DIGIT(key, shift) ((size_t)((key) >> (shift)) & (RADIX_BUCKETS - 1))
+#define RADIX_SMALL 32 /* buckets this small are sorted by insertion */
 
 int index_lock_init(pthread_rwlock_t *lock)
 {
@@ -121,50 +120,59 @@ int nfl_set_option(nfl_index *idx, int option, int64_t value)
 
 /* ---- bulk load ----------------------------------------------------------- */
 
-/* A bulk load's temporaries (entries, sort buffer, z) are written whole, so
- * they ask for transparent huge pages: a fresh process faults their memory
- * in 2 MiB at a time, not 4 KiB (a small-page fault costs about as much as
- * sorting the 256 entries it holds).  A hint; nothing depends on it. */
-static void *scratch_alloc(size_t bytes)
+static void insertion_sort(afli_entry *e, size_t n)
 {
-    void *p = malloc(bytes ? bytes : 1);
-#ifdef MADV_HUGEPAGE
-    uintptr_t first = ((uintptr_t)p + SCRATCH_PAGE - 1) & ~(uintptr_t)(SCRATCH_PAGE - 1);
-    if (p && bytes >= SCRATCH_HUGE_MIN)
-        madvise((void *)first, (uintptr_t)p + bytes - first, MADV_HUGEPAGE);
-#endif
-    return p;
+    for (size_t i = 1; i < n; i++) {
+        afli_entry x = e[i];
+        size_t j = i;
+        for (; j > 0 && e[j - 1].key > x.key; j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
 }
 
-/* LSD radix sort of n entries by key, RADIX_BITS a pass, skipping constant
- * digits; ping-pongs between a (the input) and b (room for n).  Returns the
- * buffer that holds the sorted entries, NULL out of memory. */
-static afli_entry *sort_entries(afli_entry *a, afli_entry *b, size_t n)
+/* Sorts n entries by key in place (American flag sort: MSD radix, RADIX_BITS
+ * a digit from bit `shift` down, each bucket permuted into place by cycles;
+ * small buckets by insertion).  No second buffer: a first load faults in
+ * only the entries.  Constant digits cost one counting pass and no moves. */
+static void sort_entries(afli_entry *e, size_t n, int shift)
 {
-    size_t *count = malloc(RADIX_BUCKETS * sizeof *count);
-    if (!count)
-        return NULL;
-    afli_entry *src = a, *dst = b;
-    for (int shift = 0; shift < 64; shift += RADIX_BITS) {
-        memset(count, 0, RADIX_BUCKETS * sizeof *count);
+    while (n > RADIX_SMALL) {
+        size_t next[RADIX_BUCKETS] = {0}, end[RADIX_BUCKETS];
         for (size_t i = 0; i < n; i++)
-            count[(src[i].key >> shift) & (RADIX_BUCKETS - 1)]++;
-        if (count[(src[0].key >> shift) & (RADIX_BUCKETS - 1)] == n)
+            next[RADIX_DIGIT(e[i].key, shift)]++;
+        if (next[RADIX_DIGIT(e[0].key, shift)] == n) { /* a constant digit */
+            if (shift == 0)
+                return; /* equal keys: the duplicate check names them */
+            shift -= RADIX_BITS;
             continue;
+        }
         size_t sum = 0;
         for (size_t d = 0; d < RADIX_BUCKETS; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
+            sum += next[d];
+            end[d] = sum;
+            next[d] = sum - next[d];
         }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].key >> shift) & (RADIX_BUCKETS - 1)]++] = src[i];
-        afli_entry *swap = src;
-        src = dst;
-        dst = swap;
+        for (size_t d = 0; d < RADIX_BUCKETS; d++) {
+            while (next[d] < end[d]) {
+                afli_entry x = e[next[d]];
+                size_t b = RADIX_DIGIT(x.key, shift);
+                while (b != d) { /* carry x to its bucket, take what was there */
+                    afli_entry y = e[next[b]];
+                    e[next[b]++] = x;
+                    x = y;
+                    b = RADIX_DIGIT(x.key, shift);
+                }
+                e[next[d]++] = x;
+            }
+        }
+        if (shift == 0)
+            return;
+        for (size_t d = 0, at = 0; d < RADIX_BUCKETS; at = end[d++])
+            sort_entries(e + at, end[d] - at, shift - RADIX_BITS);
+        return;
     }
-    free(count);
-    return src;
+    insertion_sort(e, n);
 }
 
 /* Encodes keys into entries e with their values; 1 if already ascending. */
@@ -199,8 +207,7 @@ static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
 }
 
 /* Fresh memory is what a first load pays for (page faults), so the load
- * touches little: the entries, a second buffer only when they need sorting,
- * and z in whichever of the two the sort left free. */
+ * touches little: the entries, sorted in place, and their z. */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -208,15 +215,11 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
-    afli_entry *a = scratch_alloc(n * sizeof *a), *b = NULL, *e = a;
-    if (!a)
-        return NFL_ENOMEM;
-    if (encode_entries(t->key_type, keys, values, n, a))
-        b = scratch_alloc(n * sizeof(double)); /* for z */
-    else if ((b = scratch_alloc(n * sizeof *b)))
-        e = sort_entries(a, b, n);
-    int rc = b && e ? NFL_OK : NFL_ENOMEM;
-    double *z = (double *)(e == a ? (void *)b : (void *)a);
+    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
+    double *z = malloc((n ? n : 1) * sizeof *z);
+    int rc = e && z ? NFL_OK : NFL_ENOMEM;
+    if (rc == NFL_OK && !encode_entries(t->key_type, keys, values, n, e))
+        sort_entries(e, n, 64 - RADIX_BITS);
     for (size_t i = 1; rc == NFL_OK && i < n; i++) {
         if (e[i - 1].key == e[i].key) {
             *dup_key = nfl_key_decode(t->key_type, e[i].key);
@@ -233,8 +236,8 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (rc != NFL_OK)
         t->bucket_size = was;
     index_write_end(idx);
-    free(a);
-    free(b);
+    free(e);
+    free(z);
     return rc;
 }
 
