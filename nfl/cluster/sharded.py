@@ -66,6 +66,10 @@ class ShardedIndex:
     """
 
     def __init__(self, router, name, namespace, balance=True):
+        """A client of the shards a router actor serves; use bulk_load or connect, which make it.
+
+        Raises what Ray raises if the router is gone Cost: two Ray calls to the router.
+        """
         self._router, self.name, self.namespace = router, name, namespace
         self._balance = balance
         self._handles = {}
@@ -95,7 +99,9 @@ class ShardedIndex:
         its directory.  name/namespace: the Ray names to connect() by;
         detached: actors outlive this driver.  balance: split/merge shards
         as writes skew them.  Starts Ray (see _start_ray) if it is not running.
-        Cost: O(n) to find the cuts (plus the flow's training, if asked),
+        Raises what nfl.Index.bulk_load raises for keys, values and flow,
+        ValueError for shards < 1 (the actors made so far are destroyed on any
+        failure).  Cost: O(n) to find the cuts (plus the flow's training, if asked),
         one bulk load per shard, all shards in parallel.
         """
         from nfl.switch import choose_flow
@@ -168,12 +174,19 @@ class ShardedIndex:
 
     @classmethod
     def connect(cls, name="nfl", namespace="nfl", *, balance=True):
-        """A client of the running sharded index called name in namespace (ValueError if none)."""
+        """A client of the running sharded index called name in namespace.
+
+        Raises ValueError if there is none. Cost: two Ray calls to the router
+        (Ray is started first, see _start_ray, if it is not running).
+        """
         _start_ray(namespace)
         return cls(ray.get_actor(_router_name(name), namespace=namespace), name, namespace, balance)
 
     def destroy(self):
-        """Closes and kills every shard and the router; this and every other client are then unusable."""
+        """Closes and kills every shard and the router; this and every other client are then unusable.
+
+        Raises what Ray raises if the router is already gone. Cost: one call per shard to close it.
+        """
         ray.get(self._router.destroy.remote())
         ray.kill(self._router)
 
@@ -300,7 +313,11 @@ class ShardedIndex:
             self._pending_rebalance = self._router.rebalance.remote()
 
     def rebalance(self) -> int:
-        """Splits and merges shards now (see Router.rebalance); the number of changes made."""
+        """Splits and merges shards now (see Router.rebalance); the number of changes made.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one router call, plus
+        a bulk load of each shard it splits or merges.
+        """
         changes = ray.get(self._router.rebalance.remote())
         self._refresh()
         return changes
@@ -314,39 +331,82 @@ class ShardedIndex:
     # ---- point operations -----------------------------------------------------------
 
     def get(self, key, default=None):
-        """The value of key, or default (one call to its shard)."""
+        """The value of key, or default.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         value = self._one("get", key)  # None: absent (values are integers)
         return default if value is None else value
 
     def __getitem__(self, key):
+        """The value of key.
+
+        Raises KeyError if it is absent; ValueError/TypeError for a key (or value) the dtypes cannot
+        hold, ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         value = self._one("get", key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key, value):
+        """Upserts key.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         self._one("__setitem__", key, value)
 
     def insert(self, key, value) -> bool:
-        """Adds key; False (and no change) if it is already there."""
+        """Adds key; False (and no change) if it is already there.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         return self._one("insert", key, value)
 
     def replace(self, key, value) -> bool:
-        """Changes the value of an existing key; False if it is absent."""
+        """Changes the value of an existing key; False if it is absent.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         return self._one("replace", key, value)
 
     def delete(self, key) -> bool:
-        """Removes key; False if it was absent."""
+        """Removes key; False if it was absent.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         return self._one("delete", key)
 
     def __delitem__(self, key):
+        """Removes key.
+
+        Raises KeyError if it is absent; ValueError/TypeError for a key (or value) the dtypes cannot
+        hold, ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         if not self.delete(key):
             raise KeyError(key)
 
     def __contains__(self, key):
+        """Whether key is present; False for anything the key dtype cannot hold.
+
+        Raises ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         try:
             self._key(key)
         except (TypeError, ValueError):
@@ -354,38 +414,70 @@ class ShardedIndex:
         return self._one("__contains__", key)
 
     def __len__(self):
+        """The entry count over all shards.  Raises ShardUnavailableError if a shard's actor dies
+        meanwhile.  Cost: one call to each shard, all at once."""
         return sum(self._all("__len__"))
 
     # ---- batch operations -------------------------------------------------------------
 
     def get_many(self, keys):
-        """(values, found) in the caller's order; values are 0 where not found."""
+        """(values, found) in the caller's order; values are 0 where not found.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         values, found = np.zeros(k.size, dtype=self.value_dtype), np.zeros(k.size, dtype=bool)
         self._batch("get_many", k, out=(values, found))
         return values, found
 
     def contains_many(self, keys):
-        """A bool array: which keys are present."""
+        """A bool array: which keys are present.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         found = np.zeros(k.size, dtype=bool)
         self._batch("contains_many", k, out=(found,))
         return found
 
     def put_many(self, keys, values):
-        """Upserts a batch; with duplicate keys in the batch the last wins (they share a shard)."""
+        """Upserts a batch; with duplicate keys in the batch the last wins (they share a shard).
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         self._batch("put_many", k, self._value_array(values, k.size))
 
     def insert_many(self, keys, values):
-        """Inserts a batch; a bool array, False where the key existed."""
+        """Inserts a batch; a bool array, False where the key existed.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         inserted = np.zeros(k.size, dtype=bool)
         self._batch("insert_many", k, self._value_array(values, k.size), out=(inserted,))
         return inserted
 
     def delete_many(self, keys):
-        """Deletes a batch; a bool array, True where the key was there."""
+        """Deletes a batch; a bool array, True where the key was there.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         deleted = np.zeros(k.size, dtype=bool)
         self._batch("delete_many", k, out=(deleted,))
@@ -408,7 +500,9 @@ class ShardedIndex:
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays, across shards.
 
-        One call to each shard the range overlaps, all at once."""
+        Raises TypeError for a bound that is not a number,
+        ShardUnavailableError if a shard's actor dies meanwhile.  Cost: one
+        call to each shard the range overlaps, all at once, O(log n + k) for k entries."""
         while True:
             t = self._table
             shards = range(t.shard_of(lo), t.shard_of(hi) + 1) if lo < hi else range(0)
@@ -423,7 +517,9 @@ class ShardedIndex:
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays, across shards.
 
-        Shard after shard from the one owning start, until count entries."""
+        Raises ValueError for a negative count, ShardUnavailableError if a
+        shard's actor dies meanwhile.  Cost: one call to each shard read,
+        shard after shard from the one owning start, until count entries."""
         if type(count) is not int:
             count = _keys._integral(count, "count")
         if count < 0:
@@ -451,7 +547,10 @@ class ShardedIndex:
         inclusive: (include minimum, include maximum), as SortedDict.irange.
         Ascending: read _CHUNK keys per scan() call as the iterator advances;
         reverse=True reads the whole span first (one range() call), then
-        walks it backwards.
+        walks it backwards.  Raises TypeError for a bound that is not a
+        number, ShardUnavailableError if a shard's actor dies meanwhile.
+        Cost: O(1) amortized per key ascending; O(k) up front for k keys in
+        reverse.
         """
         lo_in, hi_in = inclusive
 
@@ -485,24 +584,40 @@ class ShardedIndex:
             yield k
 
     def lower_bound(self, key):
-        """The smallest key >= key, or None."""
+        """The smallest key >= key, or None.
+
+        Raises TypeError for a key that is not a number, ShardUnavailableError if a shard's actor
+        dies meanwhile. Cost: as scan(key, 1), a call to the key's shard, then to the next ones while they are empty.
+        """
         keys, _ = self.scan(key, 1)
         return keys[0].item() if keys.size else None
 
     def min_key(self):
-        """The smallest key, or None when empty."""
+        """The smallest key, or None when empty.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         found = [k for k in self._all("min_key") if k is not None]
         return found[0] if found else None
 
     def max_key(self):
-        """The largest key, or None when empty."""
+        """The largest key, or None when empty.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         found = [k for k in self._all("max_key") if k is not None]
         return found[-1] if found else None
 
     # ---- introspection ----------------------------------------------------------------
 
     def stats(self) -> dict:
-        """Totals (size, memory_bytes, shards, table version) and each shard's stats() with its range."""
+        """Totals (size, memory_bytes, shards, table version) and each shard's stats() with its range.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         per = self._all("stats")
         t = self._table
         shards = [{"name": t.names[i], "lo": t.span(i)[0], "hi": t.span(i)[1], "epoch": t.epochs[i], **st}
@@ -512,7 +627,11 @@ class ShardedIndex:
                 "table_version": t.version, "shards": shards}
 
     def shard_info(self) -> list:
-        """Each shard's range, epoch, process id and durability, in key order (operators, tests)."""
+        """Each shard's range, epoch, process id and durability, in key order (operators, tests).
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         names = self._table.names
         return self._get([self._shard(n).info.remote() for n in names], names, "shard_info")
 
