@@ -1,0 +1,149 @@
+"""Would a value_dtype="bytes" layout (an arena in C) beat object values for byte strings?
+
+An arena keeps each value's bytes in one big buffer and the tree's 8-byte value
+slot holds its offset: no Python object per value until read.  Instead of
+building one, this measures what it could at best achieve, with the same keys
+and byte strings of --lengths bytes, median of --repeat runs:
+
+- read, batch: ObjectIndex.get_many (returns the stored bytes objects) against
+  a lower bound for the arena: the int64 index's get_many (the offsets) plus
+  making as many fresh bytes objects of that length from one contiguous
+  buffer (numpy's S-to-object conversion: one allocation and one copy each,
+  what an arena read must do at least; the gather from scattered offsets and
+  the length words are not counted).
+- write, batch: ObjectIndex.put_many of the bytes objects against the int64
+  index's put_many of offsets plus one copy of the bytes into a buffer (free
+  space management on overwrite not counted).
+- read, per op: idx[k] on the object index against the int64 index's idx[k]
+  plus the cost of making one bytes object of that length (as above).
+- read, batch, as object values would cost with the int path's fused batch
+  lookup (today's get_many looks keys up one at a time): the int64 index's
+  get_many plus taking as many references from an object array.
+- memory per value (what Python allocates for the bytes objects, tree
+  excluded) against the arena's length + an 8-byte length word.
+- snapshot: pickle (protocol 5, what save() writes for object values) dumps
+  and loads of the values against copying the arena's bytes.
+
+    python -m bench.arena [--n 200000] [--lengths 16,100,1000] [--repeat 5]
+"""
+import pickle
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def _median_ns(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return statistics.median(times)
+
+
+def _values(n, length, seed):
+    """n distinct byte strings of `length` printable bytes, and the bytes per value Python
+    allocated for them (tracemalloc: requested sizes, before the allocator rounds them up)."""
+    raw = np.random.default_rng(seed).integers(33, 127, (n, length), dtype=np.uint8)
+    tracemalloc.start()
+    values = raw.view(f"S{length}").ravel().tolist()
+    taken = tracemalloc.get_traced_memory()[0] - 8 * (n + 1)  # less the list's pointers
+    tracemalloc.stop()
+    return raw, values, taken / n
+
+
+def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
+    """{figure: ns per value (or bytes per value)} for byte strings of `length`, n keys."""
+    import nfl
+
+    rng = np.random.default_rng(seed)
+    keys = np.unique(rng.integers(0, 2**62, 2 * n, dtype=np.uint64))[:n]
+    rng.shuffle(keys)
+    raw, values, rss_per_value = _values(n, length, seed)
+    objects = np.fromiter(values, dtype=object, count=n)
+    obj = nfl.Index.bulk_load(keys, objects, flow="off")
+    ints = nfl.Index.bulk_load(keys, np.arange(n, dtype=np.int64), flow="off")
+    probe = keys[rng.integers(0, n, n)]
+    batches = [probe[s : s + batch] for s in range(0, n, batch)]
+    block = raw[:batch].view(f"S{length}").ravel()  # one batch of contiguous values
+    arena = np.ascontiguousarray(raw).ravel()
+    out = {}
+
+    def get_objects():
+        for q in batches:
+            obj.get_many(q)
+
+    def get_offsets():
+        for q in batches:
+            ints.get_many(q)
+
+    def make_bytes():
+        for q in batches:
+            block[: q.size].astype(object)
+
+    positions = [rng.integers(0, n, q.size) for q in batches]
+
+    def take_references():
+        for at in positions:
+            objects.take(at)  # one reference taken per value
+
+    make = _median_ns(make_bytes, repeat) / n  # one fresh bytes object of the length, from a buffer
+    offsets = _median_ns(get_offsets, repeat) / n
+    out["read batch: object values"] = _median_ns(get_objects, repeat) / n
+    out["read batch: arena lower bound"] = offsets + make
+    out["read batch, fused lookup: object values (estimate)"] = offsets + _median_ns(take_references, repeat) / n
+    out["read batch, fused lookup: arena lower bound"] = offsets + make
+    puts = [(probe[s : s + batch], objects[s : s + batch], np.arange(s, min(s + batch, n), dtype=np.int64))
+            for s in range(0, n, batch)]
+    room = np.empty(batch * length, dtype=np.uint8)
+
+    def put_objects():
+        for k, v, _ in puts:
+            obj.put_many(k, v)
+
+    def put_arena():
+        for k, _, offsets in puts:
+            ints.put_many(k, offsets)
+            room[: offsets.size * length] = arena[offsets[0] * length : (offsets[0] + offsets.size) * length]
+
+    out["write batch: object values"] = _median_ns(put_objects, repeat) / n
+    out["write batch: arena lower bound"] = _median_ns(put_arena, repeat) / n
+    few = probe[: min(n, 100_000)].tolist()
+
+    def get_one(index):
+        for k in few:
+            index[k]
+
+    out["read per op: object values"] = _median_ns(lambda: get_one(obj), repeat) / len(few)
+    out["read per op: arena lower bound"] = _median_ns(lambda: get_one(ints), repeat) / len(few) + make
+    out["memory per value: object values (RSS)"] = rss_per_value
+    out["memory per value: arena"] = length + 8
+    out["snapshot dump+load: object values (pickle 5)"] = _median_ns(
+        lambda: pickle.loads(pickle.dumps(values, protocol=5)), repeat) / n
+    out["snapshot dump+load: arena (copy)"] = _median_ns(lambda: bytes(memoryview(arena)), repeat) / n
+    return out
+
+
+def main(argv=None):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m bench.arena", description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--lengths", default="16,100,1000")
+    p.add_argument("--repeat", type=int, default=5)
+    a = p.parse_args(argv)
+    print(f"# python -m bench.arena --n {a.n} --lengths {a.lengths} --repeat {a.repeat}")
+    print("| bytes | figure | object values | arena (lower bound) | arena / object |")
+    print("|---|---|---|---|---|")
+    for length in (int(x) for x in a.lengths.split(",")):
+        out = measure(a.n, length, a.repeat)
+        for figure in ("read batch", "read batch, fused lookup", "read per op", "write batch", "memory per value", "snapshot dump+load"):
+            (o_name, o), (_, ar) = [(k, v) for k, v in out.items() if k.startswith(figure + ":")]
+            unit = "B" if figure.startswith("memory") else "ns"
+            print(f"| {length} | {figure} ({unit}) | {o:,.1f} | {ar:,.1f} | {ar / o:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
