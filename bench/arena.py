@@ -27,20 +27,15 @@ and byte strings of --lengths bytes, median of --repeat runs:
     python -m bench.arena [--n 200000] [--lengths 16,100,1000] [--repeat 5]
 """
 import pickle
-import statistics
-import time
 import tracemalloc
 
 import numpy as np
 
+from .objects import _median_s
+
 
 def _median_ns(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - t0)
-    return statistics.median(times)
+    return _median_s(fn, repeat) * 1e9
 
 
 def _values(n, length, seed):
@@ -71,13 +66,9 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
     arena = np.ascontiguousarray(raw).ravel()
     out = {}
 
-    def get_objects():
+    def get_batches(index):
         for q in batches:
-            obj.get_many(q)
-
-    def get_offsets():
-        for q in batches:
-            ints.get_many(q)
+            index.get_many(q)
 
     def make_bytes():
         for q in batches:
@@ -90,8 +81,8 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
             objects.take(at)  # one reference taken per value
 
     make = _median_ns(make_bytes, repeat) / n  # one fresh bytes object of the length, from a buffer
-    offsets = _median_ns(get_offsets, repeat) / n
-    out["read batch: object values"] = _median_ns(get_objects, repeat) / n
+    offsets = _median_ns(lambda: get_batches(ints), repeat) / n
+    out["read batch: object values"] = _median_ns(lambda: get_batches(obj), repeat) / n
     out["read batch: arena lower bound"] = offsets + make
     out["read batch, fused lookup: object values (estimate)"] = offsets + _median_ns(take_references, repeat) / n
     out["read batch, fused lookup: arena lower bound"] = offsets + make
