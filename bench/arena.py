@@ -2,25 +2,25 @@
 
 An arena keeps each value's bytes in one big buffer and the tree's 8-byte value
 slot holds its offset: no Python object per value until read.  Instead of
-building one, this measures what it could at best achieve, with the same keys
-and byte strings of --lengths bytes, median of --repeat runs:
+building one, this estimates what it would cost from its parts, with the same
+keys and byte strings of --lengths bytes, median of --repeat runs (ratio
+arena / object < 1: the arena would be faster or smaller):
 
 - read, batch: ObjectIndex.get_many (returns the stored bytes objects) against
-  a lower bound for the arena: the int64 index's get_many (the offsets) plus
-  making as many fresh bytes objects of that length from one contiguous
-  buffer (numpy's S-to-object conversion: one allocation and one copy each,
-  what an arena read must do at least; the gather from scattered offsets and
-  the length words are not counted).
+  the arena: the int64 index's get_many (the offsets) plus, per value, a fresh
+  bytes object made from a random place of the buffer (numpy gathers the rows,
+  then makes the objects: one copy more than an arena needs).
+- read, batch, fused lookup: today's get_many of object values looks keys up
+  one at a time; with the int path's fused batch lookup it would cost the
+  int64 get_many plus taking a reference to each value (at random places: the
+  object's header is touched, as the arena's bytes are).  Against the arena.
+- read, per op: idx[k] on the object index against the int64 index's idx[k]
+  plus making one bytes object (as above).
 - write, batch: ObjectIndex.put_many of the bytes objects against the int64
   index's put_many of offsets plus one copy of the bytes into a buffer (free
-  space management on overwrite not counted).
-- read, per op: idx[k] on the object index against the int64 index's idx[k]
-  plus the cost of making one bytes object of that length (as above).
-- read, batch, as object values would cost with the int path's fused batch
-  lookup (today's get_many looks keys up one at a time): the int64 index's
-  get_many plus taking as many references from an object array.
-- memory per value (what Python allocates for the bytes objects, tree
-  excluded) against the arena's length + an 8-byte length word.
+  space management on overwrite not counted: a lower bound).
+- memory per value: what Python allocates for the bytes objects (tracemalloc,
+  before the allocator rounds up) against the length + an 8-byte length word.
 - snapshot: pickle (protocol 5, what save() writes for object values) dumps
   and loads of the values against copying the arena's bytes.
 
@@ -56,14 +56,15 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
     rng = np.random.default_rng(seed)
     keys = np.unique(rng.integers(0, 2**62, 2 * n, dtype=np.uint64))[:n]
     rng.shuffle(keys)
-    raw, values, rss_per_value = _values(n, length, seed)
+    raw, values, allocated = _values(n, length, seed)
     objects = np.fromiter(values, dtype=object, count=n)
     obj = nfl.Index.bulk_load(keys, objects, flow="off")
     ints = nfl.Index.bulk_load(keys, np.arange(n, dtype=np.int64), flow="off")
     probe = keys[rng.integers(0, n, n)]
     batches = [probe[s : s + batch] for s in range(0, n, batch)]
-    block = raw[:batch].view(f"S{length}").ravel()  # one batch of contiguous values
+    rows = raw.view(f"S{length}").ravel()
     arena = np.ascontiguousarray(raw).ravel()
+    positions = [rng.integers(0, n, q.size) for q in batches]  # where each read's value lies
     out = {}
 
     def get_batches(index):
@@ -71,21 +72,19 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
             index.get_many(q)
 
     def make_bytes():
-        for q in batches:
-            block[: q.size].astype(object)
-
-    positions = [rng.integers(0, n, q.size) for q in batches]
+        for at in positions:
+            rows[at].astype(object)  # no byte is 0, so the S dtype strips nothing
 
     def take_references():
         for at in positions:
-            objects.take(at)  # one reference taken per value
+            objects.take(at)
 
-    make = _median_ns(make_bytes, repeat) / n  # one fresh bytes object of the length, from a buffer
+    make = _median_ns(make_bytes, repeat) / n  # per value: gather its bytes, make a bytes object
     offsets = _median_ns(lambda: get_batches(ints), repeat) / n
     out["read batch: object values"] = _median_ns(lambda: get_batches(obj), repeat) / n
-    out["read batch: arena lower bound"] = offsets + make
-    out["read batch, fused lookup: object values (estimate)"] = offsets + _median_ns(take_references, repeat) / n
-    out["read batch, fused lookup: arena lower bound"] = offsets + make
+    out["read batch: arena"] = offsets + make
+    out["read batch, fused lookup: object values"] = offsets + _median_ns(take_references, repeat) / n
+    out["read batch, fused lookup: arena"] = offsets + make
     puts = [(probe[s : s + batch], objects[s : s + batch], np.arange(s, min(s + batch, n), dtype=np.int64))
             for s in range(0, n, batch)]
     room = np.empty(batch * length, dtype=np.uint8)
@@ -100,7 +99,7 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
             room[: offsets.size * length] = arena[offsets[0] * length : (offsets[0] + offsets.size) * length]
 
     out["write batch: object values"] = _median_ns(put_objects, repeat) / n
-    out["write batch: arena lower bound"] = _median_ns(put_arena, repeat) / n
+    out["write batch: arena"] = _median_ns(put_arena, repeat) / n
     few = probe[: min(n, 100_000)].tolist()
 
     def get_one(index):
@@ -108,8 +107,8 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
             index[k]
 
     out["read per op: object values"] = _median_ns(lambda: get_one(obj), repeat) / len(few)
-    out["read per op: arena lower bound"] = _median_ns(lambda: get_one(ints), repeat) / len(few) + make
-    out["memory per value: object values (RSS)"] = rss_per_value
+    out["read per op: arena"] = _median_ns(lambda: get_one(ints), repeat) / len(few) + make
+    out["memory per value: object values"] = allocated
     out["memory per value: arena"] = length + 8
     out["snapshot dump+load: object values (pickle 5)"] = _median_ns(
         lambda: pickle.loads(pickle.dumps(values, protocol=5)), repeat) / n
@@ -126,7 +125,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     a = p.parse_args(argv)
     print(f"# python -m bench.arena --n {a.n} --lengths {a.lengths} --repeat {a.repeat}")
-    print("| bytes | figure | object values | arena (lower bound) | arena / object |")
+    print("| bytes | figure | object values | arena | arena / object |")
     print("|---|---|---|---|---|")
     for length in (int(x) for x in a.lengths.split(",")):
         out = measure(a.n, length, a.repeat)
