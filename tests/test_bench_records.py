@@ -154,11 +154,14 @@ def test_btrees_peer_is_the_object_tree_of_the_key_dtype():
         assert type(adapter.map).__name__ == module and adapter.map[1] is value
 
 
-def test_runner_reports_records_rows(tmp_path):
+def test_runner_reports_records_rows(tmp_path, monkeypatch):
     from bench import __main__ as cli
+    from bench import report
+
+    monkeypatch.setattr(report.plots, "write", lambda results, out: [])  # plots: tests/test_bench_plots.py
 
     out = tmp_path / "records"
-    assert cli.main(["run", "--dataset", "uniform", "--n", "3000", "--ops", "2000", "--workload", "workloada,workloadc",
+    assert cli.main(["run", "--dataset", "uniform", "--n", "2000", "--ops", "1000", "--workload", "workloada,workloadc",
                      "--values", "records", "-p", "fieldcount=10", "-p", "fieldlength=100",
                      "--indexes", "nfl,afli,sorteddict,dict,btrees,searchsorted", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
