@@ -110,9 +110,9 @@ def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):
     out["read per op: arena"] = _median_ns(lambda: get_one(ints), repeat) / len(few) + make
     out["memory per value: object values"] = allocated
     out["memory per value: arena"] = length + 8
-    out["snapshot dump+load: object values (pickle 5)"] = _median_ns(
+    out["snapshot dump+load: object values"] = _median_ns(
         lambda: pickle.loads(pickle.dumps(values, protocol=5)), repeat) / n
-    out["snapshot dump+load: arena (copy)"] = _median_ns(lambda: bytes(memoryview(arena)), repeat) / n
+    out["snapshot dump+load: arena"] = _median_ns(lambda: bytes(memoryview(arena)), repeat) / n
     return out
 
 

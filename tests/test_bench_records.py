@@ -175,3 +175,12 @@ def test_runner_reports_records_rows(tmp_path, monkeypatch):
     report = (out / "report.md").read_text()
     for index in bench_records.ALL:
         assert f"| {index} | batch |" in report and f"| {index} | per-op |" in report
+
+
+def test_arena_estimate_gives_every_figure():
+    from bench import arena
+
+    out = arena.measure(n=600, length=16, repeat=1, batch=64)
+    for figure in ("read batch", "read batch, fused lookup", "read per op", "write batch", "snapshot dump+load"):
+        assert out[f"{figure}: object values"] > 0 and out[f"{figure}: arena"] > 0
+    assert out["memory per value: arena"] == 24 and out["memory per value: object values"] >= 16 + 33
