@@ -38,6 +38,10 @@ def _median_ns(fn, repeat):
     return _median_s(fn, repeat) * 1e9
 
 
+FIGURES = ("read batch", "read batch, fused lookup", "read per op", "write batch", "memory per value",
+           "snapshot dump+load")
+
+
 def _values(n, length, seed):
     """n distinct byte strings of `length` printable bytes, and the bytes per value Python
     allocated for them (tracemalloc: requested sizes, before the allocator rounds them up)."""
@@ -129,7 +133,7 @@ def main(argv=None):
     print("|---|---|---|---|---|")
     for length in (int(x) for x in a.lengths.split(",")):
         out = measure(a.n, length, a.repeat)
-        for figure in ("read batch", "read batch, fused lookup", "read per op", "write batch", "memory per value", "snapshot dump+load"):
+        for figure in FIGURES:
             (o_name, o), (_, ar) = [(k, v) for k, v in out.items() if k.startswith(figure + ":")]
             unit = "B" if figure.startswith("memory") else "ns"
             print(f"| {length} | {figure} ({unit}) | {o:,.1f} | {ar:,.1f} | {ar / o:.2f} |")
