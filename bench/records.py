@@ -28,7 +28,8 @@ from .ops import INSERT, READ, RMW, UPDATE
 
 BATCH_OPS = frozenset({READ, UPDATE, INSERT, RMW})
 ALL = ("nfl", "afli", "sorteddict", "dict", "btrees")
-GROUPED = "{batch}-op batches cut where a read follows a write of its key; per group one {how}; perf_counter_ns per batch"
+GROUPED = ("{batch}-op batches cut where a read follows a write of its key; per group one {how}; "
+           "perf_counter_ns per batch")
 
 
 @dataclass
