@@ -19,15 +19,15 @@ arena / object < 1: the arena would be faster or smaller):
 - write, batch: ObjectIndex.put_many of the bytes objects against the int64
   index's put_many of offsets plus one copy of the bytes into a buffer (free
   space management on overwrite not counted: a lower bound).
-- memory per value: what Python allocates for the bytes objects (tracemalloc,
-  before the allocator rounds up) against the length + an 8-byte length word.
+- memory per value: the bytes objects' size (sys.getsizeof, before the
+  allocator rounds it up) against the length + an 8-byte length word.
 - snapshot: pickle (protocol 5, what save() writes for object values) dumps
   and loads of the values against copying the arena's bytes.
 
     python -m bench.arena [--n 200000] [--lengths 16,100,1000] [--repeat 5]
 """
 import pickle
-import tracemalloc
+import sys
 
 import numpy as np
 
@@ -44,13 +44,10 @@ FIGURES = ("read batch", "read batch, fused lookup", "read per op", "write batch
 
 def _values(n, length, seed):
     """n distinct byte strings of `length` printable bytes, and the bytes per value Python
-    allocated for them (tracemalloc: requested sizes, before the allocator rounds them up)."""
+    takes for them (sys.getsizeof: the object's size, before the allocator rounds it up)."""
     raw = np.random.default_rng(seed).integers(33, 127, (n, length), dtype=np.uint8)
-    tracemalloc.start()
     values = raw.view(f"S{length}").ravel().tolist()
-    taken = tracemalloc.get_traced_memory()[0] - 8 * (n + 1)  # less the list's pointers
-    tracemalloc.stop()
-    return raw, values, taken / n
+    return raw, values, sum(map(sys.getsizeof, values)) / n
 
 
 def measure(n=200_000, length=100, repeat=5, batch=256, seed=1):

@@ -15,7 +15,8 @@ key; a group runs as one batch read of its reads (nfl: `get_many`; peers:
 peers: `m.update(pairs)`), which keeps the stream's semantics.  The groups
 and their argument arrays are built once per stream, untimed, as the native
 executor lays out an integer stream.  Scans and deletes have no batch form
-here (n/a).
+here (n/a), and so has the per-op native path (the native executor replays
+int64 values only).
 """
 import time
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ import numpy as np
 from .adapters import Adapter, BTreesAdapter, DictAdapter, Nfl, NotApplicable, SortedDictAdapter
 from .check import verify_objects
 from .ops import INSERT, READ, RMW, UPDATE
+from .runner import NATIVE
 
 BATCH_OPS = frozenset({READ, UPDATE, INSERT, RMW})
 ALL = ("nfl", "afli", "sorteddict", "dict", "btrees")
+PATHS = ("batch", "per-op")  # the paths object values run on
 GROUPED = ("{batch}-op batches cut where a read follows a write of its key; per group one {how}; "
            "perf_counter_ns per batch")
 
@@ -85,6 +88,12 @@ class GroupedBatch(Adapter):
 
     batch_ops = BATCH_OPS
     batch_times_ops = False
+    native_ops = frozenset()
+
+    def check(self, stream, path):
+        if path == NATIVE:
+            raise NotApplicable("the native executor replays int64 values only")
+        super().check(stream, path)
 
     def read_group(self, group):
         """The values of group.reads' keys, in order (None where absent)."""
