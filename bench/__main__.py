@@ -16,7 +16,7 @@ usage.require(["rich", "numba", "matplotlib", "sortedcontainers"], "bench", COMM
 from rich.console import Console  # noqa: E402  (the extra checked first)
 from rich.panel import Panel  # noqa: E402
 
-from . import adapters, machine, native, perop, report, runner  # noqa: E402
+from . import adapters, machine, native, perop, records, report, runner  # noqa: E402
 from .check import Mismatch
 from .ops import NAMES
 from .progress import Steps
@@ -71,8 +71,10 @@ def _workload_name(spec):
 
 
 def _build_streams(keyed, specs, args, console):
-    """Workloads for every (dataset, workload spec), each built once with the run's seed."""
+    """Workloads for every (dataset, workload spec), each built once with the run's seed; with
+    --values records|bytes, their values are YCSB records (built on first use, freed after)."""
     stream = workloads("stream")
+    valued = workloads("records").RecordStream if args.values != "int" else None
 
     out = []
     with console.status("building op streams") as status:
@@ -81,7 +83,11 @@ def _build_streams(keyed, specs, args, console):
                 status.update(f"building op stream {dataset} · {_workload_name(spec)}")
                 s = stream.build(spec, keys, args.seed, overrides=_stream_overrides(spec, args.p),
                                  n_ops=args.ops, dataset=dataset)
-                out.append(runner.Workload(_workload_name(spec), dataset, s))
+                name = _workload_name(spec)
+                if valued is not None:
+                    s = valued(s, args.values)
+                    name = f"{name}, {s.describe()}"
+                out.append(runner.Workload(name, dataset, s))
     return out
 
 
@@ -98,6 +104,7 @@ def _workload_facts(w):
     return {"name": w.name, "dataset": w.dataset, "ops": int(len(w.stream.op)),
             "loaded_keys": int(len(w.stream.load_keys)), "key_dtype": str(w.stream.load_keys.dtype),
             "op_counts": {NAMES[c]: int(k) for c, k in enumerate(counts) if k},
+            "values": w.stream.describe() if hasattr(w.stream, "describe") else "int64",
             "meta": json.loads(json.dumps(w.stream.meta, default=str))}
 
 
@@ -114,7 +121,11 @@ def check_inputs(args, specs):
         unknown = [p for p in args.paths if p not in runner.PATHS]
         if unknown or not args.paths:
             raise ValueError(f"unknown path {unknown}; choose from {','.join(runner.PATHS)}")
-        return adapters.make(args.indexes, shards=args.shards)
+        if args.values == "int":
+            args.indexes = args.indexes or list(adapters.ALL)
+            return adapters.make(args.indexes, shards=args.shards)
+        args.indexes = args.indexes or list(records.ALL)
+        return records.make(args.indexes)
     except (ValueError, FileNotFoundError) as mistake:
         raise usage.UsageError(str(mistake)) from None
 
@@ -135,6 +146,7 @@ def execute(args, specs, out, console, chosen):
         "timer": timers,
         "seeds": {"dataset": args.seed, "stream": args.seed},
         "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes, "repeat": args.repeat,
+                   "values": args.values,
                    "shards": args.shards, "paths": list(paths), "overrides": _overrides(args.p)},
         "datasets": [{"name": name, "keys": int(len(keys)), "key_dtype": str(keys.dtype), **facts}
                      for name, keys, facts in keyed],
@@ -155,10 +167,15 @@ def _default_out(kind):
 
 
 def _common(p, ops_default=None):
-    p.add_argument("--indexes", type=_csv, default=list(adapters.ALL),
-                   help=f"comma-separated, from {','.join(adapters.ALL)} "
-                        "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off; "
-                        "nfl-cluster: Ray shards, see --shards)")
+    p.add_argument("--indexes", type=_csv, default=None,
+                   help=f"comma-separated, from {','.join(adapters.ALL)} (the default) "
+                        "(and btrees, pandas; nfl-noprefetch, afli-noprefetch: the tuned lookup path off; "
+                        f"nfl-cluster: Ray shards, see --shards); object values: {','.join(records.ALL)} "
+                        "(the default; others n/a)")
+    p.add_argument("--values", choices=("int", "records", "bytes"), default="int",
+                   help="stored values: int64 (default); records: YCSB records as tuples of fieldcount bytes "
+                        "objects of fieldlength bytes (-p fieldcount=10 -p fieldlength=100, YCSB's defaults); "
+                        "bytes: one fieldcount*fieldlength-byte bytes object")
     p.add_argument("--paths", type=_csv, default=list(runner.PATHS),
                    help=f"comma-separated, from {','.join(runner.PATHS)} (default: all): batch = the index's "
                         "batch API (nfl: fused native batches); per-op-native = one op at a time in C, each "

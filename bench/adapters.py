@@ -54,7 +54,8 @@ class Adapter:
             raise NotApplicable(NO_NATIVE)
 
     def load(self, keys, values):
-        """Builds the index from scratch over keys (numpy) and int64 values."""
+        """Builds the index from scratch over keys (numpy) and values (int64, or an object array
+        of records: bench.records)."""
         raise NotImplementedError
 
     def handlers(self):

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import perop
 from .adapters import NotApplicable
-from .check import as_results, verify
+from .check import verify_results
 from .histogram import Histogram
 from .ops import NAMES, WRITES, present
 
@@ -58,7 +58,7 @@ def replay(adapter, stream, path, batch, time_ops, advance=lambda k: None):
     times, got = [0] * -(-n // chunk), [None] * n
     for s, e in segments(n, batch):
         perop.run(handlers, cols, s, e, chunk, times, got)
-        verify(adapter.name, path, stream, s, as_results(got[s:e]))
+        verify_results(adapter.name, path, stream, s, got[s:e])
         advance(e - s)
     times = np.array(times, dtype=np.float64)
     if time_ops:  # batches as the sums of their timed ops
@@ -174,4 +174,13 @@ def run_all(adapters, workloads, batch, timers, steps, paths=PATHS, repeat=1):
                 steps.begin(f"{workload.dataset} · {workload.name} · {adapter.name} · {path}")
                 runs.append(measure(adapter, workload, path, batch, timers, steps, repeat))
                 steps.done()
+            _release(adapter)
+        _release(workload.stream)
     return runs
+
+
+def _release(holder):
+    """Frees what an adapter's index or a stream's records hold, where they can (object values: GBs)."""
+    release = getattr(holder, "release", None)
+    if release is not None:
+        release()

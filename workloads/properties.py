@@ -72,6 +72,8 @@ SCHEMA = {
     "hotspotopnfraction": (_number(0.0, 1.0), 0.8),
     "exponential.percentile": (_number(0.0, 100.0, lo_open=True, hi_open=True), 95.0),
     "exponential.frac": (_number(0.0, math.inf, lo_open=True), 0.8571428571),
+    "fieldcount": (_integer(1), 10),  # a record's fields (workloads.records)
+    "fieldlength": (_integer(1), 100),  # bytes per field
 }
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
