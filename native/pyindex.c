@@ -1052,7 +1052,7 @@ static PyType_Spec cursor_spec = {
     "nfl._index.Cursor",
     sizeof(Cursor),
     0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     cursor_slots,
 };
 
