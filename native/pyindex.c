@@ -38,6 +38,7 @@ static free_fn nfl_free_fn;
 static range_fn nfl_range_fn;
 static version_fn nfl_version_fn;
 static PyObject *cursor_type; /* nfl._index.Cursor */
+static PyObject *both_inclusive; /* (True, True), made once */
 static PyObject *np_integer, *np_floating; /* numpy.integer, numpy.floating */
 
 static const char *const DTYPE_NAMES[] = {"uint64", "int64", "float64"};
@@ -1056,9 +1057,28 @@ static PyType_Spec cursor_spec = {
     cursor_slots,
 };
 
-/* _cursor(lo, hi, flags, what, strict): a Cursor over nfl_range's range
- * (lo, hi raw keys, flags NFL_*) of keys (what 0), values (1) or (key,
- * value) items (2); strict as dict's iterators (see Cursor). */
+/* A new Cursor over nfl_range's range (lo, hi raw keys, flags NFL_*) of
+ * keys, values or items (what: CURSOR_*); strict as dict's iterators. */
+static PyObject *cursor_new(Core *self, uint64_t lo, uint64_t hi, int flags,
+                            int what, int strict)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cursor_type,
+                                                Py_tp_alloc);
+    Cursor *c = (Cursor *)alloc((PyTypeObject *)cursor_type, 0);
+    if (!c)
+        return NULL;
+    Py_INCREF(self);
+    c->core = self;
+    c->lo = lo;
+    c->hi = hi;
+    c->flags = flags;
+    c->what = what;
+    c->strict = strict;
+    c->want = CURSOR_FIRST;
+    return (PyObject *)c;
+}
+
+/* _cursor(lo, hi, flags, what, strict): cursor_new's Cursor. */
 static PyObject *core_cursor(Core *self, PyObject *const *args,
                              Py_ssize_t nargs)
 {
@@ -1079,20 +1099,97 @@ static PyObject *core_cursor(Core *self, PyObject *const *args,
         PyErr_Format(PyExc_ValueError, "unknown cursor kind %ld", what);
         return NULL;
     }
-    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cursor_type,
-                                                Py_tp_alloc);
-    Cursor *c = (Cursor *)alloc((PyTypeObject *)cursor_type, 0);
-    if (!c)
+    return cursor_new(self, lo, hi, (int)flags, (int)what, strict);
+}
+
+/* irange and irange_items: the common case in C (bounds that are keys of the
+ * dtype, inclusive a pair of bools, reverse a bool); any other goes to the
+ * Python method _irange (bounds the dtype cannot hold, and their errors). */
+static const char *const IRANGE_ARGS[] = {"minimum", "maximum", "inclusive",
+                                          "reverse"};
+
+/* Sorts irange's arguments into arg (minimum, maximum, inclusive or NULL,
+ * reverse): 0, or -1 with TypeError. */
+static int irange_args(const char *name, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames, PyObject **arg)
+{
+    if (nargs > 4) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 4 arguments (%zd given)",
+                     name, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        arg[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *kw = PyTuple_GetItem(kwnames, j);
+        int at = -1;
+        for (int a = 0; a < 4 && at < 0; a++)
+            if (PyUnicode_CompareWithASCIIString(kw, IRANGE_ARGS[a]) == 0)
+                at = a;
+        if (at < nargs) {
+            PyErr_Format(PyExc_TypeError, at < 0
+                         ? "%s() got an unexpected keyword argument '%U'"
+                         : "%s() got multiple values for argument '%U'", name, kw);
+            return -1;
+        }
+        arg[at] = args[nargs + j];
+    }
+    return 0;
+}
+
+/* The range flags of inclusive, a pair of bools; -1 for anything else. */
+static int inclusive_flags(PyObject *inclusive)
+{
+    if (!inclusive)
+        return NFL_HI_INCLUSIVE;
+    PyObject *lo, *hi;
+    if (!PyTuple_Check(inclusive) || PyTuple_Size(inclusive) != 2 ||
+        !PyBool_Check(lo = PyTuple_GetItem(inclusive, 0)) ||
+        !PyBool_Check(hi = PyTuple_GetItem(inclusive, 1)))
+        return -1;
+    return (lo == Py_False ? NFL_LO_EXCLUSIVE : 0) |
+           (hi == Py_True ? NFL_HI_INCLUSIVE : 0);
+}
+
+static PyObject *irange_of(Core *self, const char *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames, int what)
+{
+    PyObject *arg[4] = {Py_None, Py_None, NULL, Py_False};
+    if (irange_args(name, args, nargs, kwnames, arg) < 0)
         return NULL;
-    Py_INCREF(self);
-    c->core = self;
-    c->lo = lo;
-    c->hi = hi;
-    c->flags = (int)flags;
-    c->what = (int)what;
-    c->strict = strict;
-    c->want = CURSOR_FIRST;
-    return (PyObject *)c;
+    int flags = inclusive_flags(arg[2]);
+    int fast = self->tree && flags >= 0 && PyBool_Check(arg[3]);
+    uint64_t bound[2] = {0, 0};
+    for (int b = 0; fast && b < 2; b++) {
+        if (arg[b] == Py_None)
+            flags = (flags & ~(b ? NFL_HI_INCLUSIVE : NFL_LO_EXCLUSIVE)) |
+                    (b ? NFL_TO_END : NFL_FROM_START);
+        else if (key_bits(arg[b], self->key_type, &bound[b]) < 0) {
+            PyErr_Clear(); /* _irange gives the answer or the error */
+            fast = 0;
+        }
+    }
+    if (fast)
+        return cursor_new(self, bound[0], bound[1],
+                          flags | (arg[3] == Py_True ? NFL_REVERSE : 0), what, 0);
+    if (!arg[2] && !(arg[2] = both_inclusive) &&
+        !(arg[2] = both_inclusive = PyTuple_Pack(2, Py_True, Py_True)))
+        return NULL;
+    return PyObject_CallMethod((PyObject *)self, "_irange", "OOOOi", arg[0],
+                               arg[1], arg[2], arg[3], what);
+}
+
+static PyObject *core_irange(Core *self, PyObject *const *args,
+                             Py_ssize_t nargs, PyObject *kwnames)
+{
+    return irange_of(self, "irange", args, nargs, kwnames, CURSOR_KEYS);
+}
+
+static PyObject *core_irange_items(Core *self, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    return irange_of(self, "irange_items", args, nargs, kwnames, CURSOR_ITEMS);
 }
 
 static PyObject *core_attach(Core *self, PyObject *const *args,
@@ -1184,6 +1281,23 @@ static PyMethodDef core_methods[] = {
      METH_FASTCALL,
      "_read_objects(lo, hi, flags, keys_address, values_address, max) -> n: "
      "an ordered read into a uint64 array and a None-filled object array."},
+    {"irange", (PyCFunction)(void (*)(void))core_irange,
+     METH_FASTCALL | METH_KEYWORDS,
+     "irange($self, /, minimum=None, maximum=None, inclusive=(True, True), "
+     "reverse=False)\n--\n\n"
+     "A lazy iterator of the keys between minimum and maximum (None: "
+     "unbounded), as SortedDict.irange.\n\n"
+     "inclusive: whether each bound itself is in range.  The tree is read in "
+     "chunks by a native Cursor (the first of nfl._index.CURSOR_FIRST keys, "
+     "never the whole range at once); each chunk is a consistent snapshot.  "
+     "Bounds are checked when called (TypeError for a non-number, ValueError "
+     "for NaN); the iterator raises RuntimeError if the index changed, at the "
+     "next chunk or at its end.  Cost: O(log n) to start, then O(1) per key."},
+    {"irange_items", (PyCFunction)(void (*)(void))core_irange_items,
+     METH_FASTCALL | METH_KEYWORDS,
+     "irange_items($self, /, minimum=None, maximum=None, "
+     "inclusive=(True, True), reverse=False)\n--\n\n"
+     "irange of (key, value) pairs."},
     {"_cursor", (PyCFunction)(void (*)(void))core_cursor, METH_FASTCALL,
      "_cursor(lo, hi, flags, what, strict): a lazy Cursor over an ordered "
      "read (nfl_range's bounds and flags) of keys (what 0), values (1) or "

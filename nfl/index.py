@@ -562,26 +562,17 @@ class Index(_index.Core):
         return item
 
     def _irange(self, minimum, maximum, inclusive, reverse, what):
+        """irange (what _KEYS) or irange_items (_ITEMS) for any bounds: those the dtype cannot hold
+        become the nearest key inside them; TypeError or ValueError as _bounds raises."""
         bounds = self._bounds(minimum, maximum, inclusive)
         if bounds is None:
             return iter(())
         lo, hi, flags = bounds
         return self._cursor(lo, hi, flags | (_REVERSE if reverse else 0), what, False)
 
-    def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
-        """A lazy iterator of the keys between minimum and maximum (None: unbounded), as SortedDict.irange.
-
-        inclusive: whether each bound itself is in range.  The tree is read
-        in chunks by a native Cursor (the first of _FIRST_CHUNK keys, never
-        the whole range at once); each chunk is a consistent snapshot.  Bounds are checked when
-        called (TypeError for a non-number, ValueError for NaN); the iterator
-        raises RuntimeError if the index changed, at the next chunk or at its
-        end.  Cost: O(log n) to start, then O(1) per key."""
-        return self._irange(minimum, maximum, inclusive, reverse, _KEYS)
-
-    def irange_items(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
-        """irange of (key, value) pairs."""
-        return self._irange(minimum, maximum, inclusive, reverse, _ITEMS)
+    # irange(minimum=None, maximum=None, inclusive=(True, True), reverse=False) and
+    # irange_items(...) are those of the base, nfl._index.Core: a native Cursor when the
+    # bounds are keys of the dtype, else _irange.
 
     def _iter_all(self, what, reverse=False):
         """A strict Cursor over every entry (RuntimeError at the next entry after a write, as dict's)."""
