@@ -848,6 +848,8 @@ typedef struct {
     size_t want;         /* entries the next read asks for; 0: none left */
     size_t pos, n, room; /* next entry, entries buffered, buffer room */
     uint64_t *keys, *words;
+    PyObject *item;      /* the last (key, value) tuple, reused when no one
+                            else holds it (as dict's items iterator does) */
     Py_ssize_t reads, read; /* native reads and entries read (for tests) */
 } Cursor;
 
@@ -865,6 +867,7 @@ static void cursor_finish(Cursor *c)
 {
     cursor_drop_buffered(c);
     Py_CLEAR(c->core);
+    Py_CLEAR(c->item);
 }
 
 static PyObject *changed_error(Cursor *c)
@@ -989,14 +992,26 @@ static PyObject *cursor_next(Cursor *c)
     if (c->what == CURSOR_VALUES || !value)
         return value;
     PyObject *key = key_object(core->key_type, c->keys[i]);
-    PyObject *item = key ? PyTuple_New(2) : NULL;
-    if (!item) {
-        Py_XDECREF(key);
+    if (!key) {
         Py_DECREF(value);
         return NULL;
     }
-    PyTuple_SetItem(item, 0, key);
+    PyObject *item = c->item;
+    if (!item || Py_REFCNT(item) != 1) {
+        item = PyTuple_New(2);
+        if (!item) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            return NULL;
+        }
+        Py_XDECREF(c->item);
+        c->item = item;
+    } else if (!PyObject_GC_IsTracked(item)) {
+        PyObject_GC_Track(item); /* the gc untracked it while it held ints */
+    }
+    PyTuple_SetItem(item, 0, key); /* drops the last key and value */
     PyTuple_SetItem(item, 1, value);
+    Py_INCREF(item);
     return item;
 }
 
@@ -1004,6 +1019,7 @@ static int cursor_traverse(Cursor *c, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(c));
     Py_VISIT(c->core);
+    Py_VISIT(c->item);
     if (c->owns)
         for (size_t i = c->pos; i < c->n; i++)
             Py_VISIT((PyObject *)(uintptr_t)c->words[i]);

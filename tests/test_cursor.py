@@ -181,3 +181,33 @@ def test_cursor_arguments_are_checked():
         idx._cursor(0, 0, index_module._ALL, 0)
     with pytest.raises(TypeError):
         _index.Cursor()
+
+
+def test_items_held_by_the_caller_are_never_reused():
+    idx = ints(300)
+    it = iter(idx.items())
+    first, second = next(it), next(it)
+    assert (first, second) == ((0, 0), (1, 10))
+    kept = [pair for pair in it]
+    assert kept == [(i, 10 * i) for i in range(2, 300)] and first == (0, 0)
+    seen = [(k, v) for k, v in idx.items()]  # each tuple dropped at once: one reused
+    assert seen == list(zip(range(300), range(0, 3000, 10)))
+
+
+def test_a_reused_item_tuple_is_seen_by_the_gc():
+    idx = nfl.Index("uint64", "object")
+    idx.update({1: 1, 2: 2})
+    it = iter(idx.items())
+    for _ in it:  # the cursor's tuple now held only ints
+        gc.collect()
+    holder = Token()
+    idx.clear()
+    idx.update({1: 1, 2: holder})
+    it = iter(idx.items())
+    next(it)
+    key, value = next(it)
+    holder.cursor = it  # holder -> cursor -> its tuple -> holder
+    ref = weakref.ref(holder)
+    del idx, holder, it, value
+    gc.collect()
+    assert ref() is None
