@@ -211,3 +211,31 @@ def test_a_reused_item_tuple_is_seen_by_the_gc():
     del idx, holder, it, value
     gc.collect()
     assert ref() is None
+
+
+def test_abandoned_cursors_free_their_buffers():
+    import tracemalloc
+
+    idx = ints(10_000)
+    objects = nfl.Index("uint64", "object")
+    objects.update((i, str(i)) for i in range(10_000))
+
+    def churn():
+        for _ in range(200):
+            for m in (idx, objects):
+                it = m.irange_items(0, None)
+                for _ in range(300):  # past the first chunk, into the second
+                    next(it)
+                next(iter(m.values()))
+        gc.collect()
+
+    churn()  # warm-up: interned ints, free lists
+    tracemalloc.start()
+    try:
+        churn()
+        before = tracemalloc.get_traced_memory()[0]
+        churn()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 64 * 1024
