@@ -826,9 +826,9 @@ static PyObject *core_clear_objects(Core *self, PyObject *unused)
  *
  * Changes: the cursor notes the index's write count and version at its
  * first read.  Before every further read it raises RuntimeError if either
- * moved; a strict cursor (iteration of the whole index, as dict's
- * iterators) also checks the write count before every entry and once more
- * at the end. */
+ * moved, and at the end if the write count did; a strict cursor (iteration
+ * of the whole index, as dict's iterators) also checks the write count
+ * before every entry. */
 #define CURSOR_FIRST 128
 #define CURSOR_CHUNK 4096
 
@@ -967,8 +967,8 @@ static PyObject *cursor_next(Cursor *c)
         if (c->reads == 0) { /* the first read: changes count from here */
             c->writes = core->writes;
             c->version = nfl_version_fn(core->tree);
-        } else if (c->want == 0) { /* exhausted */
-            if (c->strict && core->writes != c->writes)
+        } else if (c->want == 0) { /* exhausted: as dict, a change still counts */
+            if (core->writes != c->writes)
                 return changed_error(c);
             cursor_finish(c);
             return NULL;

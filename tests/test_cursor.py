@@ -75,6 +75,15 @@ def test_irange_sees_a_change_at_the_next_chunk():
         next(it)
 
 
+def test_irange_sees_a_change_at_its_end():
+    idx = ints(10)
+    it = idx.irange(2, 4)
+    assert [next(it) for _ in range(3)] == [2, 3, 4]
+    idx[100] = 1
+    with pytest.raises(RuntimeError):
+        next(it)
+
+
 def test_changes_before_the_first_read_are_seen():
     idx = ints(5)
     it = iter(idx.items())
@@ -109,7 +118,12 @@ def test_object_values_stay_alive_while_buffered():
     del tokens
     idx.clear()  # the index drops its references; the buffered ones remain
     assert all(r() is not None for r in refs[1:])
-    assert [v for _, v in items] == [r() for r in refs[1:]]
+    got = []
+    with pytest.raises(RuntimeError):  # at the end: the index changed
+        for _, v in items:
+            got.append(v)
+    assert got == [r() for r in refs[1:]]
+    del got, v
     del values
     gc.collect()
     assert all(r() is None for r in refs)
