@@ -9,7 +9,9 @@ uint64); the batch insert (insert_many) too; and the memory per entry of the
 tree (excluding the value objects) against the int64-valued index.  The
 same per-op get and insert of an int64-valued nfl index (values 0..n-1, ints
 rather than the byte strings) shows what object values themselves cost.
-Each figure is the median of --repeat runs.
+Each figure is the median of --repeat runs; the per-op repeats take the
+peers in turn (one repeat of each, then the next), so a machine's drift
+shows in all of them alike.
 
     python -m bench.objects --n 1000000 --repeat 5 [--key-dtype uint64]
 """
@@ -58,19 +60,30 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
     probe = [key_list[i] for i in rng.integers(0, n, probes).tolist()]
     out = {}
     filled = {}
-    for name, make in peers(key_dtype).items():
-        def insert(make=make, name=name, values=ints if name.endswith("int64values") else values):
-            m = make()
-            for k, v in zip(key_list, values):
-                m[k] = v
-            filled[name] = m
-        out[f"insert_ns/{name}"] = _median_s(insert, repeat) / n * 1e9
-        m = filled[name]
+    times = {}  # (figure, name) -> seconds of each repeat; repeats interleave the peers
 
-        def get(m=m):
-            for k in probe:
-                m[k]
-        out[f"get_ns/{name}"] = _median_s(get, repeat) / probes * 1e9
+    def timed(figure, name, fn):
+        t0 = time.perf_counter()
+        fn()
+        times.setdefault((figure, name), []).append(time.perf_counter() - t0)
+
+    for _ in range(repeat):
+        for name, make in peers(key_dtype).items():
+            def insert(make=make, name=name, values=ints if name.endswith("int64values") else values):
+                filled.pop(name, None)  # the last map goes before the next is built
+                m = make()
+                for k, v in zip(key_list, values):
+                    m[k] = v
+                filled[name] = m
+
+            def get(name=name):
+                m = filled[name]
+                for k in probe:
+                    m[k]
+            timed("insert_ns", name, insert)
+            timed("get_ns", name, get)
+    for (figure, name), secs in times.items():
+        out[f"{figure}/{name}"] = statistics.median(secs) / (n if figure == "insert_ns" else probes) * 1e9
     assert all(filled["nfl"][k] is v for k, v in zip(key_list[:1000], values))
     obj_array = np.fromiter(values, dtype=object, count=n)
 
