@@ -6,8 +6,12 @@ the inserts and of one bulk-loaded) and per-op insert
 (idx[k] = v into an empty map, keys in random order) against SortedDict and
 BTrees' object tree for the key dtype (LOBTree for int64, QOBTree for
 uint64); the batch insert (insert_many) too; and the memory per entry of the
-tree (excluding the value objects) against the int64-valued index.  Each
-figure is the median of --repeat runs.
+tree (excluding the value objects) against the int64-valued index.  The
+same per-op get and insert of an int64-valued nfl index (values 0..n-1, ints
+rather than the byte strings) shows what object values themselves cost.
+Each figure is the median of --repeat runs; the per-op repeats take the
+peers in turn (one repeat of each, then the next), so a machine's drift
+shows in all of them alike.
 
     python -m bench.objects --n 1000000 --repeat 5 [--key-dtype uint64]
 """
@@ -27,11 +31,12 @@ def _median_s(fn, repeat):
 
 
 def peers(key_dtype):
-    """name -> constructor of an empty object-valued ordered map."""
+    """name -> constructor of an empty object-valued ordered map (and of nfl with int64 values, for reference)."""
     import nfl
     from sortedcontainers import SortedDict
 
-    out = {"nfl": lambda: nfl.Index(key_dtype, "object"), "SortedDict": SortedDict}
+    out = {"nfl": lambda: nfl.Index(key_dtype, "object"), "SortedDict": SortedDict,
+           "nfl-int64values": lambda: nfl.Index(key_dtype, "int64")}
     try:
         if key_dtype == "int64":
             from BTrees.LOBTree import LOBTree as tree
@@ -51,22 +56,34 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
     keys = rng.choice(2**62, n, replace=False).astype(key_dtype)
     key_list = keys.tolist()
     values = [b"v%d" % i for i in range(n)]
+    ints = list(range(n))
     probe = [key_list[i] for i in rng.integers(0, n, probes).tolist()]
     out = {}
     filled = {}
-    for name, make in peers(key_dtype).items():
-        def insert(make=make, name=name):
-            m = make()
-            for k, v in zip(key_list, values):
-                m[k] = v
-            filled[name] = m
-        out[f"insert_ns/{name}"] = _median_s(insert, repeat) / n * 1e9
-        m = filled[name]
+    times = {}  # (figure, name) -> seconds of each repeat; repeats interleave the peers
 
-        def get(m=m):
-            for k in probe:
-                m[k]
-        out[f"get_ns/{name}"] = _median_s(get, repeat) / probes * 1e9
+    def timed(figure, name, fn):
+        t0 = time.perf_counter()
+        fn()
+        times.setdefault((figure, name), []).append(time.perf_counter() - t0)
+
+    for _ in range(repeat):
+        for name, make in peers(key_dtype).items():
+            def insert(make=make, name=name, values=ints if name.endswith("int64values") else values):
+                filled.pop(name, None)  # the last map goes before the next is built
+                m = make()
+                for k, v in zip(key_list, values):
+                    m[k] = v
+                filled[name] = m
+
+            def get(name=name):
+                m = filled[name]
+                for k in probe:
+                    m[k]
+            timed("insert_ns", name, insert)
+            timed("get_ns", name, get)
+    for (figure, name), secs in times.items():
+        out[f"{figure}/{name}"] = statistics.median(secs) / (n if figure == "insert_ns" else probes) * 1e9
     assert all(filled["nfl"][k] is v for k, v in zip(key_list[:1000], values))
     obj_array = np.fromiter(values, dtype=object, count=n)
 
@@ -98,8 +115,8 @@ def main(argv=None):
     for name, value in out.items():
         print(f"{name:40s} {value:10.1f}")
     tree = "LOBTree" if a.key_dtype == "int64" else "QOBTree"
-    for what, ours in (("get_ns", "nfl"), ("get_ns", "nfl-bulk_load"), ("insert_ns", "nfl"),
-                       ("insert_ns", "insert_many_ns/nfl")):
+    for what, ours in (("get_ns", "nfl"), ("get_ns", "nfl-bulk_load"), ("get_ns", "nfl-int64values"),
+                       ("insert_ns", "nfl"), ("insert_ns", "nfl-int64values"), ("insert_ns", "insert_many_ns/nfl")):
         mine = out[ours if "/" in ours else f"{what}/{ours}"]
         for peer in ("SortedDict", tree):
             if f"{what}/{peer}" in out:

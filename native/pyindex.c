@@ -30,11 +30,15 @@ typedef int (*point_fn)(nfl_index *, int, uint64_t, uint64_t *, int);
 typedef void (*free_fn)(nfl_index *);
 typedef size_t (*range_fn)(nfl_index *, uint64_t, uint64_t, int, uint64_t *,
                            uint64_t *, size_t);
+typedef uint64_t (*version_fn)(const nfl_index *);
 
 /* Set once by _bind(); NULL before. */
 static point_fn nfl_point_fn;
 static free_fn nfl_free_fn;
 static range_fn nfl_range_fn;
+static version_fn nfl_version_fn;
+static PyObject *cursor_type; /* nfl._index.Cursor */
+static PyObject *both_inclusive; /* (True, True), made once */
 static PyObject *np_integer, *np_floating; /* numpy.integer, numpy.floating */
 
 static const char *const DTYPE_NAMES[] = {"uint64", "int64", "float64"};
@@ -811,6 +815,399 @@ static PyObject *core_clear_objects(Core *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- Cursor: the lazy ordered iterator of keys, values or items ----------------- */
+
+/* A Cursor reads the tree in chunks with nfl_range (the first of
+ * CURSOR_FIRST entries, each next one twice as large up to CURSOR_CHUNK) and
+ * turns one buffered entry into Python objects per next().  In an object
+ * index the chunk's value words become references of the cursor's own as
+ * soon as they are read (holding the GIL), so a value deleted from the index
+ * meanwhile stays alive until the cursor hands it out or goes.
+ *
+ * Changes: the cursor notes the index's write count and version at its
+ * first read.  Before every further read it raises RuntimeError if either
+ * moved, and at the end if the write count did; a strict cursor (iteration
+ * of the whole index, as dict's iterators) also checks the write count
+ * before every entry. */
+#define CURSOR_FIRST 128
+#define CURSOR_CHUNK 4096
+
+enum { CURSOR_KEYS, CURSOR_VALUES, CURSOR_ITEMS };
+
+typedef struct {
+    PyObject_HEAD
+    Core *core;          /* NULL once exhausted or failed */
+    uint64_t lo, hi;     /* the bounds of the next read (raw keys) */
+    int flags;           /* NFL_* range flags of the next read */
+    int what;            /* CURSOR_KEYS, CURSOR_VALUES or CURSOR_ITEMS */
+    int strict;
+    int owns;            /* words[pos..n) are references of the cursor's */
+    int busy;            /* a read without the GIL is under way */
+    Py_ssize_t writes;   /* core->writes at the first read */
+    uint64_t version;    /* the tree's version at the first read */
+    size_t want;         /* entries the next read asks for; 0: none left */
+    size_t pos, n, room; /* next entry, entries buffered, buffer room */
+    uint64_t *keys, *words;
+    PyObject *item;      /* the last (key, value) tuple, reused when no one
+                            else holds it (as dict's items iterator does) */
+    Py_ssize_t reads, read; /* native reads and entries read (for tests) */
+} Cursor;
+
+/* Drops the references to the entries not handed out yet. */
+static void cursor_drop_buffered(Cursor *c)
+{
+    if (c->owns)
+        for (size_t i = c->pos; i < c->n; i++)
+            Py_DECREF((PyObject *)(uintptr_t)c->words[i]);
+    c->pos = c->n = 0;
+}
+
+/* Ends the cursor: every later next() stops the iteration. */
+static void cursor_finish(Cursor *c)
+{
+    cursor_drop_buffered(c);
+    Py_CLEAR(c->core);
+    Py_CLEAR(c->item);
+}
+
+static PyObject *changed_error(Cursor *c)
+{
+    cursor_finish(c);
+    PyErr_SetString(PyExc_RuntimeError, "index changed during iteration");
+    return NULL;
+}
+
+/* Reads the next chunk into the buffer: 0, or -1 with an exception set. */
+static int cursor_read(Cursor *c)
+{
+    Core *core = c->core;
+    if (c->room < c->want) {
+        uint64_t *keys = PyMem_Realloc(c->keys, c->want * sizeof *keys);
+        if (keys)
+            c->keys = keys;
+        uint64_t *words = keys ? PyMem_Realloc(c->words, c->want * sizeof *words)
+                               : NULL;
+        if (!words) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->words = words;
+        c->room = c->want;
+    }
+    size_t n;
+    if (core->value_kind == VALUES_OBJECT) {
+        /* holding the GIL: no one drops a value before it is ours */
+        n = nfl_range_fn(core->tree, c->lo, c->hi, c->flags, c->keys,
+                         c->words, c->want);
+        c->owns = c->what != CURSOR_KEYS;
+        if (c->owns)
+            for (size_t i = 0; i < n; i++)
+                Py_INCREF((PyObject *)(uintptr_t)c->words[i]);
+    } else {
+        nfl_index *tree = core->tree;
+        uint64_t lo = c->lo, hi = c->hi, *keys = c->keys, *words = c->words;
+        int flags = c->flags;
+        size_t want = c->want;
+        c->busy = 1;
+        Py_BEGIN_ALLOW_THREADS
+        n = nfl_range_fn(tree, lo, hi, flags, keys, words, want);
+        Py_END_ALLOW_THREADS
+        c->busy = 0;
+        c->owns = 0;
+    }
+    c->reads++;
+    c->read += (Py_ssize_t)n;
+    c->pos = 0;
+    c->n = n;
+    if (n < c->want) {
+        c->want = 0; /* the range is exhausted */
+        return 0;
+    }
+    /* the next read starts past the last key read */
+    if (c->flags & NFL_REVERSE) {
+        c->hi = c->keys[n - 1];
+        c->flags &= ~(NFL_TO_END | NFL_HI_INCLUSIVE);
+    } else {
+        c->lo = c->keys[n - 1];
+        c->flags = (c->flags & ~NFL_FROM_START) | NFL_LO_EXCLUSIVE;
+    }
+    c->want = c->want * 2 < CURSOR_CHUNK ? c->want * 2 : CURSOR_CHUNK;
+    return 0;
+}
+
+static PyObject *key_object(int key_type, uint64_t bits)
+{
+    if (key_type == NFL_KEY_FLOAT64) {
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        return PyFloat_FromDouble(d);
+    }
+    return value_object(bits, key_type == NFL_KEY_INT64);
+}
+
+/* The value of a buffered word, a new reference (an object index's: the
+ * cursor's own, handed over). */
+static PyObject *cursor_value(Cursor *c, uint64_t word)
+{
+    if (c->owns)
+        return (PyObject *)(uintptr_t)word;
+    return value_object(word, c->core->value_kind == VALUES_INT64);
+}
+
+static PyObject *cursor_next(Cursor *c)
+{
+    if (c->busy) {
+        PyErr_SetString(PyExc_ValueError, "cursor already executing");
+        return NULL;
+    }
+    Core *core = c->core;
+    if (!core)
+        return NULL;
+    if (c->pos == c->n) {
+        if (c->reads == 0) { /* the first read: changes count from here */
+            c->writes = core->writes;
+            c->version = nfl_version_fn(core->tree);
+        } else if (c->want == 0) { /* exhausted: as dict, a change still counts */
+            if (core->writes != c->writes)
+                return changed_error(c);
+            cursor_finish(c);
+            return NULL;
+        } else if (core->writes != c->writes ||
+                   nfl_version_fn(core->tree) != c->version) {
+            return changed_error(c);
+        }
+        if (cursor_read(c) < 0) {
+            cursor_finish(c);
+            return NULL;
+        }
+        if (c->n == 0)
+            return cursor_next(c); /* the end: the exhausted branch above */
+    }
+    if (c->strict && core->writes != c->writes)
+        return changed_error(c);
+    size_t i = c->pos++;
+    if (c->what == CURSOR_KEYS)
+        return key_object(core->key_type, c->keys[i]);
+    PyObject *value = cursor_value(c, c->words[i]);
+    if (c->what == CURSOR_VALUES || !value)
+        return value;
+    PyObject *key = key_object(core->key_type, c->keys[i]);
+    if (!key) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyObject *item = c->item;
+    if (!item || Py_REFCNT(item) != 1) {
+        item = PyTuple_New(2);
+        if (!item) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            return NULL;
+        }
+        Py_XDECREF(c->item);
+        c->item = item;
+    } else if (!PyObject_GC_IsTracked(item)) {
+        PyObject_GC_Track(item); /* the gc untracked it while it held ints */
+    }
+    PyTuple_SetItem(item, 0, key); /* drops the last key and value */
+    PyTuple_SetItem(item, 1, value);
+    Py_INCREF(item);
+    return item;
+}
+
+static int cursor_traverse(Cursor *c, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(c));
+    Py_VISIT(c->core);
+    Py_VISIT(c->item);
+    if (c->owns)
+        for (size_t i = c->pos; i < c->n; i++)
+            Py_VISIT((PyObject *)(uintptr_t)c->words[i]);
+    return 0;
+}
+
+static int cursor_clear(Cursor *c)
+{
+    if (!c->busy)
+        cursor_finish(c);
+    return 0;
+}
+
+static void cursor_dealloc(Cursor *c)
+{
+    PyTypeObject *tp = Py_TYPE(c);
+    PyObject_GC_UnTrack(c);
+    cursor_finish(c);
+    PyMem_Free(c->keys);
+    PyMem_Free(c->words);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(c);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef cursor_members[] = {
+    {"_reads", T_PYSSIZET, offsetof(Cursor, reads), READONLY,
+     "native reads so far"},
+    {"_read", T_PYSSIZET, offsetof(Cursor, read), READONLY,
+     "entries read from the tree so far"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot cursor_slots[] = {
+    {Py_tp_doc, "A lazy iterator over a key range of an nfl.Index, read in "
+                "chunks (made by Index.irange, iteration and the views)."},
+    {Py_tp_dealloc, cursor_dealloc},
+    {Py_tp_traverse, cursor_traverse},
+    {Py_tp_clear, cursor_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, cursor_next},
+    {Py_tp_members, cursor_members},
+    {0, NULL},
+};
+
+static PyType_Spec cursor_spec = {
+    "nfl._index.Cursor",
+    sizeof(Cursor),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    cursor_slots,
+};
+
+/* A new Cursor over nfl_range's range (lo, hi raw keys, flags NFL_*) of
+ * keys, values or items (what: CURSOR_*); strict as dict's iterators. */
+static PyObject *cursor_new(Core *self, uint64_t lo, uint64_t hi, int flags,
+                            int what, int strict)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)cursor_type,
+                                                Py_tp_alloc);
+    Cursor *c = (Cursor *)alloc((PyTypeObject *)cursor_type, 0);
+    if (!c)
+        return NULL;
+    Py_INCREF(self);
+    c->core = self;
+    c->lo = lo;
+    c->hi = hi;
+    c->flags = flags;
+    c->what = what;
+    c->strict = strict;
+    c->want = CURSOR_FIRST;
+    return (PyObject *)c;
+}
+
+/* _cursor(lo, hi, flags, what, strict): cursor_new's Cursor. */
+static PyObject *core_cursor(Core *self, PyObject *const *args,
+                             Py_ssize_t nargs)
+{
+    if (check_args("_cursor", nargs, 5, 5) < 0)
+        return NULL;
+    if (!self->tree) {
+        PyErr_SetString(PyExc_RuntimeError, "the index is not initialized");
+        return NULL;
+    }
+    uint64_t lo = PyLong_AsUnsignedLongLong(args[0]);
+    uint64_t hi = PyLong_AsUnsignedLongLong(args[1]);
+    long flags = PyLong_AsLong(args[2]);
+    long what = PyLong_AsLong(args[3]);
+    int strict = PyObject_IsTrue(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (what < CURSOR_KEYS || what > CURSOR_ITEMS || strict < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown cursor kind %ld", what);
+        return NULL;
+    }
+    return cursor_new(self, lo, hi, (int)flags, (int)what, strict);
+}
+
+/* irange and irange_items: the common case in C (bounds that are keys of the
+ * dtype, inclusive a pair of bools, reverse a bool); any other goes to the
+ * Python method _irange (bounds the dtype cannot hold, and their errors). */
+static const char *const IRANGE_ARGS[] = {"minimum", "maximum", "inclusive",
+                                          "reverse"};
+
+/* Sorts irange's arguments into arg (minimum, maximum, inclusive or NULL,
+ * reverse): 0, or -1 with TypeError. */
+static int irange_args(const char *name, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames, PyObject **arg)
+{
+    if (nargs > 4) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 4 arguments (%zd given)",
+                     name, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        arg[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *kw = PyTuple_GetItem(kwnames, j);
+        int at = -1;
+        for (int a = 0; a < 4 && at < 0; a++)
+            if (PyUnicode_CompareWithASCIIString(kw, IRANGE_ARGS[a]) == 0)
+                at = a;
+        if (at < nargs) {
+            PyErr_Format(PyExc_TypeError, at < 0
+                         ? "%s() got an unexpected keyword argument '%U'"
+                         : "%s() got multiple values for argument '%U'", name, kw);
+            return -1;
+        }
+        arg[at] = args[nargs + j];
+    }
+    return 0;
+}
+
+/* The range flags of inclusive, a pair of bools; -1 for anything else. */
+static int inclusive_flags(PyObject *inclusive)
+{
+    if (!inclusive)
+        return NFL_HI_INCLUSIVE;
+    PyObject *lo, *hi;
+    if (!PyTuple_Check(inclusive) || PyTuple_Size(inclusive) != 2 ||
+        !PyBool_Check(lo = PyTuple_GetItem(inclusive, 0)) ||
+        !PyBool_Check(hi = PyTuple_GetItem(inclusive, 1)))
+        return -1;
+    return (lo == Py_False ? NFL_LO_EXCLUSIVE : 0) |
+           (hi == Py_True ? NFL_HI_INCLUSIVE : 0);
+}
+
+static PyObject *irange_of(Core *self, const char *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames, int what)
+{
+    PyObject *arg[4] = {Py_None, Py_None, NULL, Py_False};
+    if (irange_args(name, args, nargs, kwnames, arg) < 0)
+        return NULL;
+    int flags = inclusive_flags(arg[2]);
+    int fast = self->tree && flags >= 0 && PyBool_Check(arg[3]);
+    uint64_t bound[2] = {0, 0};
+    for (int b = 0; fast && b < 2; b++) {
+        if (arg[b] == Py_None)
+            flags = (flags & ~(b ? NFL_HI_INCLUSIVE : NFL_LO_EXCLUSIVE)) |
+                    (b ? NFL_TO_END : NFL_FROM_START);
+        else if (key_bits(arg[b], self->key_type, &bound[b]) < 0) {
+            PyErr_Clear(); /* _irange gives the answer or the error */
+            fast = 0;
+        }
+    }
+    if (fast)
+        return cursor_new(self, bound[0], bound[1],
+                          flags | (arg[3] == Py_True ? NFL_REVERSE : 0), what, 0);
+    if (!arg[2] && !(arg[2] = both_inclusive) &&
+        !(arg[2] = both_inclusive = PyTuple_Pack(2, Py_True, Py_True)))
+        return NULL;
+    return PyObject_CallMethod((PyObject *)self, "_irange", "OOOOi", arg[0],
+                               arg[1], arg[2], arg[3], what);
+}
+
+static PyObject *core_irange(Core *self, PyObject *const *args,
+                             Py_ssize_t nargs, PyObject *kwnames)
+{
+    return irange_of(self, "irange", args, nargs, kwnames, CURSOR_KEYS);
+}
+
+static PyObject *core_irange_items(Core *self, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    return irange_of(self, "irange_items", args, nargs, kwnames, CURSOR_ITEMS);
+}
+
 static PyObject *core_attach(Core *self, PyObject *const *args,
                              Py_ssize_t nargs)
 {
@@ -900,6 +1297,28 @@ static PyMethodDef core_methods[] = {
      METH_FASTCALL,
      "_read_objects(lo, hi, flags, keys_address, values_address, max) -> n: "
      "an ordered read into a uint64 array and a None-filled object array."},
+    {"irange", (PyCFunction)(void (*)(void))core_irange,
+     METH_FASTCALL | METH_KEYWORDS,
+     "irange($self, /, minimum=None, maximum=None, inclusive=(True, True), "
+     "reverse=False)\n--\n\n"
+     "A lazy iterator of the keys between minimum and maximum (None: "
+     "unbounded), as SortedDict.irange.\n\n"
+     "inclusive: whether each bound itself is in range.  The tree is read in "
+     "chunks by a native Cursor (the first of nfl._index.CURSOR_FIRST keys, "
+     "never the whole range at once); each chunk is a consistent snapshot.  "
+     "Bounds are checked when called (TypeError for a non-number, ValueError "
+     "for NaN); the iterator raises RuntimeError if the index changed, at the "
+     "next chunk or at its end.  Cost: O(log n) to start, then O(1) per key."},
+    {"irange_items", (PyCFunction)(void (*)(void))core_irange_items,
+     METH_FASTCALL | METH_KEYWORDS,
+     "irange_items($self, /, minimum=None, maximum=None, "
+     "inclusive=(True, True), reverse=False)\n--\n\n"
+     "irange of (key, value) pairs: same arguments; raises what irange "
+     "raises.  Cost: O(log n) to start, then O(1) per pair."},
+    {"_cursor", (PyCFunction)(void (*)(void))core_cursor, METH_FASTCALL,
+     "_cursor(lo, hi, flags, what, strict): a lazy Cursor over an ordered "
+     "read (nfl_range's bounds and flags) of keys (what 0), values (1) or "
+     "items (2); strict: RuntimeError at the next entry after any write."},
     {"_clear_objects", (PyCFunction)core_clear_objects, METH_NOARGS,
      "_clear_objects(): removes every entry of an object index."},
     {NULL, NULL, 0, NULL},
@@ -940,25 +1359,27 @@ static PyObject *mod_bind(PyObject *mod, PyObject *const *args,
                           Py_ssize_t nargs)
 {
     (void)mod;
-    if (check_args("_bind", nargs, 5, 5) < 0)
+    if (check_args("_bind", nargs, 6, 6) < 0)
         return NULL;
     void *point_addr = PyLong_AsVoidPtr(args[0]);
     void *free_addr = PyLong_AsVoidPtr(args[1]);
     void *range_addr = PyLong_AsVoidPtr(args[2]);
+    void *version_addr = PyLong_AsVoidPtr(args[3]);
     if (PyErr_Occurred())
         return NULL;
-    if (!point_addr || !free_addr || !range_addr) {
+    if (!point_addr || !free_addr || !range_addr || !version_addr) {
         PyErr_SetString(PyExc_ValueError, "_bind takes non-NULL functions");
         return NULL;
     }
     nfl_point_fn = (point_fn)point_addr;
     nfl_free_fn = (free_fn)free_addr;
     nfl_range_fn = (range_fn)range_addr;
+    nfl_version_fn = (version_fn)version_addr;
     PyObject *old_integer = np_integer, *old_floating = np_floating;
-    Py_INCREF(args[3]);
     Py_INCREF(args[4]);
-    np_integer = args[3];
-    np_floating = args[4];
+    Py_INCREF(args[5]);
+    np_integer = args[4];
+    np_floating = args[5];
     Py_XDECREF(old_integer);
     Py_XDECREF(old_floating);
     Py_RETURN_NONE;
@@ -1015,7 +1436,7 @@ static PyObject *mod_integral(PyObject *mod, PyObject *const *args,
 static PyMethodDef module_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mod_bind, METH_FASTCALL,
      "_bind(nfl_point_address, nfl_free_address, nfl_range_address, "
-     "numpy.integer, "
+     "nfl_version_address, numpy.integer, "
      "numpy.floating): the core functions and number types to use (once, "
      "from nfl._keys)."},
     {"key_bits", (PyCFunction)(void (*)(void))mod_key_bits, METH_FASTCALL,
@@ -1045,6 +1466,13 @@ PyMODINIT_FUNC PyInit__index(void)
     PyObject *core = PyType_FromSpec(&core_spec);
     if (!core || PyModule_AddObject(mod, "Core", core) < 0) {
         Py_XDECREF(core);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    cursor_type = PyType_FromSpec(&cursor_spec); /* kept for core_cursor */
+    if (!cursor_type || PyModule_AddObjectRef(mod, "Cursor", cursor_type) < 0 ||
+        PyModule_AddIntConstant(mod, "CURSOR_FIRST", CURSOR_FIRST) < 0 ||
+        PyModule_AddIntConstant(mod, "CURSOR_CHUNK", CURSOR_CHUNK) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

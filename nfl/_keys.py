@@ -50,6 +50,7 @@ _index._bind(
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_point"))),
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_range"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_version"))),
     np.integer,
     np.floating,
 )

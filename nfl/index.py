@@ -23,8 +23,9 @@ _ERRORS = {
     lib.NFL_EINVAL: (ValueError, "invalid argument to the native index"),
     lib.NFL_EORDER: (ValueError, "the flow is not monotone over these keys"),
 }
-_ITER_CHUNK = 4096
-_FIRST_CHUNK = 128  # an iterator's first read: a short irange needs one native call
+_ITER_CHUNK = _index.CURSOR_CHUNK  # the largest read of an iterator, and of scan's pooled path
+_FIRST_CHUNK = _index.CURSOR_FIRST  # an iterator's first read: a short irange needs one native call
+_KEYS, _VALUES, _ITEMS = 0, 1, 2  # what a Cursor yields
 _REPR_ITEMS = 5
 _UNLIMITED = 2**62
 _MISSING = object()
@@ -35,19 +36,6 @@ _empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
 _TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
 _FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
     lib.NFL_FROM_START, lib.NFL_LO_EXCLUSIVE, lib.NFL_HI_INCLUSIVE, lib.NFL_REVERSE)
-_U64 = np.dtype(np.uint64)
-
-
-def _pick_keys(keys, values):
-    return keys.tolist()
-
-
-def _pick_values(keys, values):
-    return values.tolist()
-
-
-def _pick_items(keys, values):
-    return zip(keys.tolist(), values.tolist())
 
 
 def _same(value):
@@ -610,77 +598,30 @@ class Index(_index.Core):
             raise IndexError("index out of range")
         return item
 
-    def _chunk(self, lo, hi, flags, count, pick):
-        """(pick(keys, values), n, raw bits of the last key) of one native read of up to count entries.
-
-        Read into a pooled buffer: pick must copy what it keeps (tolist does)."""
-        scratch = self._scratch_for(count)
-        n = _nfl_range(self._ptr, lo, hi, flags, scratch[3], scratch[4], count)
-        keys = scratch[1][:n]
-        chunk = pick(keys, scratch[2][:n]), n, int(keys.view(_U64)[-1]) if n else 0
-        self._scratch.append(scratch)
-        return chunk
-
-    def _entries(self, lo, hi, flags, pick, strict):
-        """Entries of one native read, lazily, in chunks of at most _ITER_CHUNK, as pick(keys, values) gives them.
-
-        RuntimeError if the index changes while it runs: at the next item
-        when strict (as dict's iterators), else at the next chunk or the end."""
-        writes, version = self._writes, lib.nfl_version(self._ptr)
-        want = _FIRST_CHUNK
-        while True:
-            items, n, last = self._chunk(lo, hi, flags, want, pick)
-            if strict:
-                for item in items:
-                    if self._writes != writes:
-                        raise RuntimeError("index changed during iteration")
-                    yield item
-            else:
-                yield from items
-            if n < want:
-                break
-            if flags & _REVERSE:  # the next chunk starts past the last key
-                hi, flags = last, flags & ~(_TO_END | _HI_INCLUSIVE)
-            else:
-                lo, flags = last, (flags & ~_FROM_START) | _LO_EXCLUSIVE
-            want = min(2 * want, _ITER_CHUNK)
-            if self._writes != writes or lib.nfl_version(self._ptr) != version:
-                raise RuntimeError("index changed during iteration")
-        if self._writes != writes:  # as dict does, even after the last item
-            raise RuntimeError("index changed during iteration")
-
-    def _irange(self, minimum, maximum, inclusive, reverse, pick):
+    def _irange(self, minimum, maximum, inclusive, reverse, what):
+        """irange (what _KEYS) or irange_items (_ITEMS) for any bounds: those the dtype cannot hold
+        become the nearest key inside them; TypeError or ValueError as _bounds raises."""
         bounds = self._bounds(minimum, maximum, inclusive)
         if bounds is None:
             return iter(())
         lo, hi, flags = bounds
-        return self._entries(lo, hi, flags | (_REVERSE if reverse else 0), pick, strict=False)
+        return self._cursor(lo, hi, flags | (_REVERSE if reverse else 0), what, False)
 
-    def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
-        """A lazy iterator of the keys between minimum and maximum (None: unbounded), as SortedDict.irange.
+    # irange(minimum=None, maximum=None, inclusive=(True, True), reverse=False) and
+    # irange_items(...) are those of the base, nfl._index.Core: a native Cursor when the
+    # bounds are keys of the dtype, else _irange.
 
-        inclusive: whether each bound itself is in range.  The tree is read
-        in chunks (the first of _FIRST_CHUNK keys, never the whole range at
-        once); each chunk is a consistent snapshot.  Bounds are checked when
-        called (TypeError for a non-number, ValueError for NaN); the iterator
-        raises RuntimeError if the index changed, at the next chunk or at its
-        end.  Cost: O(log n) to start, then O(1) per key."""
-        return self._irange(minimum, maximum, inclusive, reverse, _pick_keys)
-
-    def irange_items(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
-        """irange of (key, value) pairs: same arguments, exceptions and cost."""
-        return self._irange(minimum, maximum, inclusive, reverse, _pick_items)
-
-    def _iter_all(self, pick, reverse=False):
-        return self._entries(0, 0, _ALL | (_REVERSE if reverse else 0), pick, strict=True)
+    def _iter_all(self, what, reverse=False):
+        """A strict Cursor over every entry (RuntimeError at the next entry after a write, as dict's)."""
+        return self._cursor(0, 0, _ALL | (_REVERSE if reverse else 0), what, True)
 
     def _iter_values(self, reverse=False):
         """The values in key order (descending with reverse): what values() iterates."""
-        return self._iter_all(_pick_values, reverse)
+        return self._iter_all(_VALUES, reverse)
 
     def _iter_items(self, reverse=False):
         """The (key, value) pairs in key order (descending with reverse): what items() iterates."""
-        return self._iter_all(_pick_items, reverse)
+        return self._iter_all(_ITEMS, reverse)
 
     def items(self):
         """A view of the (key, value) pairs in ascending key order (nfl.views.ItemsView).
@@ -701,15 +642,15 @@ class Index(_index.Core):
         return views.ValuesView(self)
 
     def __iter__(self):
-        """The keys in ascending order, lazily (read in chunks).
+        """The keys in ascending order, lazily (a native Cursor, read in chunks).
 
         Raises RuntimeError if the index changes while it runs (as dict's
         iterators).  Cost: O(1) per key."""
-        return self._iter_all(_pick_keys)
+        return self._cursor(0, 0, _ALL, _KEYS, True)
 
     def __reversed__(self):
         """The keys in descending order; as __iter__ (RuntimeError on a change, O(1) per key)."""
-        return self._iter_all(_pick_keys, reverse=True)
+        return self._iter_all(_KEYS, reverse=True)
 
     def __eq__(self, other):
         """True when other is a Mapping with the same keys and values (dict semantics).
@@ -944,11 +885,6 @@ class ObjectIndex(Index):
     def max_key(self):
         item = self._first(0, 0, _ALL | _REVERSE)
         return None if item is None else item[0]
-
-    def _chunk(self, lo, hi, flags, count, pick):
-        keys, values = self._range(lo, hi, flags, count)
-        n = keys.size
-        return pick(keys, values), n, int(keys.view(_U64)[-1]) if n else 0
 
 
 def _from_snapshot_bytes(data):

@@ -152,20 +152,18 @@ def test_views_are_live_sets(idx):
             next(it)
 
 
-def test_irange_reads_in_chunks_and_is_lazy(monkeypatch):
+def test_irange_reads_in_chunks_and_is_lazy():
     idx = nfl.Index.bulk_load(np.arange(20_000, dtype=np.uint64), flow="off")
-    reads = []
-    real = nfl.Index._chunk
-
-    def spy(self, lo, hi, flags, count, pick):
-        reads.append(count)
-        return real(self, lo, hi, flags, count, pick)
-
-    monkeypatch.setattr(nfl.Index, "_chunk", spy)
     it = idx.irange(5, None)
-    assert next(it) == 5 and reads == [index_module._FIRST_CHUNK]
-    assert list(idx.irange(10, 15_000, reverse=True)) == list(range(15_000, 9, -1))
-    assert max(reads) == index_module._ITER_CHUNK and len(reads) > 5
+    assert it._reads == 0  # nothing read before the first next()
+    assert next(it) == 5 and (it._reads, it._read) == (1, index_module._FIRST_CHUNK)
+    it = idx.irange(10, 15_000, reverse=True)
+    assert list(it) == list(range(15_000, 9, -1))
+    chunks, want = [], index_module._FIRST_CHUNK  # each read twice the last, up to _ITER_CHUNK
+    while sum(chunks) <= 14_991:
+        chunks.append(want)
+        want = min(2 * want, index_module._ITER_CHUNK)
+    assert it._reads == len(chunks) > 5 and it._read == 14_991
     it = idx.irange(0, None)
     next(it)
     idx[10**9] = 1

@@ -1,0 +1,255 @@
+"""nfl._index.Cursor, the native iterator behind irange, iteration and the
+views: chunked reads, exhaustion, changes during iteration, and the
+references it holds to object values."""
+import gc
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import nfl
+from nfl import _index
+from nfl import index as index_module
+
+
+class Token:
+    pass
+
+
+def ints(n, dtype="uint64"):
+    return nfl.Index.bulk_load(np.arange(n, dtype=dtype), np.arange(n) * 10, flow="off")
+
+
+@pytest.mark.parametrize("n", [0, 1, _index.CURSOR_FIRST - 1, _index.CURSOR_FIRST, _index.CURSOR_FIRST + 1,
+                               3 * _index.CURSOR_CHUNK + 7])
+@pytest.mark.parametrize("dtype", ["uint64", "int64", "float64"])
+def test_every_entry_once_at_chunk_edges(n, dtype):
+    idx = ints(n, dtype)
+    keys = np.arange(n, dtype=dtype).tolist()
+    assert list(idx) == keys and list(reversed(idx)) == keys[::-1]
+    assert list(idx.values()) == [10 * i for i in range(n)]
+    assert list(idx.items()) == list(zip(keys, range(0, 10 * n, 10)))
+    assert all(type(k) is type(keys[0]) for k in idx) if n else True
+    assert list(idx.irange(1, n - 2, reverse=True)) == keys[1:n - 1][::-1]
+
+
+def test_exhausted_cursor_stays_exhausted():
+    idx = ints(300)
+    it = iter(idx)
+    assert isinstance(it, _index.Cursor) and iter(it) is it
+    assert len(list(it)) == 300
+    assert next(it, "end") == "end"
+    idx[1000] = 1  # a write after the end: the finished cursor does not see it
+    assert next(it, "end") == "end"
+
+
+def test_strict_iteration_raises_at_the_next_entry():
+    idx = ints(10)
+    for view in (idx, idx.keys(), idx.values(), idx.items()):
+        it = iter(view)
+        next(it)
+        idx[3] = 99
+        with pytest.raises(RuntimeError, match="changed"):
+            next(it)
+        assert next(it, "end") == "end"  # the error ends the cursor
+
+
+def test_strict_iteration_raises_after_the_last_entry():
+    idx = ints(3)
+    it = iter(idx.items())
+    assert [next(it) for _ in range(3)] == [(0, 0), (1, 10), (2, 20)]
+    del idx[0]
+    with pytest.raises(RuntimeError):
+        next(it)
+
+
+def test_irange_sees_a_change_at_the_next_chunk():
+    idx = ints(1000)
+    it = idx.irange(0, None)
+    first = [next(it) for _ in range(_index.CURSOR_FIRST)]
+    assert first == list(range(_index.CURSOR_FIRST))
+    idx.put_many(np.array([5000], dtype=np.uint64), np.array([1]))  # a batch write, seen by the version too
+    with pytest.raises(RuntimeError):
+        next(it)
+
+
+def test_irange_sees_a_change_at_its_end():
+    idx = ints(10)
+    it = idx.irange(2, 4)
+    assert [next(it) for _ in range(3)] == [2, 3, 4]
+    idx[100] = 1
+    with pytest.raises(RuntimeError):
+        next(it)
+
+
+def test_changes_before_the_first_read_are_seen():
+    idx = ints(5)
+    it = iter(idx.items())
+    idx[7] = 70
+    assert list(it)[-1] == (7, 70)
+
+
+def test_cursor_keeps_its_index_alive():
+    idx = ints(200)
+    ref = weakref.ref(idx)
+    it = idx.irange(10, None)
+    del idx
+    gc.collect()
+    assert ref() is not None and next(it) == 10
+    del it
+    gc.collect()
+    assert ref() is None
+
+
+def test_object_values_stay_alive_while_buffered():
+    idx = nfl.Index("uint64", "object")
+    tokens = [Token() for _ in range(10)]
+    idx.update(enumerate(tokens))
+    it = idx.irange(0, None)  # not strict: buffered values are handed out after a write
+    values = iter(idx.values())
+    next(values)
+    key = next(it)
+    assert key == 0
+    items = idx.irange_items(0, None)
+    assert next(items)[1] is tokens[0]
+    refs = [weakref.ref(t) for t in tokens]
+    del tokens
+    idx.clear()  # the index drops its references; the buffered ones remain
+    assert all(r() is not None for r in refs[1:])
+    got = []
+    with pytest.raises(RuntimeError):  # at the end: the index changed
+        for _, v in items:
+            got.append(v)
+    assert got == [r() for r in refs[1:]]
+    del got, v
+    del values
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert next(it, "end") == 1  # the keys were read before the clear
+
+
+def test_refcounts_after_iterating_and_abandoning():
+    idx = nfl.Index("int64", "object")
+    value = object()
+    for i in range(1000):
+        idx[i - 500] = value
+    start = sys.getrefcount(value)
+    for _ in range(3):
+        assert all(v is value for v in idx.values())
+        assert all(v is value for _, v in reversed(idx.items()))
+        it = idx.irange_items(-10, 10)
+        next(it)
+        del it  # abandoned with buffered references
+        assert list(idx.irange(-3, 3)) == [-3, -2, -1, 0, 1, 2, 3]
+    assert sys.getrefcount(value) == start
+
+
+def test_gc_collects_a_cycle_through_a_cursor():
+    idx = nfl.Index("uint64", "object")
+    holder = Token()
+    idx[1] = holder
+    it = iter(idx.values())
+    holder.cursor = it  # index -> holder -> cursor -> index
+    next(it, None)
+    ref = weakref.ref(holder)
+    del idx, holder, it
+    gc.collect()
+    assert ref() is None
+
+
+def test_threads_iterate_beside_writers():
+    idx = ints(20_000)
+    errors = []
+
+    def scan():
+        try:
+            for _ in range(20):
+                keys = list(idx.irange(1000, 3000))
+                assert keys == sorted(keys)
+        except RuntimeError:
+            pass  # a write between chunks: allowed
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def write():
+        for i in range(2000):
+            idx[50_000 + i] = i
+            idx.put_many(np.array([60_000 + i], dtype=np.uint64), np.array([i]))
+
+    threads = [threading.Thread(target=scan) for _ in range(2)] + [threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert list(idx.irange(50_000, 51_999)) == list(range(50_000, 52_000))
+
+
+def test_cursor_arguments_are_checked():
+    idx = ints(3)
+    with pytest.raises(ValueError):
+        idx._cursor(0, 0, index_module._ALL, 3, True)
+    with pytest.raises(TypeError):
+        idx._cursor(0, 0, index_module._ALL, 0)
+    with pytest.raises(TypeError):
+        _index.Cursor()
+
+
+def test_items_held_by_the_caller_are_never_reused():
+    idx = ints(300)
+    it = iter(idx.items())
+    first, second = next(it), next(it)
+    assert (first, second) == ((0, 0), (1, 10))
+    kept = [pair for pair in it]
+    assert kept == [(i, 10 * i) for i in range(2, 300)] and first == (0, 0)
+    seen = [(k, v) for k, v in idx.items()]  # each tuple dropped at once: one reused
+    assert seen == list(zip(range(300), range(0, 3000, 10)))
+
+
+def test_a_reused_item_tuple_is_seen_by_the_gc():
+    idx = nfl.Index("uint64", "object")
+    idx.update({1: 1, 2: 2})
+    it = iter(idx.items())
+    for _ in it:  # the cursor's tuple now held only ints
+        gc.collect()
+    holder = Token()
+    idx.clear()
+    idx.update({1: 1, 2: holder})
+    it = iter(idx.items())
+    next(it)
+    key, value = next(it)
+    holder.cursor = it  # holder -> cursor -> its tuple -> holder
+    ref = weakref.ref(holder)
+    del idx, holder, it, value
+    gc.collect()
+    assert ref() is None
+
+
+def test_abandoned_cursors_free_their_buffers():
+    import tracemalloc
+
+    idx = ints(10_000)
+    objects = nfl.Index("uint64", "object")
+    objects.update((i, str(i)) for i in range(10_000))
+
+    def churn():
+        for _ in range(200):
+            for m in (idx, objects):
+                it = m.irange_items(0, None)
+                for _ in range(300):  # past the first chunk, into the second
+                    next(it)
+                next(iter(m.values()))
+        gc.collect()
+
+    churn()  # warm-up: interned ints, free lists
+    tracemalloc.start()
+    try:
+        churn()
+        before = tracemalloc.get_traced_memory()[0]
+        churn()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 64 * 1024
