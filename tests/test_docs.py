@@ -147,10 +147,12 @@ def test_every_public_method_states_its_exceptions_and_cost():
 
 def test_native_methods_are_in_the_class_contract():
     class_doc = inspect.getdoc(nfl.Index)
-    native = sorted({name.split(".")[1] for name, _, kind in _members() if kind == "native"})
+    native = {name.split(".")[1]: inspect.getdoc(func) or "" for name, func, kind in _members() if kind == "native"}
     assert native  # the single-key path is C
     assert RAISES.search(class_doc) and COST.search(class_doc)
-    unnamed = [n for n in native if not n.startswith("_") and f"{n}(" not in class_doc]
+    # a C method states its contract in the class docstring or in its own
+    unnamed = [n for n, doc in sorted(native.items()) if not n.startswith("_") and f"{n}(" not in class_doc
+               and not (RAISES.search(doc) and COST.search(doc))]
     assert not unnamed, unnamed
 
 
