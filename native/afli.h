@@ -1,13 +1,21 @@
 /* afli.h - the AFLI tree (internal to the C core).
  *
- * A model node maps z = f(x) linearly to one of `capacity` slots; a slot is
+ * A model node maps a key linearly to one of `capacity` slots; a slot is
  * empty, one entry, a bucket of up to bucket_size entries, or a child node.
- * Runs of adjacent over-full slots share one child.  A dense node is a sorted
- * entry array, used where a linear model on z cannot separate the keys (all
- * z equal).  Keys are encoded (order-preserving uint64) and compared exactly;
- * z only chooses the slot, so ties in z never lose a key.  Because the slot
- * function is monotone in z and z is monotone in the key, an in-order walk of
- * the slots visits keys in ascending order.
+ * Runs of adjacent over-full slots share one child.  The model reads one of
+ * two inputs, chosen per node at build: z = f(x), the flow's output (or the
+ * key's number without a flow), or the encoded key's offset from the node's
+ * lowest key, an exact integer until the last multiply.  z is a double of
+ * the whole key: near 2^63 it cannot tell apart keys closer than 2048, and
+ * past the flow's trained range it is clamped to one value, so a node whose
+ * keys z cannot spread uses the key model, which separates any two keys of a
+ * node whose span is small enough to need it.  (For float keys the encoded
+ * key grows with the exponent and mantissa, about like log |x|: keys across
+ * many magnitudes spread evenly on it.)  A dense node is a sorted entry
+ * array of at most a few keys (an empty tree, a node that shrank).  Keys are
+ * encoded (order-preserving uint64) and compared exactly; the model only
+ * chooses the slot.  Both models are monotone in the key, so an in-order
+ * walk of the slots visits keys in ascending order.
  *
  * Nothing here locks: callers (index.c, executor.c) hold the index's lock.
  */
@@ -47,16 +55,24 @@ typedef union {
     afli_node *child;
 } afli_slot;
 
+typedef union {
+    double z0;     /* z model: the z that maps to slot 0 */
+    uint64_t base; /* key model: the encoded key that maps to slot 0 */
+} afli_origin;
+
 struct afli_node { /* what a lookup reads comes first: one cache line */
-    double z0;           /* model: the z that maps to slot 0 */
-    double scale;        /* model: slots per unit of z */
+    afli_origin origin;  /* model: the input that maps to slot 0 */
+    double scale;        /* model: slots per unit of z or of key offset */
     size_t capacity;     /* model: slots; dense: allocated entries */
     uint8_t *kinds;      /* model: SLOT_* of each slot */
     afli_slot *slots;    /* model: the slots */
     afli_entry *entries; /* dense: size sorted entries */
     uint64_t size;       /* entries in this subtree */
     int dense;
+    int by_key;          /* model: reads the key offset, not z */
     uint64_t build_size; /* size when the subtree was last built */
+    uint64_t lo, hi;     /* model: the smallest and largest key at build */
+    uint64_t outside;    /* inserts below lo or above hi since the build */
     void *arena;         /* model: the buckets made at build, in slot order */
     size_t arena_bytes;
 };
@@ -70,10 +86,15 @@ typedef struct {
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;
 
-/* The slot of z in a model node: monotone non-decreasing in z, NaN-safe. */
-static inline size_t afli_predict(const afli_node *nd, double z)
+/* The slot of a key (encoded, with its z) in a model node: monotone
+ * non-decreasing in the key, NaN-safe. */
+static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
 {
-    double p = (z - nd->z0) * nd->scale;
+    double p;
+    if (nd->by_key)
+        p = key > nd->origin.base ? (double)(key - nd->origin.base) * nd->scale : 0.0;
+    else
+        p = (z - nd->origin.z0) * nd->scale;
     if (!(p > 0.0))
         return 0;
     if (p >= (double)(nd->capacity - 1))

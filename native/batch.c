@@ -28,13 +28,13 @@ static inline void prefetch(const void *p)
 
 /* Starts a descent at the root: predicts the slot of z and prefetches it
  * (the root's header is hot: every key reads it). */
-static void enter(const afli_node *root, probe *p, double z)
+static void enter(const afli_node *root, probe *p, uint64_t key, double z)
 {
     p->nd = root;
     p->stage = AT_NODE;
     if (root->dense)
         return;
-    p->pos = afli_predict(root, z);
+    p->pos = afli_predict(root, key, z);
     p->slot = &root->slots[p->pos];
     prefetch(&root->kinds[p->pos]);
     prefetch(p->slot);
@@ -54,7 +54,7 @@ static int step(probe *p, uint64_t key, double z, uint64_t **found)
                          : NULL;
             return 1;
         }
-        p->pos = afli_predict(nd, z);
+        p->pos = afli_predict(nd, key, z);
         p->slot = &nd->slots[p->pos];
         prefetch(&nd->kinds[p->pos]);
         prefetch(p->slot);
@@ -108,7 +108,7 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
     size_t next = 0, active = 0;
     for (; active < GROUP && next < n; active++, next++) {
         lane_key[active] = next;
-        enter(t->root, &p[active], z[next]);
+        enter(t->root, &p[active], keys[next], z[next]);
     }
     size_t lanes = active;
     while (active) {
@@ -120,7 +120,8 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
                 continue;
             if (next < n) {
                 lane_key[j] = next;
-                enter(t->root, &p[j], z[next++]);
+                enter(t->root, &p[j], keys[next], z[next]);
+                next++;
             } else {
                 p[j].stage = DONE;
                 active--;

@@ -145,7 +145,7 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
             i = afli_lower_bound(nd->entries, nd->size, w->lo);
         return emit_run(w, nd->entries + i, nd->size - i);
     }
-    size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
+    size_t start = on_bound ? afli_predict(nd, w->lo, w->zlo) : 0;
     const afli_node *last_child = NULL;
     for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
         for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
