@@ -120,13 +120,69 @@ static void bucket_release(afli_tree *t, afli_bucket *b)
 
 /* ---- transform ------------------------------------------------------------ */
 
+/* z of one key through the whole flow (or none), infinities clamped. */
+static double flow_z(const afli_tree *t, uint64_t enc)
+{
+    double z = nfl_key_number(t->key_type, enc);
+    if (t->flow)
+        nfl_flow_transform(t->flow, &z, &z, 1);
+    return z > DBL_MAX ? DBL_MAX : z < -DBL_MAX ? -DBL_MAX : z;
+}
+
+/* The last encoded key in [lo, hi] whose z is that of lo (z is monotone). */
+static uint64_t flat_end(const afli_tree *t, uint64_t lo, uint64_t hi, int down)
+{
+    double z = flow_z(t, down ? hi : lo);
+    while (hi - lo > 1) { /* invariant: the flat side's end is in [lo, hi] */
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((flow_z(t, mid) == z) != down)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return down ? hi : lo;
+}
+
+/* Finds where the flow is flat at both ends of the key range. */
+static void find_flat_ends(afli_tree *t)
+{
+    uint64_t lo = 0, hi = UINT64_MAX; /* the valid codes: no NaN */
+    if (t->key_type == NFL_KEY_FLOAT64) {
+        lo = nfl_key_encode(NFL_KEY_FLOAT64, 0xFFF0000000000000ull); /* -inf */
+        hi = nfl_key_encode(NFL_KEY_FLOAT64, 0x7FF0000000000000ull); /* +inf */
+    }
+    t->z_lo = flow_z(t, lo);
+    t->z_hi = flow_z(t, hi);
+    t->flat_lo = flat_end(t, lo, hi, 0);
+    t->flat_hi = flat_end(t, lo, hi, 1);
+}
+
 void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
                     size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        z[i] = nfl_key_number(t->key_type, enc[i]);
-    if (t->flow)
-        nfl_flow_transform(t->flow, z, z, n);
+    if (!t->flow) {
+        for (size_t i = 0; i < n; i++)
+            z[i] = nfl_key_number(t->key_type, enc[i]);
+    } else { /* the flow only for keys inside its trained range */
+        double x[256];
+        size_t at[256];
+        for (size_t start = 0; start < n; start += 256) {
+            size_t m = n - start < 256 ? n - start : 256, k = 0;
+            for (size_t i = start; i < start + m; i++) {
+                if (enc[i] <= t->flat_lo) {
+                    z[i] = t->z_lo;
+                } else if (enc[i] >= t->flat_hi) {
+                    z[i] = t->z_hi;
+                } else {
+                    x[k] = nfl_key_number(t->key_type, enc[i]);
+                    at[k++] = i;
+                }
+            }
+            nfl_flow_transform(t->flow, x, x, k);
+            for (size_t i = 0; i < k; i++)
+                z[at[i]] = x[i];
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (z[i] > DBL_MAX)
             z[i] = DBL_MAX;
@@ -456,6 +512,8 @@ int afli_init(afli_tree *t, int key_type, nfl_flow *flow)
     memset(t, 0, sizeof *t);
     t->key_type = key_type;
     t->flow = flow;
+    if (flow)
+        find_flat_ends(t);
     t->bucket_size = AFLI_DEFAULT_BUCKET;
     t->root = dense_node(t, NULL, 0);
     return t->root ? NFL_OK : NFL_ENOMEM;

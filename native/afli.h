@@ -80,6 +80,11 @@ struct afli_node { /* what a lookup reads comes first: one cache line */
 typedef struct {
     afli_node *root;  /* never NULL: an empty tree is an empty dense node */
     nfl_flow *flow;   /* NULL: the identity transform */
+    /* The flow is flat past its trained range: keys <= flat_lo all have z
+     * z_lo, keys >= flat_hi all have z_hi (found once at init; the
+     * transform skips the flow for them). */
+    uint64_t flat_lo, flat_hi;
+    double z_lo, z_hi;
     int key_type;
     int bucket_size;  /* 1..AFLI_MAX_BUCKET */
     size_t size;

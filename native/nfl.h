@@ -117,6 +117,8 @@ size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
 /* The largest entry; 0 when empty. */
 int nfl_max(nfl_index *index, uint64_t *key, uint64_t *value);
 
+#define NFL_DEPTH_BINS 16
+
 typedef struct {
     uint64_t size;
     uint64_t model_nodes;
@@ -124,6 +126,9 @@ typedef struct {
     uint64_t buckets;
     uint64_t max_depth;
     double avg_depth;      /* mean depth of the entries, root = 1 */
+    uint64_t dense_keys;   /* entries held in dense nodes (sorted arrays) */
+    uint64_t max_dense;    /* entries of the largest dense node */
+    uint64_t depth_keys[NFL_DEPTH_BINS]; /* entries at depth d + 1; the last bin: deeper too */
     uint64_t memory_bytes;
     int bucket_size;
     int flow_enabled;

@@ -27,6 +27,11 @@ _empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
 _TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
 
 
+def _depth_histogram(st) -> dict:
+    """{depth: entries at that depth} (root = 1) of a nfl_stats; the deepest bin also holds deeper entries."""
+    return {d + 1: int(st.depth_keys[d]) for d in range(lib.NFL_DEPTH_BINS) if st.depth_keys[d]}
+
+
 def _check(rc):
     """Raises the Python exception for a negative native return code."""
     if rc < 0:
@@ -438,6 +443,9 @@ class Index:
             "buckets": st.buckets,
             "max_depth": st.max_depth,
             "avg_depth": st.avg_depth,
+            "depth_histogram": _depth_histogram(st),
+            "dense_keys": st.dense_keys,
+            "max_dense_node": st.max_dense,
             "tail_conflicts_raw": self._conflicts[0],
             "tail_conflicts_flow": self._conflicts[1],
             "bucket_size": st.bucket_size,
