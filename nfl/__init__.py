@@ -11,15 +11,17 @@ __all__ = ["Index", "Flow", "open", "DurableIndex", "SnapshotError", "SnapshotNo
 __version__ = "0.1.0"
 
 
-def open(path, key_dtype=None, value_dtype=None, sync="always"):
+def open(path, key_dtype=None, value_dtype=None, sync="always", flow=None):
     """A durable index in directory path: a snapshot plus a write-ahead log.
 
     key_dtype / value_dtype default to what is stored (uint64 / int64 for a
     new store); sync="always" fsyncs every write call before it returns.
+    flow="auto" (or "on", a Flow, a flow file) makes checkpoints rebuild the
+    tree as bulk_load would, training or loading a flow kept in the snapshot.
     """
     from nfl.storage import open_durable
 
-    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync)
+    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, flow=flow)
 
 
 _STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError")

@@ -40,10 +40,13 @@ def index_from_bytes(data):
     return snapshot.decode(data)[0]
 
 
-def open_durable(path, key_dtype=None, value_dtype=None, sync="always") -> DurableIndex:
+def open_durable(path, key_dtype=None, value_dtype=None, sync="always", flow=None) -> DurableIndex:
     """The durable index in directory path, created (empty, with these dtypes) if absent.
 
     key_dtype/value_dtype None take the stored ones (uint64/int64 for a new
-    index); given ones must match what is stored, else SnapshotError.
+    index); given ones must match what is stored, else SnapshotError.  flow
+    ("auto", "on", a Flow or a flow file; None: no rebuilds) makes every
+    checkpoint rebuild the tree, with a flow trained or loaded as bulk_load does
+    once the index has none and kept in the snapshot; a stored flow is reused.
     """
-    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync)
+    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync, flow)

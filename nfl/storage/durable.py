@@ -30,6 +30,21 @@ _READS = ("get", "__getitem__", "__contains__", "__len__", "__iter__", "get_many
           "stats", "memory_usage", "save")
 
 
+def rebuilt(index: Index, flow) -> Index:
+    """index's entries in a freshly built tree (what a bulk load makes of them).
+
+    The tree keeps index's flow if it has one; otherwise flow ("auto", "on",
+    a Flow or a flow file) is trained or loaded and kept as bulk_load keeps it.
+    Cost: a bulk load of len(index) keys, plus training when a flow is trained.
+    """
+    from nfl.switch import choose_flow
+
+    keys, values = index._export()
+    choice = choose_flow(keys, index.flow if index.flow is not None else flow)
+    return Index._from_entries(keys, values, index.value_dtype, choice.flow, choice.bucket_size,
+                               (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+
+
 def apply(index: Index, record) -> np.ndarray:
     """Applies one log record to index: what the write call returns, as an array (or None)."""
     keys = record.keys.view(index.key_dtype)
@@ -49,11 +64,15 @@ class DurableIndex:
     snapshot; close() (or the with block) releases the directory.
     """
 
-    def __init__(self, path, key_dtype=None, value_dtype=None, sync="always"):
+    def __init__(self, path, key_dtype=None, value_dtype=None, sync="always", flow=None):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}; got {sync!r}")
+        if flow is not None and not (isinstance(flow, (str, os.PathLike)) or type(flow).__name__ == "Flow"):
+            raise TypeError(f'flow must be None, "auto", "on", "off", a Flow or a path; got {flow!r}')
         self.path = os.fspath(path)
         self.sync = sync
+        self._flow = flow  # None: checkpoints keep the tree as it is
+        self._flow_tried_at = 0  # keys when a checkpoint last chose no flow
         self._lock = threading.Lock()
         self._lock_file = self._wal = self._index = None
         try:
@@ -191,9 +210,21 @@ class DurableIndex:
     # ---- checkpoint and close ------------------------------------------------------
 
     def checkpoint(self) -> None:
-        """Saves a snapshot of the current contents and empties the log."""
+        """Saves a snapshot of the current contents and empties the log.
+
+        Opened with flow=..., it first rebuilds the tree as a bulk load of the
+        same keys would (a tree grown by inserts may be deeper), training or
+        loading a flow while it has none (again once the keys have doubled
+        since a choice kept none); the snapshot then holds that flow.
+        """
         with self._lock:
-            snapshot.save(self._live(), self._file("snapshot"), wal_seq=self._seq)
+            index = self._live()
+            if self._flow is not None:
+                retry = index.flow is None and len(index) >= 2 * max(self._flow_tried_at, 1)
+                index = self._index = rebuilt(index, self._flow if retry else "off")
+                if retry and index.flow is None:
+                    self._flow_tried_at = len(index)
+            snapshot.save(index, self._file("snapshot"), wal_seq=self._seq)
             self._wal.reset()
 
     def _release(self):
