@@ -21,9 +21,6 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <string.h>
 #include <sys/mman.h>
 
@@ -44,6 +41,7 @@
 
 #define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_PAGE 4096
+#define MMAP_MIN_BYTES ((size_t)128 << 10) /* malloc maps blocks this large */
 
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
@@ -65,23 +63,23 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
-/* The bytes an allocation really holds: what malloc handed out plus its
- * chunk header (a 16-byte bucket costs 32).  Without glibc, what was asked. */
-static size_t held_bytes(void *p, size_t bytes)
+/* The bytes an allocation of `bytes` takes from the heap, as glibc's malloc
+ * lays it out: an 8-byte header, 16-byte alignment and a 32-byte minimum
+ * (a 16-byte bucket holds 32), or whole pages for a block it maps on its
+ * own.  A formula, not malloc_usable_size: the same tree counts the same. */
+static size_t held_bytes(size_t bytes)
 {
-#ifdef __GLIBC__
-    (void)bytes;
-    return malloc_usable_size(p) + sizeof(size_t);
-#else
-    return bytes;
-#endif
+    if (bytes >= MMAP_MIN_BYTES)
+        return (bytes + 2 * sizeof(size_t) + SMALL_PAGE - 1) & ~(size_t)(SMALL_PAGE - 1);
+    size_t chunk = (bytes + sizeof(size_t) + 15) & ~(size_t)15;
+    return chunk < 32 ? 32 : chunk;
 }
 
 static void *tree_alloc(afli_tree *t, size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
     if (p)
-        t->memory += held_bytes(p, bytes);
+        t->memory += held_bytes(bytes);
     return p;
 }
 
@@ -89,14 +87,14 @@ static void *tree_calloc(afli_tree *t, size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size);
     if (p)
-        t->memory += held_bytes(p, count * size);
+        t->memory += held_bytes(count * size);
     return p;
 }
 
 static void tree_release(afli_tree *t, void *p, size_t bytes)
 {
     if (p) {
-        t->memory -= held_bytes(p, bytes);
+        t->memory -= held_bytes(bytes);
         free(p);
     }
 }
