@@ -97,7 +97,7 @@ def _workload_facts(w):
 
 def execute(args, specs, out, console):
     """Builds the streams, runs every index over them, writes and prints the report."""
-    chosen = adapters.make(args.indexes)
+    chosen = adapters.make(args.indexes, shards=args.shards)
     keyed = _load_keys(args)
     workloads = _build_streams(keyed, specs, args, console)
     timers = _timers()
@@ -112,7 +112,7 @@ def execute(args, specs, out, console):
         "timer": timers,
         "seeds": {"dataset": args.seed, "stream": args.seed},
         "config": {"batch": args.batch, "ops": args.ops, "n": args.n, "indexes": args.indexes, "repeat": args.repeat,
-                   "paths": list(paths), "overrides": _overrides(args.p)},
+                   "shards": args.shards, "paths": list(paths), "overrides": _overrides(args.p)},
         "datasets": [{"name": name, "keys": int(len(keys)), "key_dtype": str(keys.dtype), **facts}
                      for name, keys, facts in keyed],
         "workloads": [_workload_facts(w) for w in workloads],
@@ -134,7 +134,9 @@ def _default_out(kind):
 def _common(p, ops_default=None):
     p.add_argument("--indexes", type=_csv, default=list(adapters.ALL),
                    help=f"comma-separated, from {','.join(adapters.ALL)} "
-                        "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off)")
+                        "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off; "
+                        "nfl-cluster: Ray shards, see --shards)")
+    p.add_argument("--shards", type=int, default=2, help="shards of nfl-cluster (Ray actors on this machine)")
     p.add_argument("--ops", type=int, default=ops_default, help="ops per stream (default: the workload's)")
     p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
     p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")

@@ -5,6 +5,7 @@ An adapter loads keys and values, exposes its per-op Python calls
 stream through it (`batch_pass`).  What it cannot run it refuses with
 NotApplicable and a reason, which the report shows as n/a.
 """
+import itertools
 import time
 
 import numpy as np
@@ -92,12 +93,9 @@ class Nfl(Adapter):
         self._data = (keys, values)
         known, decided = self._decided
         flow = decided if known is not None and np.array_equal(known, keys) else self.flow
-        self.index = nfl.Index.bulk_load(keys, values, flow=flow)
+        # prefetch=False: the tuned lookup path switched off, for comparison
+        self.index = nfl.Index.bulk_load(keys, values, flow=flow, prefetch=self.prefetch)
         self._decided = (keys, "off" if self.index.flow is None else self.index.flow)
-        if not self.prefetch:  # the tuned lookup path switched off, for comparison
-            from nfl._native import lib
-
-            lib.nfl_set_option(self.index._ptr, lib.NFL_OPT_PREFETCH, 0)
 
     def handlers(self):
         ix = self.index
@@ -163,6 +161,34 @@ class DictAdapter(Adapter):
         return Handlers(m.get, m.__setitem__, lambda k: m.pop(k, None), None)
 
 
+class BTreesAdapter(Adapter):
+    """BTrees (ZODB's C B+-trees), the module that fits the key dtype; per-op path only.
+
+    uint64 keys: QLBTree (unsigned 64-bit keys, signed 64-bit values); int64:
+    LLBTree; float64: OLBTree (BTrees has no float-keyed module: object keys,
+    compared as Python floats)."""
+
+    name, label = "btrees", "BTrees B+-tree (QLBTree/LLBTree/OLBTree by key dtype)"
+    MODULES = {"uint64": "QLBTree", "int64": "LLBTree", "float64": "OLBTree"}
+
+    def load(self, keys, values):
+        import importlib
+
+        module = self.MODULES[keys.dtype.name]
+        self.label = f"BTrees.{module}"
+        tree_type = getattr(importlib.import_module(f"BTrees.{module}"), f"{module[:2]}BTree")
+        self.map = tree_type()
+        self.map.update(list(zip(keys.tolist(), values.tolist())))  # a sequence of pairs (not an iterator)
+
+    def handlers(self):
+        t = self.map
+
+        def scan(key, count):
+            return list(itertools.islice(t.items(key), count))
+
+        return Handlers(t.get, t.__setitem__, lambda k: t.pop(k, None), scan)
+
+
 class _Static(Adapter):
     """A read-only index over the sorted keys; values in a parallel sorted array."""
 
@@ -213,21 +239,14 @@ class Pygm(_Static):
         return {k: v for k, v in self.set.stats().items() if k in ("epsilon", "height", "leaf segments")}
 
 
-class SearchSorted(_Static):
-    """numpy.searchsorted over a sorted array: static; batch path is vectorized lookups."""
+class _BatchLookups(_Static):
+    """A static index whose batch path looks up a whole batch of reads in one vectorized call."""
 
-    name, label = "searchsorted", "numpy.searchsorted over a sorted array"
     batch_ops = frozenset({READ})
-    batch_method = "np.searchsorted per batch of {batch}, perf_counter_ns per batch"
-
-    def _rank(self):
-        # A key of the array's own dtype: given a Python int, numpy converts the whole array per call.
-        search, as_key = self.keys.searchsorted, self.keys.dtype.type
-        return lambda key: int(search(as_key(key)))
 
     def _lookup(self, queries):
-        pos = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
-        return np.where(self.keys[pos] == queries, self.values[pos], -1)
+        """The values of a batch of query keys, -1 where absent."""
+        raise NotImplementedError
 
     def batch_pass(self, stream, start, end, batch, batch_ns, op_ns):
         got = np.empty(end - start, dtype=np.int64)
@@ -240,15 +259,68 @@ class SearchSorted(_Static):
         verify(self.name, "batch", stream, start, got)
 
 
-def make(names):
-    """Adapters by name, in the order given."""
+class SearchSorted(_BatchLookups):
+    """numpy.searchsorted over a sorted array: static; batch path is vectorized lookups."""
+
+    name, label = "searchsorted", "numpy.searchsorted over a sorted array"
+    batch_method = "np.searchsorted per batch of {batch}, perf_counter_ns per batch"
+
+    def _rank(self):
+        # A key of the array's own dtype: given a Python int, numpy converts the whole array per call.
+        search, as_key = self.keys.searchsorted, self.keys.dtype.type
+        return lambda key: int(search(as_key(key)))
+
+    def _lookup(self, queries):
+        pos = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        return np.where(self.keys[pos] == queries, self.values[pos], -1)
+
+
+class PandasIndex(_BatchLookups):
+    """pandas.Index over the loaded keys (a hash table on unique keys): read-only.
+
+    Batch path: Index.get_indexer per batch; per-op path: Index.get_loc."""
+
+    name, label = "pandas", "pandas.Index (get_indexer / get_loc)"
+    batch_method = "pandas.Index.get_indexer per batch of {batch}, perf_counter_ns per batch"
+    ops = frozenset({READ})
+    why_not = "static index, lookups only"
+
+    def _build(self):
+        import pandas
+
+        self.index = pandas.Index(self.keys)
+        self.index.get_indexer(self.keys[:1])  # builds its hash table now, not in the first timed batch
+
+    def _lookup(self, queries):
+        pos = self.index.get_indexer(queries)
+        return np.where(pos >= 0, self.values[pos], -1)
+
+    def handlers(self):
+        get_loc, vs = self.index.get_loc, self._value_list
+
+        def get(key):
+            try:
+                return vs[get_loc(key)]
+            except KeyError:
+                return None
+
+        return Handlers(get, None, None, None)
+
+
+def make(names, shards=2):
+    """Adapters by name, in the order given; shards: nfl-cluster's shard count."""
+    from bench.cluster import NflCluster
+
     known = {
+        "nfl-cluster": lambda: NflCluster("nfl-cluster", shards),
         "nfl": lambda: Nfl("nfl", "auto"),
         "afli": lambda: Nfl("afli", "off"),
         "nfl-noprefetch": lambda: Nfl("nfl-noprefetch", "auto", prefetch=False),
         "afli-noprefetch": lambda: Nfl("afli-noprefetch", "off", prefetch=False),
         "sorteddict": SortedDictAdapter,
+        "btrees": BTreesAdapter,
         "dict": DictAdapter,
+        "pandas": PandasIndex,
         "pygm": Pygm,
         "searchsorted": SearchSorted,
     }

@@ -39,8 +39,8 @@ if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nfl.conflicts import conflict_stats, model_counts  # noqa: E402
-from nfl.flow import Flow, knots, layout, reference, train  # noqa: E402
-from nfl.flow.baseline import PaperFlow  # noqa: E402
+from nfl.flow import Flow, features, knots, layout, train  # noqa: E402
+from bench.paper_flow import PaperFlow  # noqa: E402
 from workloads import datasets  # noqa: E402
 
 DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
@@ -48,10 +48,8 @@ TEN_MILLION = 10_000_000
 
 
 def lognormal_keys(n: int, seed: int) -> np.ndarray:
-    """The paper's lognormal keys: exp(N(0, 2)) * 1e9 as uint64, unique, n of them."""
-    rng = np.random.default_rng(seed)
-    keys = np.unique((rng.lognormal(0.0, 2.0, n + n // 8) * 1e9).astype(np.uint64))
-    return np.sort(rng.choice(keys, n, replace=False))
+    """The paper's lognormal keys: exp(N(0, 2)) * 1e9 as uint64, unique, n of them (workloads.datasets)."""
+    return datasets.generate("lognormal", n, seed)
 
 
 def refit(flow: Flow, keys: np.ndarray, fraction: float, place) -> Flow:
@@ -59,7 +57,7 @@ def refit(flow: Flow, keys: np.ndarray, fraction: float, place) -> Flow:
     s = layout.unpack(flow.params())
     x = keys.astype(np.float64)
     xs = x if fraction >= 1 else train.draw_sample(x, fraction, np.random.default_rng(0))
-    u = np.sort(reference.feature(xs, s.feature, s.scale, s.offset))
+    u = np.sort(features.feature(xs, s.feature, s.scale, s.offset))
     edges, counts = place(u, s.masses.size)
     return Flow(layout.pack(s._replace(knots=edges, masses=counts + train.SMOOTHING)))
 
@@ -132,7 +130,7 @@ def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
     best = np.inf
     for _ in range(reps):
         t = time.thread_time()
-        lib.nfl_flow_transform(flow._handle, px, pz, x.size)
+        lib.nfl_flow_transform(flow.compiled.handle, px, pz, x.size)
         best = min(best, time.thread_time() - t)
     return x.size / best / 1e6
 

@@ -23,13 +23,12 @@ import numpy as np
 
 CHILD = r"""
 import sys, numpy as np, nfl
-from nfl._native import lib
+from workloads import datasets
 n, lookups, flow, bucket, prefetch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+keys = datasets.generate("lognormal", n, 1)
 rng = np.random.default_rng(1)
-keys = np.unique((rng.lognormal(0, 2, int(n * 1.1)) * 1e9).astype(np.uint64))[:n]
-idx = nfl.Index._from_entries(keys, np.arange(n, dtype=np.uint64), "uint64",
-                              nfl.Flow.load(flow) if flow != "off" else None, bucket, (0.0, None))
-lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, prefetch)
+idx = nfl.Index.bulk_load(keys, flow=nfl.Flow.load(flow) if flow != "off" else "off",
+                          bucket_size=bucket, prefetch=bool(prefetch))
 q = keys[rng.integers(0, n, lookups)]
 idx.get_many(q)
 st = idx.stats()
@@ -93,8 +92,9 @@ def main(argv=None):
 
     import nfl
 
-    rng = np.random.default_rng(1)
-    keys = np.unique((rng.lognormal(0, 2, int(args.n * 1.1)) * 1e9).astype(np.uint64))[: args.n]
+    from workloads import datasets
+
+    keys = datasets.generate("lognormal", args.n, 1)
     with tempfile.TemporaryDirectory() as tmp:
         flow_path = str(Path(tmp) / "flow.nfl")
         flow = nfl.Flow.train(keys, progress=False)

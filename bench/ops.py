@@ -1,8 +1,9 @@
-"""Op codes of an op stream (as in native/nfl.h) and their names in reports (YCSB's)."""
+"""Op codes of an op stream (the C executor's, through workloads.stream) and their names in reports (YCSB's)."""
 import numpy as np
 
-READ, UPDATE, INSERT, SCAN, RMW, DELETE = range(6)
-NAMES = ("READ", "UPDATE", "INSERT", "SCAN", "READ-MODIFY-WRITE", "DELETE")
+from workloads.stream import DELETE, INSERT, OP_NAMES, READ, RMW, SCAN, UPDATE
+
+NAMES = tuple(OP_NAMES)
 WRITES = frozenset({UPDATE, INSERT, RMW, DELETE})
 CHECKED = frozenset({READ, RMW})  # ops whose read result the stream states
 

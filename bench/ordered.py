@@ -16,6 +16,7 @@ from sortedcontainers import SortedDict
 
 import nfl
 from bench.scale import timed
+from workloads import datasets
 
 
 def alternating(ours, theirs, repeat):
@@ -32,8 +33,8 @@ def main(argv=None):
     ap.add_argument("--flow", default="off", help='flow= for bulk_load ("off", "auto", "on")')
     args = ap.parse_args(argv)
 
+    keys = datasets.generate("lognormal", args.n, 1)
     rng = np.random.default_rng(1)
-    keys = np.unique((rng.lognormal(0, 2, int(args.n * 1.1)) * 1e9).astype(np.uint64))[: args.n]
     idx = nfl.Index.bulk_load(keys, flow=args.flow)
     sd = SortedDict(zip(keys.tolist(), range(keys.size)))
     starts = keys[rng.integers(0, keys.size, args.scans)].tolist()

@@ -61,3 +61,146 @@ def timer_overhead_ns(samples=10001):
         t0 = now()
         gaps[i] = now() - t0
     return float(np.median(gaps))
+
+
+# ---- python -m bench.perop: single-key operations side by side --------------------
+
+PEERS = ("nfl", "sorteddict", "btrees", "dict")
+COLUMNS = {"nfl": "nfl", "sorteddict": "SortedDict", "btrees": "BTrees", "dict": "dict"}
+
+
+def _get(m, keys, _):
+    for k in keys:
+        m[k]
+
+
+def _set(m, keys, _):
+    for k in keys:
+        m[k] = 1
+
+
+def _delete(m, keys, _):
+    for k in keys:
+        del m[k]
+
+
+def _iterate(m, _, __):
+    for _k, _v in m.items():
+        pass
+
+
+def _irange(m, starts, ends):
+    irange = m.irange if hasattr(m, "irange") else m.keys  # BTrees: keys(min, max), both inclusive
+    for a, b in zip(starts, ends):
+        list(irange(a, b))
+
+
+def _restore_deleted(m, keys, values):
+    for k, v in zip(keys, values):
+        m[k] = v
+
+
+# (row, timed op, untimed restore or None, which peers have it)
+ROWS = (
+    ("get (hit)", _get, None, PEERS),
+    ("insert new key", _set, _delete, PEERS),
+    ("delete", _delete, _restore_deleted, PEERS),
+    ("get, 1,000 hot keys", _get, None, PEERS),
+    ("iterate all items (per item)", _iterate, None, PEERS),
+    ("list(irange(a, b)), 100 keys (per call)", _irange, None, ("nfl", "sorteddict", "btrees")),
+)
+
+
+def _inputs(keys, fresh, ops, seed):
+    """Per row: (timed op's args, restore's args, ops counted) for the loaded keys; fresh: keys not loaded."""
+    rng = np.random.default_rng([seed, 0x9E7F])  # not the stream workloads.datasets drew the keys from
+    as_list = keys.tolist()
+    hits = keys[rng.integers(0, keys.size, ops)].tolist()
+    fresh = rng.permutation(fresh)[:ops].tolist()
+    gone = rng.choice(keys.size, min(ops, keys.size), replace=False)
+    gone_keys, gone_values = keys[gone].tolist(), gone.tolist()  # values are positions
+    hot = keys[rng.choice(keys.size, min(1000, keys.size), replace=False)]
+    hot = np.tile(hot, max(1, ops // hot.size))[rng.permutation(max(1, ops // hot.size) * hot.size)].tolist()
+    starts = rng.integers(0, max(1, keys.size - 100), max(1, ops // 50))
+    ends = np.minimum(starts + 99, keys.size - 1)
+    return (
+        ((hits, None), None, len(hits)),
+        ((fresh, None), (fresh, None), len(fresh)),
+        ((gone_keys, None), (gone_keys, gone_values), len(gone_keys)),
+        ((hot, None), None, len(hot)),
+        ((None, None), None, len(as_list)),
+        (([as_list[i] for i in starts], [as_list[i] for i in ends]), None, len(starts)),
+    )
+
+
+def measure(maps, keys, fresh, ops, repeats, seed):
+    """{row: {peer: median ns per op}}; repeats are interleaved across peers, each restores what it changed."""
+    now = time.perf_counter_ns
+    results = {}
+    for (row, op, restore, peers), (args, restore_args, count) in zip(ROWS, _inputs(keys, fresh, ops, seed)):
+        times = {p: [] for p in peers if p in maps}
+        for _ in range(repeats):
+            for peer in times:
+                m = maps[peer]
+                t0 = now()
+                op(m, *args)
+                times[peer].append((now() - t0) / count)
+                if restore is not None:
+                    restore(m, *restore_args)
+        results[row] = {p: float(np.median(t)) for p, t in times.items()}
+    return results
+
+
+def table(results, peers):
+    """The markdown table: ns per op for each peer, then how many times faster nfl is than each."""
+    others = [p for p in peers if p != "nfl"]
+    head = ["op, ns"] + [COLUMNS[p] for p in peers] + [f"nfl vs {COLUMNS[p]}" for p in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row, by_peer in results.items():
+        cells = [f"{by_peer[p]:,.0f}" if p in by_peer else "–" for p in peers]
+        ratios = [f"{by_peer[p] / by_peer['nfl']:.2f}x" if p in by_peer else "–" for p in others]
+        lines.append("| " + " | ".join([row] + cells + ratios) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import argparse
+
+    from bench import adapters
+    from workloads import datasets
+
+    p = argparse.ArgumentParser(prog="python -m bench.perop", description=(
+        "Single-key operations, one Python statement per op, nfl against SortedDict, BTrees and dict: "
+        "median ns per op of --repeat interleaved runs, and nfl's speedup over each (>1: nfl is faster)."))
+    p.add_argument("--n", type=int, default=1_000_000, help="keys loaded (default 1,000,000)")
+    p.add_argument("--ops", type=int, default=100_000, help="ops per timed run (default 100,000)")
+    p.add_argument("--datasets", default="lognormal,uniform", help="synthetic uint64 key sets (workloads.datasets)")
+    p.add_argument("--flow", default="off", help="nfl's flow: off (default: the auto switch trains for a minute "
+                                                   "at 1M keys), auto or on")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.n < 200 or args.ops < 100 or args.repeat < 1:
+        p.error("need --n >= 200, --ops >= 100, --repeat >= 1")
+    print(f"# python -m bench.perop --n {args.n} --ops {args.ops} --datasets {args.datasets} "
+          f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed}")
+    for name in args.datasets.split(","):
+        drawn = datasets.generate(name, args.n + args.ops, args.seed)  # new keys from the same distribution
+        held_out = np.zeros(drawn.size, dtype=bool)
+        held_out[np.random.default_rng(args.seed).choice(drawn.size, args.ops, replace=False)] = True
+        keys, fresh = drawn[~held_out], drawn[held_out]
+        values = np.arange(keys.size, dtype=np.int64)
+        maps = {}
+        for adapter in adapters.make(PEERS):
+            if adapter.name == "nfl":
+                adapter.flow = args.flow
+            adapter.load(keys, values)
+            maps[adapter.name] = adapter.index if adapter.name == "nfl" else adapter.map
+        flow = "flow" if maps["nfl"].flow is not None else "no flow"
+        print(f"\n## {name}: {keys.size:,} uint64 keys (nfl: {flow}; BTrees: {adapters.BTreesAdapter.MODULES['uint64']})"
+              f", median of {args.repeat}\n")
+        print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed), list(PEERS)))
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import nfl
+from workloads import datasets
 
 
 def rss_mb() -> float:
@@ -24,9 +25,8 @@ def rss_mb() -> float:
 
 
 def lognormal_keys(n, seed=1):
-    rng = np.random.default_rng(seed)
-    keys = np.unique((rng.lognormal(0.0, 2.0, int(n * 1.1)) * 1e9).astype(np.uint64))
-    return keys[rng.permutation(keys.size)[:n]]
+    """n distinct lognormal uint64 keys (workloads.datasets), in random order."""
+    return np.random.default_rng(seed).permutation(datasets.generate("lognormal", n, seed))
 
 
 def timed(fn, repeat):

@@ -21,16 +21,12 @@ import numpy as np
 
 import nfl
 from nfl._native import ffi, lib
+from workloads import datasets
 
 
 def lognormal_keys(n, seed=0):
-    """n distinct uint64 keys, lognormal (sigma 2), in random order."""
-    rng = np.random.default_rng(seed)
-    keys = np.unique((rng.lognormal(0.0, 2.0, int(n * 1.2)) * 1e9).astype(np.uint64))
-    while keys.size < n:  # collisions after rounding: top up
-        more = (rng.lognormal(0.0, 2.0, n) * 1e9).astype(np.uint64)
-        keys = np.unique(np.concatenate([keys, more]))
-    return rng.permutation(rng.choice(keys, n, replace=False))
+    """n distinct uint64 keys, lognormal (sigma 2: workloads.datasets), in random order."""
+    return np.random.default_rng(seed).permutation(datasets.generate("lognormal", n, seed))
 
 
 def _run(index, batches, threads):

@@ -206,15 +206,14 @@ static void node_clear(afli_tree *t, afli_node *nd)
     if (nd->dense) {
         tree_release(t, nd->entries, nd->capacity * sizeof(afli_entry));
     } else {
-        afli_node *last_child = NULL;
+        const afli_node *last = NULL;
         for (size_t i = 0; i < nd->capacity; i++) {
-            if (nd->kinds[i] == SLOT_BUCKET) {
+            afli_node *child;
+            if (nd->kinds[i] == SLOT_BUCKET)
                 bucket_release(t, nd->slots[i].bucket);
-            } else if (nd->kinds[i] == SLOT_CHILD &&
-                       nd->slots[i].child != last_child) {
-                last_child = nd->slots[i].child; /* shared by adjacent slots */
-                node_release(t, last_child);
-            }
+            else if (nd->kinds[i] == SLOT_CHILD &&
+                     (child = afli_new_child(nd, i, &last)))
+                node_release(t, child);
         }
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
         tree_release(t, nd->kinds, nd->capacity);
@@ -246,8 +245,15 @@ static afli_node *dense_node(afli_tree *t, const afli_entry *e, size_t n)
     return nd;
 }
 
-/* Fits the linear model mapping [zmin, zmax] onto the node's slots. */
-static void fit_model(afli_node *nd, double zmin, double zmax)
+size_t afli_capacity(size_t n, double amplification)
+{
+    if (!(amplification > 0.0))
+        amplification = AFLI_AMPLIFICATION;
+    size_t capacity = (size_t)ceil((double)n * amplification);
+    return capacity ? capacity : 1;
+}
+
+void afli_fit(afli_node *nd, double zmin, double zmax)
 {
     double span = zmax - zmin;
     double last = (double)(nd->capacity - 1);
@@ -310,7 +316,7 @@ static void refit(afli_node *nd, int by_key, const afli_entry *e,
     if (by_key)
         fit_keys(nd, e[0].key, e[n - 1].key);
     else
-        fit_model(nd, z[0], z[n - 1]);
+        afli_fit(nd, z[0], z[n - 1]);
 }
 
 /* Whether the model puts the node's first and last key in different slots
@@ -334,7 +340,7 @@ static void choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
     int z_usable = (t->flow || t->key_type == NFL_KEY_FLOAT64) && z[n - 1] > z[0];
     spread zs = {n, n}, ks;
     if (z_usable) {
-        fit_model(nd, z[0], z[n - 1]);
+        afli_fit(nd, z[0], z[n - 1]);
         zs = spread_of(t, nd, e, z, n);
         if (zs.overfull <= n / Z_GOOD_SHARE)
             return;
@@ -343,7 +349,7 @@ static void choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
     ks = spread_of(t, nd, e, z, n);
     int by_key = !z_usable || 2 * ks.overfull <= zs.overfull;
     if (!by_key) {
-        fit_model(nd, z[0], z[n - 1]);
+        afli_fit(nd, z[0], z[n - 1]);
         if (!separates(nd, e, z, n)) {
             by_key = 1;
             fit_keys(nd, e[0].key, e[n - 1].key);
@@ -481,7 +487,7 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     afli_node *nd = tree_calloc(t, 1, sizeof *nd);
     if (!nd)
         return NULL;
-    nd->capacity = (size_t)ceil((double)n * AFLI_AMPLIFICATION);
+    nd->capacity = afli_capacity(n, 0.0);
     choose_model(t, nd, e, z, n); /* separates the first and last key */
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
@@ -512,7 +518,7 @@ int afli_init(afli_tree *t, int key_type, nfl_flow *flow)
     t->flow = flow;
     if (flow)
         find_flat_ends(t);
-    t->bucket_size = AFLI_DEFAULT_BUCKET;
+    t->bucket_size = NFL_DEFAULT_BUCKET;
     t->root = dense_node(t, NULL, 0);
     return t->root ? NFL_OK : NFL_ENOMEM;
 }
@@ -592,7 +598,7 @@ size_t afli_collect(const afli_node *nd, afli_entry *out)
         return nd->size;
     }
     size_t n = 0;
-    const afli_node *last_child = NULL;
+    const afli_node *last = NULL, *child;
     for (size_t i = 0; i < nd->capacity; i++) {
         switch (nd->kinds[i]) {
         case SLOT_ENTRY:
@@ -604,10 +610,8 @@ size_t afli_collect(const afli_node *nd, afli_entry *out)
             n += nd->slots[i].bucket->count;
             break;
         case SLOT_CHILD:
-            if (nd->slots[i].child != last_child) {
-                last_child = nd->slots[i].child;
-                n += afli_collect(last_child, out + n);
-            }
+            if ((child = afli_new_child(nd, i, &last)))
+                n += afli_collect(child, out + n);
             break;
         }
     }
@@ -667,8 +671,8 @@ static int needs_rebuild(const afli_node *nd, int is_root)
 static afli_node *split_slot(afli_tree *t, const afli_entry *e, size_t n,
                              afli_entry extra)
 {
-    afli_entry merged[AFLI_MAX_BUCKET + 1];
-    double z[AFLI_MAX_BUCKET + 1];
+    afli_entry merged[NFL_MAX_BUCKET + 1];
+    double z[NFL_MAX_BUCKET + 1];
     size_t m = 0, i = 0;
     for (; i < n && e[i].key < extra.key; i++)
         merged[m++] = e[i];
@@ -793,10 +797,13 @@ static int insert_new(afli_tree *t, afli_entry e, double z)
     return NFL_OK;
 }
 
-int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode)
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
+             uint64_t *old)
 {
     uint64_t *found = afli_find(t, key, z);
     if (found) {
+        if (old)
+            *old = *found;
         if (mode != NFL_INSERT)
             *found = value;
         return 1;
@@ -830,10 +837,13 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
     }
 }
 
-int afli_remove(afli_tree *t, uint64_t key, double z)
+int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old)
 {
-    if (!afli_find(t, key, z))
+    uint64_t *found = afli_find(t, key, z);
+    if (!found)
         return 0;
+    if (old)
+        *old = *found;
     size_t pos = 0;
     afli_node *adjust;
     afli_node *nd = count_path(t, key, z, -1, &pos, &adjust);

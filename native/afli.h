@@ -29,9 +29,7 @@
 
 enum { SLOT_EMPTY = 0, SLOT_ENTRY = 1, SLOT_BUCKET = 2, SLOT_CHILD = 3 };
 
-#define AFLI_MAX_BUCKET 6
-#define AFLI_DEFAULT_BUCKET 4
-#define AFLI_AMPLIFICATION 2.0
+#define AFLI_AMPLIFICATION 2.0 /* slots of a model node per key it is built on */
 
 typedef struct {
     uint64_t key; /* encoded */
@@ -86,7 +84,7 @@ typedef struct {
     uint64_t flat_lo, flat_hi;
     double z_lo, z_hi;
     int key_type;
-    int bucket_size;  /* 1..AFLI_MAX_BUCKET */
+    int bucket_size;  /* 1..NFL_MAX_BUCKET */
     size_t size;
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;
@@ -106,6 +104,25 @@ static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
         return nd->capacity - 1;
     return (size_t)p;
 }
+
+/* The child at slot pos (a SLOT_CHILD) unless the walk just came from it:
+ * adjacent slots share a child, and a walk over the slots visits it once.
+ * *last is the child seen last (NULL at the start of the walk); NULL when
+ * slot pos leads to the same child. */
+static inline afli_node *afli_new_child(const afli_node *nd, size_t pos,
+                                        const afli_node **last)
+{
+    afli_node *child = nd->slots[pos].child;
+    if (child == *last)
+        return NULL;
+    *last = child;
+    return child;
+}
+
+/* Slots of a model node over n keys (amplification <= 0: the tree's). */
+size_t afli_capacity(size_t n, double amplification);
+/* Fits nd's model (capacity set) mapping zmin to slot 0, zmax to the last. */
+void afli_fit(afli_node *nd, double zmin, double zmax);
 
 int afli_init(afli_tree *t, int key_type, nfl_flow *flow);
 void afli_destroy(afli_tree *t);
@@ -127,9 +144,11 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
                      size_t n, int prefetch, uint64_t **found);
 /* Binary search of a sorted run: the first entry with key >= key. */
 size_t afli_lower_bound(const afli_entry *e, size_t n, uint64_t key);
-/* Semantics of nfl_put / nfl_delete on encoded keys. */
-int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode);
-int afli_remove(afli_tree *t, uint64_t key, double z);
+/* Semantics of nfl_put / nfl_delete on encoded keys; when the key was there,
+ * *old (if old is not NULL) receives the value it had. */
+int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
+             uint64_t *old);
+int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old);
 
 /* nfl_range / nfl_max on encoded keys (ordered.c). */
 size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
@@ -140,5 +159,7 @@ int afli_max(const afli_tree *t, afli_entry *out);
 size_t afli_collect(const afli_node *nd, afli_entry *out);
 
 void afli_stats(const afli_tree *t, nfl_stats *out); /* stats.c */
+/* nfl_check on the tree (check.c): 0, or 1 and the first violation in msg. */
+int afli_check(const afli_tree *t, char *msg, size_t room);
 
 #endif

@@ -1,7 +1,8 @@
 """cffi build script (API mode, out of line) for the C core in native/.
 
-The C declarations come from native/nfl.h between its CDEF markers, so the
-header stays the single description of the native API.
+The C declarations come from the headers in HEADERS, between their CDEF
+markers, so the headers stay the single description of the native API: nfl.h
+the index, executor.h the benchmark's op-stream executor.
 """
 import os
 import pathlib
@@ -9,14 +10,16 @@ import pathlib
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "executor.c"]
+HEADERS = ["nfl.h", "executor.h"]
+SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "check.c", "index.c", "fork.c", "executor.c"]
 
 
 def _cdef() -> str:
-    text = (HERE / "nfl.h").read_text()
-    start = text.index("/* CDEF-BEGIN */")
-    end = text.index("/* CDEF-END */")
-    return text[start:end]
+    parts = []
+    for name in HEADERS:
+        text = (HERE / name).read_text()
+        parts.append(text[text.index("/* CDEF-BEGIN */"):text.index("/* CDEF-END */")])
+    return "\n".join(parts)
 
 
 def _compile_args() -> list:
@@ -31,7 +34,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "nfl._native",
-    '#include "nfl.h"',
+    "".join(f'#include "{name}"\n' for name in HEADERS),
     sources=[str((HERE / s).relative_to(HERE.parent)) for s in SOURCES],
     include_dirs=[str(HERE.relative_to(HERE.parent))],
     extra_compile_args=_compile_args(),

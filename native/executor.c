@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "index.h"
-#include "nfl.h"
+#include "executor.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -149,7 +149,7 @@ static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
         return read_value(c, k) != expected;
     case NFL_OP_UPDATE:
     case NFL_OP_INSERT:
-        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT);
+        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT, NULL);
         return rc < 0 ? rc : 0;
     case NFL_OP_SCAN: {
         size_t got = index_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
@@ -161,11 +161,11 @@ static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
     }
     case NFL_OP_RMW: {
         int bad = read_value(c, k) != expected;
-        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT);
+        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT, NULL);
         return rc < 0 ? rc : bad;
     }
     default: /* NFL_OP_DELETE; codes are checked before the run */
-        fold(c->report, (uint64_t)afli_remove(&c->index->tree, k.enc, k.z));
+        fold(c->report, (uint64_t)afli_remove(&c->index->tree, k.enc, k.z, NULL));
         return 0;
     }
 }

@@ -59,7 +59,6 @@
 #define NFL_FLOW_FAMILY_SPLINE 1.0
 #define NFL_FLOW_VERSION 1.0
 #define NFL_FLOW_HEADER 7
-#define NFL_FLOW_MAX_BINS (1 << 20)
 #define NFL_FLOW_BLOCK 64 /* keys carried through the steps together */
 
 struct nfl_flow {
@@ -191,6 +190,19 @@ nfl_flow *nfl_flow_create(const double *params, size_t n_params)
 fail:
     nfl_flow_free(flow);
     return NULL;
+}
+
+size_t nfl_flow_table_bytes(const nfl_flow *flow)
+{
+    size_t k = (size_t)flow->bins;
+    return (k + 1 + 2 * (size_t)flow->step) * sizeof(double) /* edge */
+           + 2 * (k + 1) * sizeof(double)                    /* coef */
+           + (size_t)flow->cells * sizeof(int32_t);          /* first */
+}
+
+int nfl_flow_lifting_step(const nfl_flow *flow)
+{
+    return flow->step;
 }
 
 void nfl_flow_free(nfl_flow *flow)

@@ -1,9 +1,13 @@
 /* index.c - the public index: encoding at the boundary, locking, batches.
  *
- * Every call encodes raw keys, computes z outside the lock (the flow is
- * immutable) and runs the tree operation under the index's readers-writer
- * lock: readers share it, writers hold it alone.  The version counter is
- * bumped by every write so iterators can detect concurrent changes.
+ * Every call encodes raw keys, computes their z and runs the tree operation
+ * under the index's readers-writer lock: readers share it, writers hold it
+ * alone.  A single-key call and a bulk load compute z before taking the lock
+ * (the flow is immutable, so no lock is needed for it); a batch computes z
+ * chunk by chunk inside the lock, right before the chunk's tree operations,
+ * while the keys are in cache.  The version counter is bumped by every write
+ * so iterators can detect concurrent changes.  Every index is registered
+ * with fork.c from creation to free (fork safety).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,6 +16,19 @@
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
+
+int index_lock_init(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__ /* glibc prefers readers: a stream of readers starves writers */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    int rc = pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return rc;
+}
 
 nfl_index *nfl_create(int key_type, const double *flow_params,
                       size_t n_flow_params)
@@ -25,15 +42,13 @@ nfl_index *nfl_create(int key_type, const double *flow_params,
             return NULL;
     }
     nfl_index *idx = calloc(1, sizeof *idx);
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-#ifdef __GLIBC__ /* glibc prefers readers: a stream of readers starves writers */
-    pthread_rwlockattr_setkind_np(&attr,
-                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    int lock_failed = !idx || pthread_rwlock_init(&idx->lock, &attr) != 0;
-    pthread_rwlockattr_destroy(&attr);
-    if (lock_failed) {
+    if (!idx || index_lock_init(&idx->lock) != 0) {
+        free(idx);
+        nfl_flow_free(flow);
+        return NULL;
+    }
+    if (fork_register(idx) != NFL_OK) {
+        pthread_rwlock_destroy(&idx->lock);
         free(idx);
         nfl_flow_free(flow);
         return NULL;
@@ -50,6 +65,7 @@ void nfl_free(nfl_index *idx)
 {
     if (!idx)
         return;
+    fork_unregister(idx);
     afli_destroy(&idx->tree);
     nfl_flow_free(idx->tree.flow);
     pthread_rwlock_destroy(&idx->lock);
@@ -82,15 +98,6 @@ uint64_t nfl_version(const nfl_index *idx)
     return __atomic_load_n(&idx->version, __ATOMIC_ACQUIRE);
 }
 
-size_t nfl_size(const nfl_index *idx)
-{
-    nfl_index *m = (nfl_index *)idx;
-    index_read_begin(m);
-    size_t n = m->tree.size;
-    index_read_end(m);
-    return n;
-}
-
 int nfl_set_option(nfl_index *idx, int option, int64_t value)
 {
     int rc = NFL_OK;
@@ -98,7 +105,7 @@ int nfl_set_option(nfl_index *idx, int option, int64_t value)
     if (option == NFL_OPT_PREFETCH)
         idx->prefetch = value != 0;
     else if (option == NFL_OPT_BUCKET_SIZE && value >= 1 &&
-             value <= AFLI_MAX_BUCKET && idx->tree.size == 0)
+             value <= NFL_MAX_BUCKET && idx->tree.size == 0)
         idx->tree.bucket_size = (int)value;
     else
         rc = NFL_EINVAL;
@@ -156,7 +163,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
 {
-    if (bucket_size < 1 || bucket_size > AFLI_MAX_BUCKET)
+    if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
     afli_entry *e = malloc((n ? n : 1) * sizeof *e);
@@ -206,33 +213,71 @@ static index_key prepare_key(const nfl_index *idx, uint64_t key)
     return k;
 }
 
+/* Takes the index's lock for a point op: blocking with wait, else only if it
+ * is free at once.  1 if taken. */
+static int point_lock(nfl_index *idx, int write, int wait)
+{
+    if (wait) {
+        if (write)
+            index_write_begin(idx);
+        else
+            index_read_begin(idx);
+        return 1;
+    }
+    return (write ? pthread_rwlock_trywrlock(&idx->lock)
+                  : pthread_rwlock_tryrdlock(&idx->lock)) == 0;
+}
+
+int nfl_point(nfl_index *idx, int op, uint64_t key, uint64_t *value, int wait)
+{
+    int write = op != NFL_POINT_GET && op != NFL_POINT_SIZE;
+    index_key k = {0, 0.0};
+    if (op != NFL_POINT_SIZE)
+        k = prepare_key(idx, key);
+    if (!point_lock(idx, write, wait))
+        return NFL_EBUSY;
+    int rc;
+    if (op == NFL_POINT_GET) {
+        uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
+        if (v)
+            *value = *v;
+        rc = v != NULL;
+    } else if (op == NFL_POINT_SIZE) {
+        *value = idx->tree.size;
+        rc = NFL_OK;
+    } else if (op == NFL_POINT_DELETE) {
+        rc = afli_remove(&idx->tree, k.enc, k.z, value);
+    } else {
+        rc = afli_put(&idx->tree, k.enc, k.z, *value, op, value);
+    }
+    if (write)
+        index_write_end(idx);
+    else
+        index_read_end(idx);
+    return rc;
+}
+
 int nfl_get(nfl_index *idx, uint64_t key, uint64_t *value)
 {
-    index_key k = prepare_key(idx, key);
-    index_read_begin(idx);
-    uint64_t *v = afli_find(&idx->tree, k.enc, k.z);
-    if (v)
-        *value = *v;
-    index_read_end(idx);
-    return v != NULL;
+    return nfl_point(idx, NFL_POINT_GET, key, value, 1);
 }
 
 int nfl_put(nfl_index *idx, uint64_t key, uint64_t value, int mode)
 {
-    index_key k = prepare_key(idx, key);
-    index_write_begin(idx);
-    int rc = afli_put(&idx->tree, k.enc, k.z, value, mode);
-    index_write_end(idx);
-    return rc;
+    return nfl_point(idx, mode, key, &value, 1);
 }
 
 int nfl_delete(nfl_index *idx, uint64_t key)
 {
-    index_key k = prepare_key(idx, key);
-    index_write_begin(idx);
-    int rc = afli_remove(&idx->tree, k.enc, k.z);
-    index_write_end(idx);
-    return rc;
+    uint64_t old;
+    return nfl_point(idx, NFL_POINT_DELETE, key, &old, 1);
+}
+
+size_t nfl_size(const nfl_index *idx)
+{
+    uint64_t n;
+    nfl_point((nfl_index *)idx, NFL_POINT_SIZE, 0, &n, 1);
+    return (size_t)n;
 }
 
 /* ---- batch operations ----------------------------------------------------- */
@@ -306,7 +351,8 @@ int nfl_put_many(nfl_index *idx, const uint64_t *keys,
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++) {
-            int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode);
+            int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode,
+                             NULL);
             if (r < 0) {
                 rc = r;
                 break;
@@ -330,7 +376,7 @@ void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
         size_t m = prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++)
-            deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i]);
+            deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i], NULL);
         at += m;
     }
     index_write_end(idx);

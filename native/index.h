@@ -14,7 +14,16 @@ struct nfl_index {
     pthread_rwlock_t lock; /* readers share it, writers hold it alone */
     uint64_t version;      /* bumped by every write (atomic) */
     int prefetch;          /* batch lookups prefetch slots (NFL_OPT_PREFETCH) */
+    nfl_index *fork_prev, *fork_next; /* the live indexes (fork.c) */
 };
+
+/* The index lock, writer-preferring where the platform allows; 0 or errno. */
+int index_lock_init(pthread_rwlock_t *lock);
+/* fork.c: the list of live indexes whose locks fork() takes (see there).
+ * fork_register returns NFL_OK, or NFL_ENOMEM if the fork handlers could not
+ * be installed. */
+int fork_register(nfl_index *idx);
+void fork_unregister(nfl_index *idx);
 
 void index_read_begin(nfl_index *idx);
 void index_read_end(nfl_index *idx);

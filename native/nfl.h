@@ -1,4 +1,5 @@
-/* nfl.h - the whole native API of nfl.
+/* nfl.h - the native API of nfl's index (executor.h adds the benchmark's
+ * op-stream executor).
  *
  * An AFLI tree (After-Flow Learned Index) over exact 8-byte keys, optionally
  * behind a numerical normalizing flow.  Keys cross this boundary as their raw
@@ -33,20 +34,33 @@
 #define NFL_EDUPLICATE -2
 #define NFL_EINVAL -3
 #define NFL_EORDER -4
+#define NFL_EBUSY -5
 
-/* Write modes of nfl_put / nfl_put_many. */
+/* Write modes of nfl_put / nfl_put_many (and ops of nfl_point). */
 #define NFL_UPSERT 0
 #define NFL_INSERT 1
 #define NFL_UPDATE 2
+/* The other ops of nfl_point. */
+#define NFL_POINT_GET 3
+#define NFL_POINT_DELETE 4
+#define NFL_POINT_SIZE 5
 
 /* Flags of nfl_range. */
 #define NFL_FROM_START 1
 #define NFL_LO_EXCLUSIVE 2
 #define NFL_TO_END 4
+#define NFL_HI_INCLUSIVE 8
+#define NFL_REVERSE 16
 
 /* Options of nfl_set_option. */
 #define NFL_OPT_PREFETCH 1
 #define NFL_OPT_BUCKET_SIZE 2
+
+/* Limits of the tree and of a flow (Python reads them from here). */
+#define NFL_MAX_BUCKET 6           /* entries a bucket holds, at most */
+#define NFL_DEFAULT_BUCKET 4       /* bucket size of an index not bulk loaded */
+#define NFL_FLOW_MAX_BINS 1048576  /* bins of a spline flow, at most */
+#define NFL_CHECK_MESSAGE 256      /* room nfl_check needs for its message */
 
 /* ---- Key encoding: raw 8-byte keys <-> order-preserving uint64 ---------- */
 
@@ -63,6 +77,12 @@ typedef struct nfl_flow nfl_flow;
  * documented in flow.c).  NULL if the vector is malformed or non-finite. */
 nfl_flow *nfl_flow_create(const double *params, size_t n_params);
 void nfl_flow_free(nfl_flow *flow);
+/* Bytes of the tables the transform reads (knots padded for the binary
+ * lifting, pieces, radix cells): what a lookup reads besides the tree. */
+size_t nfl_flow_table_bytes(const nfl_flow *flow);
+/* The first step of the binary lifting that finds a key's bin within its
+ * radix cell (0: none): log2 of it + 1 probes, the cost of the bin search. */
+int nfl_flow_lifting_step(const nfl_flow *flow);
 /* z[i] = f(x[i]): finite for every non-NaN x, and monotone non-decreasing in
  * x exactly, in floating point, for any valid parameters. */
 void nfl_flow_transform(const nfl_flow *flow, const double *x, double *z,
@@ -79,7 +99,8 @@ nfl_index *nfl_create(int key_type, const double *flow_params,
 void nfl_free(nfl_index *index);
 
 /* Replaces the contents with n entries (keys in any order).  bucket_size is
- * the tree's bucket capacity, 1..6 (from the tail conflict degree).  On a
+ * the tree's bucket capacity, 1..NFL_MAX_BUCKET (from the tail conflict
+ * degree).  On a
  * duplicate key returns NFL_EDUPLICATE and sets *dup_key to its raw key; on
  * a flow that is not monotone over the keys, NFL_EORDER; the index is then
  * left empty. */
@@ -100,6 +121,17 @@ int nfl_get(nfl_index *index, uint64_t key, uint64_t *value);
 int nfl_put(nfl_index *index, uint64_t key, uint64_t value, int mode);
 int nfl_delete(nfl_index *index, uint64_t key);
 
+/* One point operation for a caller that must not block while it holds a
+ * lock of its own (the Python extension holds the GIL).  op is a write mode
+ * (returns as nfl_put; *value is the new value in and, when the key existed,
+ * the value it had out), NFL_POINT_GET (as nfl_get), NFL_POINT_DELETE (as
+ * nfl_delete; *value receives the removed value) or NFL_POINT_SIZE (*value
+ * receives the entry count; key unused).  With wait 0 and the index's lock
+ * not free at once, it returns NFL_EBUSY and changes nothing: the caller
+ * releases its own lock and calls again with wait 1, which blocks. */
+int nfl_point(nfl_index *index, int op, uint64_t key, uint64_t *value,
+              int wait);
+
 /* Batch operations, applied in array order.  values may be NULL in
  * nfl_get_many (a contains test); existed may be NULL in nfl_put_many. */
 void nfl_get_many(nfl_index *index, const uint64_t *keys, size_t n,
@@ -109,9 +141,11 @@ int nfl_put_many(nfl_index *index, const uint64_t *keys,
 void nfl_delete_many(nfl_index *index, const uint64_t *keys, size_t n,
                      uint8_t *deleted);
 
-/* Ordered read: copies, in ascending key order, up to max entries with
+/* Ordered read: copies, in ascending key order (descending with
+ * NFL_REVERSE: the largest entries first), up to max entries with
  * lo <= key (lo < key with NFL_LO_EXCLUSIVE; no bound with NFL_FROM_START)
- * and key < hi (no bound with NFL_TO_END).  Returns the count copied. */
+ * and key < hi (key <= hi with NFL_HI_INCLUSIVE; no bound with NFL_TO_END).
+ * Returns the count copied. */
 size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
                  uint64_t *keys, uint64_t *values, size_t max);
 /* The largest entry; 0 when empty. */
@@ -137,34 +171,31 @@ typedef struct {
 void nfl_get_stats(nfl_index *index, nfl_stats *out);
 size_t nfl_memory_usage(nfl_index *index);
 
-/* ---- Op-stream executor: the timed batch path of the benchmark ----------- */
+/* Checks every structural invariant of the tree: node and subtree sizes,
+ * slot kinds, bucket counts and capacities, children covering one run of
+ * slots, every key in the slot its node's model predicts for it, keys in
+ * ascending order, finite increasing models, a flow monotone over the keys.
+ * Returns 0 if all hold, else 1 with the first violation described in msg
+ * (room bytes; NFL_CHECK_MESSAGE suffice).  O(n * depth); allocates nothing. */
+int nfl_check(nfl_index *index, char *msg, size_t room);
 
-#define NFL_OP_READ 0
-#define NFL_OP_UPDATE 1
-#define NFL_OP_INSERT 2
-#define NFL_OP_SCAN 3
-#define NFL_OP_RMW 4
-#define NFL_OP_DELETE 5
+/* ---- Conflicts: how a model node spreads keys over its slots ------------ */
 
-typedef struct {
-    uint64_t ops_done;
-    int64_t first_mismatch; /* first op whose result differs from expected, or -1 */
-    uint64_t scanned;       /* entries returned by all scans */
-    uint64_t checksum;      /* folds every result, so nothing is optimized away */
-} nfl_exec_report;
-
-/* Runs an op stream in batches of `batch` ops.  expected[i] is the value a
- * read or read-modify-write must return (-1: the key must be absent).
- * op_ticks (n entries) and batch_ticks (ceil(n / batch)) may be NULL. */
-int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
-                const uint64_t *value, const int64_t *scan_len,
-                const int64_t *expected, size_t n, size_t batch,
-                uint64_t *op_ticks, uint64_t *batch_ticks,
-                nfl_exec_report *report);
-/* The cycle counter, its rate (calibrated once) and the cost of reading it. */
-uint64_t nfl_ticks(void);
-double nfl_ticks_per_ns(void);
-double nfl_timer_overhead_ticks(void);
+/* Slots of a model node over n keys: amplification slots a key (<= 0: the
+ * tree's own), at least 1. */
+size_t nfl_model_capacity(size_t n, double amplification);
+/* per_slot[s] = how many of the n raw keys (any order, of key_type) fall in
+ * slot s of the linear model that a node over them fits, among its
+ * nfl_model_capacity(n, amplification) slots; flow NULL: no flow.  With the
+ * tree's amplification this is the root nfl_bulk_load builds over the same
+ * unique keys (all keys in slot 0 where it builds a dense node).  Returns
+ * NFL_OK or NFL_ENOMEM.  O(n). */
+int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
+                    size_t n, double amplification, uint32_t *per_slot);
+/* The same counts read off a built index's root: per_slot gets its slots
+ * (room entries, at least its capacity); returns that capacity, 1 for a
+ * dense root (per_slot[0] = size), 0 if room is too small.  For tests. */
+size_t nfl_root_slot_counts(nfl_index *index, uint32_t *per_slot, size_t room);
 
 /* CDEF-END */
 

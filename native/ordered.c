@@ -5,7 +5,8 @@
  * that starts at the lower bound's slot yields keys in ascending order.  Only
  * the nodes on the lower bound's path start past slot 0; every other node the
  * walk enters holds keys above the bound.  A child shared by adjacent slots is
- * walked once.
+ * walked once.  A descending read (NFL_REVERSE) is the mirror image: it starts
+ * at the upper bound's slot and walks the slots downwards.
  */
 #include <string.h>
 
@@ -13,10 +14,12 @@
 
 typedef struct {
     uint64_t lo, hi;
-    double zlo;
-    int check_lo;            /* nothing copied yet: keys below lo may still come */
-    int check_hi;            /* an upper bound applies (no NFL_TO_END) */
-    int lo_exclusive;
+    double zlo, zhi;
+    int check_lo;            /* ascending: nothing copied yet, keys below lo may
+                                still come; descending: a lower bound applies */
+    int check_hi;            /* ascending: an upper bound applies; descending:
+                                nothing copied yet, keys above hi may still come */
+    int lo_exclusive, hi_inclusive;
     uint64_t *keys, *values; /* where the next entry goes */
     size_t room;             /* entries still wanted; the walk stops at 0 */
 } range_walk;
@@ -34,7 +37,7 @@ static size_t count_below_lo(const range_walk *w, const afli_entry *e, size_t n)
 static size_t count_below_hi(const range_walk *w, const afli_entry *e, size_t n)
 {
     size_t i = 0;
-    while (i < n && e[i].key < w->hi)
+    while (i < n && (e[i].key < w->hi || (e[i].key == w->hi && w->hi_inclusive)))
         i++;
     return i;
 }
@@ -84,8 +87,12 @@ static inline int emit_one(range_walk *w, const afli_entry *e)
     return --w->room == 0;
 }
 
-/* Buckets up to this many entries are copied by a jump on their count. */
+/* Buckets up to this many entries are copied by a jump on their count: the
+ * cases of emit_bucket's switch, one per bucket size. */
 #define JUMP_COPY_MAX 6
+#if NFL_MAX_BUCKET > JUMP_COPY_MAX
+#error "emit_bucket's cases must cover every bucket size"
+#endif
 
 /* emit_run of a bucket that fits with no bound to check: one jump on its
  * count, cheaper than a copy loop whose exit the branch predictor misses. */
@@ -146,7 +153,7 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
         return emit_run(w, nd->entries + i, nd->size - i);
     }
     size_t start = on_bound ? afli_predict(nd, w->lo, w->zlo) : 0;
-    const afli_node *last_child = NULL;
+    const afli_node *last = NULL, *child;
     for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
         for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
             size_t pos = base + (size_t)__builtin_ctzll(occ);
@@ -156,13 +163,83 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
                 stop = emit_one(w, &s->entry);
             else if (kind == SLOT_BUCKET)
                 stop = emit_bucket(w, s->bucket);
-            else if (s->child != last_child) { /* a child spans its slots */
-                last_child = s->child;
-                stop = walk(w, s->child, on_bound && pos == start);
-            }
+            else if ((child = afli_new_child(nd, pos, &last)))
+                stop = walk(w, child, on_bound && pos == start);
             if (stop)
                 return 1;
         }
+    }
+    return 0;
+}
+
+/* emit_run in descending order: copies the in-range part of a sorted run from
+ * its last entry down; returns 1 when the walk must stop.  The walk meets keys
+ * in descending order, so the upper bound is checked only until one entry is
+ * copied, the lower bound always. */
+static int emit_run_desc(range_walk *w, const afli_entry *e, size_t n)
+{
+    if (w->check_hi) {
+        n = count_below_hi(w, e, n);
+        if (n == 0)
+            return 0;
+        w->check_hi = 0;
+    }
+    int stop = 0;
+    size_t below = 0;
+    if (w->check_lo) {
+        below = count_below_lo(w, e, n);
+        stop = below > 0;
+    }
+    size_t m = n - below;
+    if (m >= w->room) {
+        m = w->room;
+        stop = 1;
+    }
+    uint64_t *keys = w->keys, *values = w->values;
+    for (size_t i = 0; i < m; i++) {
+        keys[i] = e[n - 1 - i].key;
+        values[i] = e[n - 1 - i].value;
+    }
+    w->keys = keys + m;
+    w->values = values + m;
+    w->room -= m;
+    return stop;
+}
+
+/* walk in descending order; on_bound says whether the upper bound's path
+ * runs here. */
+static int walk_desc(range_walk *w, const afli_node *nd, int on_bound)
+{
+    if (nd->dense) {
+        size_t n = nd->size;
+        if (on_bound) {
+            n = afli_lower_bound(nd->entries, nd->size, w->hi);
+            if (n < nd->size && nd->entries[n].key == w->hi && w->hi_inclusive)
+                n++;
+        }
+        return emit_run_desc(w, nd->entries, n);
+    }
+    size_t start = on_bound ? afli_predict(nd, w->hi, w->zhi) : nd->capacity - 1;
+    const afli_node *last_child = NULL;
+    for (size_t pos = start + 1; pos-- > 0;) {
+        const afli_slot *s = &nd->slots[pos];
+        int stop = 0;
+        switch (nd->kinds[pos]) {
+        case SLOT_ENTRY:
+            stop = emit_run_desc(w, &s->entry, 1);
+            break;
+        case SLOT_BUCKET:
+            stop = emit_run_desc(w, s->bucket->entries, s->bucket->count);
+            break;
+        case SLOT_CHILD:
+            if (s->child != last_child) { /* a child spans its slots */
+                last_child = s->child;
+                stop = walk_desc(w, s->child, on_bound && pos == start);
+            }
+            break;
+        }
+        if (stop)
+            return 1;
     }
     return 0;
 }
@@ -173,11 +250,19 @@ size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
     if (max == 0)
         return 0;
     int from_start = (flags & NFL_FROM_START) != 0;
-    range_walk w = {lo, hi, 0.0, !from_start, !(flags & NFL_TO_END),
-                    (flags & NFL_LO_EXCLUSIVE) != 0, keys, values, max};
-    if (!from_start)
-        w.zlo = afli_z(t, lo);
-    walk(&w, t->root, !from_start);
+    int to_end = (flags & NFL_TO_END) != 0;
+    range_walk w = {lo, hi, 0.0, 0.0, !from_start, !to_end,
+                    (flags & NFL_LO_EXCLUSIVE) != 0,
+                    (flags & NFL_HI_INCLUSIVE) != 0, keys, values, max};
+    if (flags & NFL_REVERSE) {
+        if (!to_end)
+            w.zhi = afli_z(t, hi);
+        walk_desc(&w, t->root, !to_end);
+    } else {
+        if (!from_start)
+            w.zlo = afli_z(t, lo);
+        walk(&w, t->root, !from_start);
+    }
     return max - w.room;
 }
 

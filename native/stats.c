@@ -30,7 +30,7 @@ static void count_node(const afli_node *nd, uint64_t depth, tally *c)
         return;
     }
     c->model_nodes++;
-    const afli_node *last_child = NULL;
+    const afli_node *last = NULL, *child;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
         switch (nd->kinds[pos]) {
         case SLOT_ENTRY:
@@ -41,10 +41,8 @@ static void count_node(const afli_node *nd, uint64_t depth, tally *c)
             at_depth(c, depth, nd->slots[pos].bucket->count);
             break;
         case SLOT_CHILD:
-            if (nd->slots[pos].child != last_child) {
-                last_child = nd->slots[pos].child;
-                count_node(last_child, depth + 1, c);
-            }
+            if ((child = afli_new_child(nd, pos, &last)))
+                count_node(child, depth + 1, c);
             break;
         }
     }

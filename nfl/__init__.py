@@ -7,24 +7,27 @@
 from nfl.index import Index
 
 __all__ = ["Index", "Flow", "open", "DurableIndex", "SnapshotError", "SnapshotNotFoundError",
-           "WalError", "LockedError"]
+           "WalError", "WalNotFoundError", "LockedError", "ForkedError", "RecoveryWarning"]
 __version__ = "0.1.0"
 
 
-def open(path, key_dtype=None, value_dtype=None, sync="always", flow=None):
+def open(path, key_dtype=None, value_dtype=None, sync="always", strict=False):
     """A durable index in directory path: a snapshot plus a write-ahead log.
 
     key_dtype / value_dtype default to what is stored (uint64 / int64 for a
     new store); sync="always" fsyncs every write call before it returns.
-    flow="auto" (or "on", a Flow, a flow file) makes checkpoints rebuild the
-    tree as bulk_load would, training or loading a flow kept in the snapshot.
+    Opening sets a torn or damaged last log record aside in a side file with
+    a RecoveryWarning (db.recovery says what it did); strict=True raises
+    WalError for a damaged one instead.  nfl.storage.durable documents which
+    damage is repaired, which reported and which raises.
     """
-    from nfl.storage import open_durable
+    from nfl.storage.durable import open_durable
 
-    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, flow=flow)
+    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, strict=strict)
 
 
-_STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError")
+_STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError",
+                  "LockedError", "ForkedError", "RecoveryWarning")
 
 
 def __getattr__(name):
@@ -33,8 +36,12 @@ def __getattr__(name):
         from nfl.flow import Flow
 
         return Flow
-    if name in _STORAGE_NAMES:
-        from nfl import storage
+    if name == "DurableIndex":
+        from nfl.storage.durable import DurableIndex
 
-        return getattr(storage, name)
+        return DurableIndex
+    if name in _STORAGE_NAMES:
+        from nfl.storage import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'nfl' has no attribute {name!r}")

@@ -7,10 +7,12 @@ or rounds to a different key silently.
 """
 import math
 import struct
+import sys
 
 import numpy as np
 
-from nfl._native import lib
+from nfl import _index
+from nfl._native import ffi, lib
 
 KEY_DTYPES = {
     "uint64": lib.NFL_KEY_UINT64,
@@ -23,13 +25,14 @@ _U64_MAX = 2**64 - 1
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _RANGES = {"uint64": (0, _U64_MAX), "int64": (_I64_MIN, _I64_MAX)}
 _DOUBLE = struct.Struct("<d")
+_DBL_MAX = sys.float_info.max
 _WORD = struct.Struct("<Q")
 
 
 def dtype_name(dtype, accepted, what) -> str:
     """The canonical name of a key or value dtype, or TypeError."""
-    try:
-        name = np.dtype(dtype).name
+    try:  # np.dtype(None) is float64: None names no dtype here
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in accepted:
@@ -38,65 +41,30 @@ def dtype_name(dtype, accepted, what) -> str:
 
 
 # ---- scalars ---------------------------------------------------------------
+# One implementation of the scalar rules: the C of nfl._index (native/pyindex.c),
+# which the single-key path of nfl.Index runs inline.
 
-
-def _integral(key, what):
-    """A Python int from an int-like or integral float, or an error."""
-    if isinstance(key, (int, np.integer)):
-        return int(key)
-    if isinstance(key, (float, np.floating)):
-        if math.isnan(key):
-            raise ValueError(f"{what} is NaN")
-        if not math.isfinite(key) or key != math.floor(key):
-            raise ValueError(f"{what} {key!r} is not an integer")
-        return int(key)
-    raise TypeError(f"{what} must be an int or float, not {type(key).__name__}")
+_index._bind(
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_point"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
+    np.integer,
+    np.floating,
+)
+_integral = _index.integral  # (obj, what) -> an exact int from an int-like or integral float
 
 
 def key_bits(key, dtype: str) -> int:
-    """The raw 8-byte pattern of one key in the index's key dtype."""
-    if dtype == "float64":
-        if isinstance(key, (float, np.floating)):
-            if math.isnan(key):
-                raise ValueError("key is NaN")
-            return _WORD.unpack(_DOUBLE.pack(key))[0]
-        if isinstance(key, (int, np.integer)):
-            key = int(key)
-            try:
-                f = float(key)
-            except OverflowError:
-                raise ValueError(f"key {key} is out of range for float64") from None
-            if int(f) != key:
-                raise ValueError(f"key {key} is not exactly representable as float64")
-            return _WORD.unpack(_DOUBLE.pack(f))[0]
-        raise TypeError(f"key must be an int or float, not {type(key).__name__}")
-    k = key if type(key) is int else _integral(key, "key")
-    lo, hi = _RANGES[dtype]
-    if not lo <= k <= hi:
-        raise ValueError(f"key {k} is out of range for {dtype} [{lo}, {hi}]")
-    return k & _U64_MAX
+    """The raw 8-byte pattern of one key in the index's key dtype.
+
+    Raises ValueError (out of range, not integral, NaN, not exactly
+    representable: never wraps or rounds) or TypeError (not a number)."""
+    return _index.key_bits(key, KEY_DTYPES[dtype])
 
 
 def key_converter(dtype: str):
-    """key_bits for one dtype, with the common case (a key of that dtype) inlined."""
-    if dtype == "uint64":
-        def convert(key):
-            if type(key) is int and 0 <= key <= _U64_MAX:
-                return key
-            return key_bits(key, dtype)
-    elif dtype == "int64":
-        def convert(key):
-            if type(key) is int and _I64_MIN <= key <= _I64_MAX:
-                return key & _U64_MAX
-            return key_bits(key, dtype)
-    else:
-        pack, unpack = _DOUBLE.pack, _WORD.unpack
-
-        def convert(key):
-            if type(key) is float and key == key:
-                return unpack(pack(key))[0]
-            return key_bits(key, dtype)
-    return convert
+    """key_bits for one dtype, as a one-argument function."""
+    bits, code = _index.key_bits, KEY_DTYPES[dtype]
+    return lambda key: bits(key, code)
 
 
 def key_from_bits(bits: int, dtype: str):
@@ -109,24 +77,14 @@ def key_from_bits(bits: int, dtype: str):
 
 
 def value_bits(value, dtype: str) -> int:
-    """The 8-byte word of one value in the index's value dtype."""
-    v = value if type(value) is int else _integral(value, "value")
-    lo, hi = _RANGES[dtype]
-    if not lo <= v <= hi:
-        raise ValueError(f"value {v} is out of range for {dtype} [{lo}, {hi}]")
-    return v & _U64_MAX
+    """The 8-byte word of one value in the index's value dtype (ValueError/TypeError if it does not fit)."""
+    return _index.value_bits(value, dtype == "int64")
 
 
 def value_converter(dtype: str):
-    """value_bits for one dtype, with the common case (an in-range int) inlined."""
-    lo, hi = _RANGES[dtype]
-
-    def convert(value):
-        if type(value) is int and lo <= value <= hi:
-            return value & _U64_MAX
-        return value_bits(value, dtype)
-
-    return convert
+    """value_bits for one dtype, as a one-argument function."""
+    bits, signed = _index.value_bits, dtype == "int64"
+    return lambda value: bits(value, signed)
 
 
 def ceil_key(bound, dtype: str):
@@ -135,43 +93,56 @@ def ceil_key(bound, dtype: str):
     Turns a bound of any numeric type into a key, so `lo <= key` and
     `key < hi` stay exact for bounds the dtype cannot hold (2.5 for an integer
     index, -1 for uint64, 2**53 + 1 for float64)."""
-    if dtype == "float64":
-        if isinstance(bound, (int, np.integer)):
-            b = int(bound)
-            try:
-                f = float(b)
-            except OverflowError:
-                return None if b > 0 else -math.inf
-            if int(f) < b:
-                f = math.nextafter(f, math.inf)
-            return f
-        if isinstance(bound, (float, np.floating)):
-            if math.isnan(bound):
-                raise ValueError("bound is NaN")
-            return float(bound)
+    return _round_key(bound, dtype, 1)
+
+
+def floor_key(bound, dtype: str):
+    """The largest key of the dtype that is <= bound, or None if none is (ceil_key's mirror)."""
+    return _round_key(bound, dtype, -1)
+
+
+def _round_key(bound, dtype, up):
+    """ceil_key (up=1) or floor_key (up=-1); TypeError for a non-number, ValueError for NaN."""
+    if isinstance(bound, (float, np.floating)) and math.isnan(bound):
+        raise ValueError("bound is NaN")
+    if not isinstance(bound, (int, float, np.integer, np.floating)):
         raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+    if dtype == "float64":
+        if isinstance(bound, (float, np.floating)):
+            return float(bound)
+        b = int(bound)
+        try:
+            f = float(b)
+        except OverflowError:  # past the largest double: the next key outward is an infinity
+            return (math.inf if up > 0 else _DBL_MAX) if b > 0 else (-_DBL_MAX if up > 0 else -math.inf)
+        if (int(f) - b) * up < 0:
+            f = math.nextafter(f, up * math.inf)
+        return f
     lo, hi = _RANGES[dtype]
     if isinstance(bound, (float, np.floating)):
-        if math.isnan(bound):
-            raise ValueError("bound is NaN")
-        if bound == math.inf:
-            return None
-        if bound == -math.inf:
-            return lo
-        b = math.ceil(bound)
-    elif isinstance(bound, (int, np.integer)):
-        b = int(bound)
+        if math.isinf(bound):
+            return (lo if up > 0 else None) if bound < 0 else (None if up > 0 else hi)
+        b = math.ceil(bound) if up > 0 else math.floor(bound)
     else:
-        raise TypeError(f"bound must be an int or float, not {type(bound).__name__}")
+        b = int(bound)
     if b > hi:
-        return None
-    return max(b, lo)
+        return None if up > 0 else hi
+    if b < lo:
+        return lo if up > 0 else None
+    return b
 
 
 # ---- arrays ----------------------------------------------------------------
 
 
 def _as_1d(arr, what) -> np.ndarray:
+    """arr as a 1-D array; TypeError for a masked array (its mask would be ignored) or a
+    bytes-like object (its bytes would be read as uint8 numbers)."""
+    if isinstance(arr, np.ma.MaskedArray):
+        raise TypeError(f"{what} must not be a masked array (fill or compress it first)")
+    if isinstance(arr, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be a numeric array or sequence, not {type(arr).__name__} "
+                        "(wrap a buffer with np.frombuffer and its dtype)")
     a = np.asarray(arr)
     if a.ndim != 1:
         raise ValueError(f"{what} must be a 1-D array, got {a.ndim}-D")
@@ -198,11 +169,22 @@ def bulk_keys(keys) -> np.ndarray:
 
 
 def key_array(keys, dtype: str) -> np.ndarray:
-    """Query keys converted exactly to the index's key dtype, as raw uint64."""
+    """Query keys converted exactly to the index's key dtype, as raw uint64.
+
+    Any integer or float array is accepted when each key is exactly a key of
+    the index's dtype, and refused whole (ValueError naming the first key
+    that is not) otherwise: float16/float32 keys always are exactly float64;
+    long double keys are accepted only when exactly representable as float64
+    (a float64 index) or integral and in range (an integer index, where
+    they are exact up to 2**64 with an 80-bit long double).  Masked arrays
+    and bytes-like objects raise TypeError (_as_1d).
+    """
     a = _as_1d(keys, "keys")
     if a.size == 0:
         return np.empty(0, dtype=np.uint64)
     _numeric_kind(a, "keys")
+    if a.dtype.kind == "f" and a.dtype.itemsize < 8:
+        a = a.astype(np.float64)  # exact: float64 holds every float16 and float32
     target = np.dtype(dtype)
     if a.dtype.newbyteorder("=") == target:
         out = np.ascontiguousarray(a, dtype=target)
@@ -214,6 +196,10 @@ def key_array(keys, dtype: str) -> np.ndarray:
             out = a.astype(np.float64)
             if np.isnan(out).any():
                 raise ValueError("keys contain NaN")
+            if a.dtype.itemsize > 8:  # long double: more precision than float64 holds
+                bad = out.astype(a.dtype) != a
+                if bad.any():
+                    raise ValueError(f"key {a[int(np.argmax(bad))]!r} is not exactly representable as float64")
             return out.view(np.uint64)
         out = a.astype(np.float64)
         limit = 2.0**63 if a.dtype.kind == "i" else 2.0**64

@@ -1,17 +1,23 @@
-"""Conflict-degree analysis: how many keys a linear model maps to one slot.
+"""Conflict-degree statistics over the slot counts the C core returns.
 
-The conflict degree of a slot is the number of keys whose predicted slot it
-is; the tail conflict degree is its 99th percentile over occupied slots.  AFLI
-sizes its buckets from it and the auto switch compares it with and without the
-flow.  The linear model is the one an AFLI model node fits: it maps the
-smallest z to slot 0 and the largest to the last of amplification * n slots.
+The conflict degree of a slot is the number of keys the linear model of a
+model node puts in it; the tail conflict degree is its 99th percentile over
+occupied slots.  AFLI sizes its buckets from it and the auto switch compares
+it with and without the flow.  The counts come from the C core
+(nfl_slot_counts): it fits exactly the model the tree's build fits, so what
+is judged here is the root of the tree that gets built.  This module keeps
+only statistics over those counts.
 """
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from nfl import _keys
+from nfl._native import ffi, lib
 
 TAIL_PERCENT = 99.0
+MAX_BUCKET = lib.NFL_MAX_BUCKET  # a bucket's entries, at most (the C core's limit)
+ENTRY_BYTES, BUCKET_HEADER_BYTES, CACHE_LINE = 16, 8, 64  # afli_entry, afli_bucket's header
 
 
 class ConflictStats(NamedTuple):
@@ -23,30 +29,38 @@ class ConflictStats(NamedTuple):
     distinct_fraction: float  # occupied slots / keys: 1.0 means no conflicts
 
 
-@njit(cache=True)
-def slot_counts(z, capacity):
-    """Keys per occupied slot, in slot order; z in any order (no sort: O(n))."""
-    n = z.shape[0]
-    per_slot = np.zeros(capacity, dtype=np.int32)
-    if n == 0:
-        return per_slot[:0].astype(np.int64)
-    z0, z1 = z[0], z[0]
-    for i in range(n):
-        z0 = min(z0, z[i])
-        z1 = max(z1, z[i])
-    span = z1 - z0
-    scale = (capacity - 1) / span if span > 0 else 0.0
-    for i in range(n):
-        p = (z[i] - z0) * scale
-        pos = 0 if not p > 0 else (capacity - 1 if p >= capacity - 1 else int(p))
-        per_slot[pos] += 1
-    return per_slot[per_slot > 0].astype(np.int64)
+def _raw_keys(keys) -> np.ndarray:
+    """keys as one of the index's key dtypes (other numbers as float64), contiguous."""
+    keys = np.asarray(keys)
+    if keys.dtype.name not in _keys.KEY_DTYPES:
+        keys = keys.astype(np.float64)
+    return np.ascontiguousarray(keys)
 
 
-def model_counts(z, amplification=2.0) -> np.ndarray:
-    """Keys per occupied slot of the linear model over z (any order) on amplification * n slots."""
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    return slot_counts(z, max(int(np.ceil(amplification * z.size)), 1))
+def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
+    """Keys in each slot (empty ones too) of the model node the C core fits over keys.
+
+    keys: a 1-D array of keys (uint64, int64 or float64; other numbers are
+    taken as float64), any order; flow: an nfl.Flow, its compiled transform
+    (nfl.flow.compiled.Compiled) or None; amplification:
+    slots per key, None for the tree's own.  O(n) time, 4 bytes per slot.
+    """
+    keys = _raw_keys(keys)
+    capacity = lib.nfl_model_capacity(keys.size, amplification or 0.0)
+    counts = np.empty(capacity, dtype=np.uint32)
+    handle = ffi.NULL if flow is None else getattr(flow, "compiled", flow).handle
+    rc = lib.nfl_slot_counts(_keys.KEY_DTYPES[keys.dtype.name], handle,
+                             ffi.from_buffer("uint64_t[]", keys.view(np.uint64)), keys.size,
+                             amplification or 0.0, ffi.from_buffer("uint32_t[]", counts))
+    if rc == lib.NFL_ENOMEM:
+        raise MemoryError("out of memory counting slots")
+    return counts
+
+
+def model_counts(keys, flow=None, amplification=None) -> np.ndarray:
+    """Keys per occupied slot, in slot order (int64): per_slot without the empty slots."""
+    counts = per_slot(keys, flow, amplification)
+    return counts[counts > 0].astype(np.int64)
 
 
 def stats_of(counts: np.ndarray) -> ConflictStats:
@@ -61,16 +75,28 @@ def stats_of(counts: np.ndarray) -> ConflictStats:
     )
 
 
-def conflict_stats(z, amplification=2.0) -> ConflictStats:
-    """Conflict-degree statistics of the linear model over z (any order)."""
-    return stats_of(model_counts(z, amplification))
+def conflict_stats(keys, flow=None, amplification=None) -> ConflictStats:
+    """Conflict-degree statistics of the model node over keys (see per_slot)."""
+    return stats_of(model_counts(keys, flow, amplification))
 
 
 def bucket_for(stats: ConflictStats) -> int:
-    """AFLI's bucket capacity: the tail conflict degree clamped to 1..6."""
-    return int(min(max(np.ceil(stats.p99), 1), 6))
+    """AFLI's bucket capacity: the tail conflict degree clamped to 1..MAX_BUCKET."""
+    return int(min(max(np.ceil(stats.p99), 1), MAX_BUCKET))
 
 
-def bucket_size(z, amplification=2.0) -> int:
-    """The bucket capacity for a tree over z."""
-    return bucket_for(conflict_stats(z, amplification))
+def over_full_share(counts: np.ndarray, bucket: int) -> float:
+    """Share of the keys in slots holding more than a bucket: they live a level down or more."""
+    return float(counts[counts > bucket].sum()) / max(int(counts.sum()), 1)
+
+
+def bucket_lines(counts: np.ndarray, bucket: int) -> float:
+    """Cache lines a lookup reads in the bucket of its key, over all keys (counts: model_counts)."""
+    held = counts[(counts >= 2) & (counts <= bucket)]
+    lines = held * (BUCKET_HEADER_BYTES + ENTRY_BYTES * held) / CACHE_LINE
+    return float(lines.sum()) / max(int(counts.sum()), 1)
+
+
+def lookup_levels(counts: np.ndarray, bucket: int) -> float:
+    """What a lookup costs past the root slot, in tree levels: deeper keys and bucket lines."""
+    return over_full_share(counts, bucket) + bucket_lines(counts, bucket)

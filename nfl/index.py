@@ -1,30 +1,53 @@
 """Index: the Python face of the native AFLI tree.
 
-Validation and dtype handling happen here (through nfl._keys); every tree
-operation, single or batch, is one call into the C core, which releases the
-GIL and takes the index's readers-writer lock.
+Validation and dtype handling happen here (through nfl._keys).  Single-key
+operations are those of the base class nfl._index.Core, C that converts the
+key and runs the tree operation holding the GIL; every batch or ordered
+operation is one cffi call into the C core, which releases the GIL.  Both take
+the same tree's one readers-writer lock.
 """
-import threading
+import collections.abc
+import itertools
+import os
 
 import numpy as np
 
-from nfl import _keys
+from nfl import _index, _keys, views
 from nfl._native import ffi, lib
+from nfl.flow import Flow
+from nfl.storage import snapshot
+from nfl.storage.errors import SnapshotError
 
 _ERRORS = {
     lib.NFL_ENOMEM: (MemoryError, "out of memory in the native index"),
     lib.NFL_EINVAL: (ValueError, "invalid argument to the native index"),
-    lib.NFL_EORDER: (RuntimeError, "the flow is not monotone over these keys"),
+    lib.NFL_EORDER: (ValueError, "the flow is not monotone over these keys"),
 }
 _ITER_CHUNK = 4096
+_FIRST_CHUNK = 128  # an iterator's first read: a short irange needs one native call
+_REPR_ITEMS = 5
 _UNLIMITED = 2**62
-_TWO64 = 2**64
 _MISSING = object()
 # The ordered-read path, looked up once: it runs per scan() call.
 _DTYPES = {name: np.dtype(name) for name in ("uint64", "int64", "float64")}
 _U64S = ffi.typeof("uint64_t[]")
 _empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
 _TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
+_FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
+    lib.NFL_FROM_START, lib.NFL_LO_EXCLUSIVE, lib.NFL_HI_INCLUSIVE, lib.NFL_REVERSE)
+_U64 = np.dtype(np.uint64)
+
+
+def _pick_keys(keys, values):
+    return keys.tolist()
+
+
+def _pick_values(keys, values):
+    return values.tolist()
+
+
+def _pick_items(keys, values):
+    return zip(keys.tolist(), values.tolist())
 
 
 def _depth_histogram(st) -> dict:
@@ -53,7 +76,7 @@ def _u64_ptr(arr):
     return ffi.cast("uint64_t *", ffi.from_buffer(arr))
 
 
-class Index:
+class Index(_index.Core):
     """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
 
     Keys are uint64, int64 or float64 (one dtype per index, compared exactly);
@@ -66,6 +89,7 @@ class Index:
         self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
+        self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
         params = _flow.params() if _flow is not None else None
         ptr = lib.nfl_create(
             _keys.KEY_DTYPES[self._key_dtype],
@@ -74,23 +98,36 @@ class Index:
         )
         if ptr == ffi.NULL:
             raise ValueError("the native index refused its flow parameters")
-        self._ptr = ffi.gc(ptr, lib.nfl_free)
-        self._writes = 0  # bumped by every write call, for iterators
+        try:  # the base owns the tree from here: freed with this object
+            self._attach(int(ffi.cast("uintptr_t", ptr)), _keys.KEY_DTYPES[self._key_dtype],
+                         self._value_dtype == "int64")
+        except BaseException:
+            lib.nfl_free(ptr)
+            raise
+        self._ptr = ptr  # for the batch calls through cffi
         self._key = _keys.key_converter(self._key_dtype)
         self._value = _keys.value_converter(self._value_dtype)
-        self._signed_values = self._value_dtype == "int64"
-        self._cells = threading.local()  # a native out-cell per thread (calls release the GIL)
         self._scratch = []  # pooled ordered-read buffers (_scratch_for)
 
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto"):
+    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True):
         """An index over keys (any order) and values (default: positions).
 
         flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        Tuning knobs, for measurements (bench/): bucket_size, the entries a
+        bucket holds, 1..NFL_MAX_BUCKET (None: from the tail conflict degree,
+        as AFLI sizes it); prefetch=False turns off the prefetching of batch
+        lookups (the plain descent, one key after the other).  ValueError or
+        TypeError for a bad knob.
         """
         from nfl.switch import choose_flow
+
+        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
+            raise ValueError(f"bucket_size must be None or an int in 1..{lib.NFL_MAX_BUCKET}; got {bucket_size!r}")
+        if not isinstance(prefetch, bool):
+            raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
         keys = _keys.bulk_keys(keys)
         value_dtype = "int64"
@@ -102,8 +139,11 @@ class Index:
                 value_dtype = "uint64"
             vals = _keys.value_array(values, value_dtype, keys.size)
         choice = choose_flow(keys, flow)
-        return cls._from_entries(keys, vals, value_dtype, choice.flow, choice.bucket_size,
-                                 (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
+                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+        idx._flow_reason = choice.reason
+        _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
+        return idx
 
     @classmethod
     def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
@@ -127,83 +167,36 @@ class Index:
         keys, values = self._read_all(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, _UNLIMITED, hint=len(self) + 1)
         return keys, values.view(np.uint64)
 
-    # ---- scalar helpers ------------------------------------------------------
-
-    def _cell(self):
-        """This thread's uint64 out-cell for single-key native calls."""
-        try:
-            return self._cells.cell
-        except AttributeError:
-            cell = self._cells.cell = ffi.new("uint64_t *")
-            return cell
-
     def _out_key(self, bits):
         return _keys.key_from_bits(bits, self._key_dtype)
 
-    def _put(self, key, value, mode):
-        k, v = self._key(key), self._value(value)
-        self._writes += 1
-        return _check(lib.nfl_put(self._ptr, k, v, mode))
-
     # ---- point operations ------------------------------------------------------
-
-    def get(self, key, default=None):
-        """The value of key, or default."""
-        out = self._cell()
-        if lib.nfl_get(self._ptr, self._key(key), out):
-            v = out[0]
-            return v - _TWO64 if v >> 63 and self._signed_values else v
-        return default
-
-    def __getitem__(self, key):
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key, value):
-        self._put(key, value, lib.NFL_UPSERT)
-
-    def insert(self, key, value) -> bool:
-        """Adds key; False (and no change) if it is already there."""
-        return self._put(key, value, lib.NFL_INSERT) == 0
-
-    def update(self, key, value) -> bool:
-        """Changes the value of an existing key; False if it is absent."""
-        return self._put(key, value, lib.NFL_UPDATE) == 1
-
-    def delete(self, key) -> bool:
-        """Removes key; False if it was absent."""
-        k = self._key(key)
-        self._writes += 1
-        return lib.nfl_delete(self._ptr, k) == 1
-
-    def __delitem__(self, key):
-        if not self.delete(key):
-            raise KeyError(key)
-
-    def __contains__(self, key):
-        try:
-            k = self._key(key)
-        except (TypeError, ValueError):
-            return False
-        return lib.nfl_get(self._ptr, k, self._cell()) == 1
-
-    def __len__(self):
-        return lib.nfl_size(self._ptr)
+    # idx[k], idx[k] = v, del idx[k], k in idx, len(idx), get, insert, replace,
+    # delete, pop and setdefault are those of the base, nfl._index.Core: C that
+    # converts the key and value by the rules of nfl._keys and runs the tree
+    # operation holding the GIL (see native/pyindex.c).
 
     # ---- batch operations ------------------------------------------------------
 
     def _key_array(self, keys):
         return _keys.key_array(keys, self._key_dtype)
 
-    def get_many(self, keys):
-        """(values, found) for a batch of keys; values are 0 where not found."""
+    def get_many(self, keys, default=None):
+        """The values of a batch of keys, one native call.
+
+        Without default: (values, found), values 0 where not found.  With a
+        default (an int of the value dtype; ValueError/TypeError otherwise):
+        one values array holding default where the key is absent."""
+        if default is not None:
+            self._value(default)  # checked before any work
         k = self._key_array(keys)
         values = np.empty(k.size, dtype=self._value_dtype)
         found = np.empty(k.size, dtype=bool)
         lib.nfl_get_many(self._ptr, _u64(k), k.size, _u64(values.view(np.uint64)), _u8(found))
-        return values, found
+        if default is None:
+            return values, found
+        values[~found] = default
+        return values
 
     def contains_many(self, keys):
         """A bool array: which keys are present."""
@@ -214,11 +207,85 @@ class Index:
 
     def _put_many(self, keys, values, mode):
         k = self._key_array(keys)
-        v = _keys.value_array(values, self._value_dtype, k.size)
+        return self._put_bits(k, _keys.value_array(values, self._value_dtype, k.size), mode)
+
+    def _put_bits(self, k, v, mode):
+        """nfl_put_many of raw uint64 key and value arrays; the existed array."""
         existed = np.empty(k.size, dtype=bool)
         self._writes += 1
         _check(lib.nfl_put_many(self._ptr, _u64(k), _u64(v), k.size, mode, _u8(existed)))
         return existed
+
+    # ---- mapping writes ----------------------------------------------------------
+
+    def _pair_bits(self, other):
+        """(keys, values) raw uint64 arrays of what update(other) writes, in order.
+
+        other: an Index (read in one native call), a mapping (anything with
+        keys(), as dict.update reads it) or an iterable of (key, value) pairs;
+        each key and value is checked with the rules of a single-key write.
+        TypeError for an element that is not a pair, ValueError for one of
+        the wrong length."""
+        if isinstance(other, Index):
+            keys, values = other._export()
+            k = _keys.key_array(keys, self._key_dtype)
+            return k, _keys.value_array(values.view(other.value_dtype), self._value_dtype, k.size)
+        if hasattr(other, "keys"):
+            pairs = ((key, other[key]) for key in other.keys())
+        else:
+            pairs = other
+        convert_key, convert_value = self._key, self._value
+        keys, values = [], []
+        for i, pair in enumerate(pairs):
+            try:
+                key, value = pair
+            except TypeError:
+                raise TypeError(f"update element #{i} ({type(pair).__name__}) is not a (key, value) pair") from None
+            except ValueError:
+                raise ValueError(f"update element #{i} has length {len(pair)}; 2 is required") from None
+            keys.append(convert_key(key))
+            values.append(convert_value(value))
+        return np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64)
+
+    def update(self, other=(), /):
+        """Upserts every pair of other (a mapping or an iterable of (key, value) pairs), as dict.update.
+
+        Every key and value is checked before any is written (a bad one
+        raises and changes nothing); the writes are one batch call; a key
+        repeated in other: the last value wins.  Cost: O(m) Python work for m
+        pairs (one native read for an Index) plus the batch upsert."""
+        k, v = self._pair_bits(other)
+        if k.size:
+            self._put_bits(k, v, lib.NFL_UPSERT)
+
+    def popitem(self, last=True):
+        """Removes and returns the (key, value) of the largest key (the smallest with last=False).
+
+        KeyError if the index is empty."""
+        try:
+            key, value = self.peekitem(-1 if last else 0)
+        except IndexError:
+            raise KeyError("popitem(): index is empty") from None
+        self.delete(key)
+        return key, value
+
+    def clear(self):
+        """Removes every entry (keeps the dtypes and the flow)."""
+        empty = np.empty(0, dtype=np.uint64)
+        self._writes += 1
+        _check(lib.nfl_bulk_load(self._ptr, _u64(empty), _u64(empty), 0, self._bucket_size(),
+                                 ffi.new("uint64_t *")))
+
+    def copy(self):
+        """An independent index with the same entries, dtypes and flow; O(n)."""
+        keys, values = self._export()
+        return type(self)._from_entries(keys, values, self._value_dtype, self._flow, self._bucket_size(),
+                                        self._conflicts)
+
+    def _bucket_size(self):
+        st = ffi.new("nfl_stats *")
+        lib.nfl_get_stats(self._ptr, st)
+        return st.bucket_size
 
     def put_many(self, keys, values):
         """Upserts a batch; with duplicate keys in the batch the last wins."""
@@ -285,13 +352,13 @@ class Index:
         keys, values = _empty(count, _DTYPES[self._key_dtype]), _empty(count, _DTYPES[self._value_dtype])
         return count, keys, values, _u64_ptr(keys), _u64_ptr(values)
 
-    def _first_key(self, lo_bits, flags):
-        """The first key in range, or None: one native call, no arrays made."""
+    def _first(self, lo_bits, hi_bits, flags):
+        """The first (key, value) of a native read, or None: one call, no arrays made."""
         scratch = self._scratch_for(1)
-        n = _nfl_range(self._ptr, lo_bits, 0, flags, scratch[3], scratch[4], 1)
-        key = self._out_key(scratch[3][0]) if n else None
+        n = _nfl_range(self._ptr, lo_bits, hi_bits, flags, scratch[3], scratch[4], 1)
+        item = (self._out_key(scratch[3][0]), scratch[2][0].item()) if n else None
         self._scratch.append(scratch)
-        return key
+        return item
 
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
@@ -342,13 +409,72 @@ class Index:
             return self._range(0, 0, 0, 0)
         return self._read_all(lo, 0, _TO_END, count, hint=len(self) + 1)
 
-    def lower_bound(self, key):
-        """The smallest key >= key, or None."""
-        lo = self._lo(key)
-        return None if lo is None else self._first_key(lo, _TO_END)
+    def _bounds(self, minimum, maximum, inclusive):
+        """(lo_bits, hi_bits, flags) of the native read of irange's bounds; None when no key can be in range.
+
+        A bound the dtype cannot hold (2.5 for an integer index, -1 for
+        uint64, 2**53 + 1 for float64) becomes the nearest key inside it."""
+        try:
+            lo_inclusive, hi_inclusive = inclusive
+        except (TypeError, ValueError):
+            raise TypeError(f"inclusive must be a pair of bools, got {inclusive!r}") from None
+        flags = lo = hi = 0
+        if minimum is None:
+            flags |= _FROM_START
+        else:
+            try:
+                lo = self._key(minimum)
+                flags |= 0 if lo_inclusive else _LO_EXCLUSIVE
+            except ValueError:
+                key = _keys.ceil_key(minimum, self._key_dtype)
+                if key is None:
+                    return None
+                lo = self._key(key)
+        if maximum is None:
+            flags |= _TO_END
+        else:
+            try:
+                hi = self._key(maximum)
+                flags |= _HI_INCLUSIVE if hi_inclusive else 0
+            except ValueError:
+                key = _keys.floor_key(maximum, self._key_dtype)
+                if key is None:
+                    return None
+                hi, flags = self._key(key), flags | _HI_INCLUSIVE
+        return lo, hi, flags
+
+    def _nearest(self, key, inclusive, below):
+        """The nearest key to key (at or past it when inclusive), below or above it; None if none."""
+        if key is None:
+            raise TypeError("key must be a number, not None")
+        bounds = (self._bounds(None, key, (True, inclusive)) if below
+                  else self._bounds(key, None, (inclusive, True)))
+        if bounds is None:
+            return None
+        item = self._first(bounds[0], bounds[1], bounds[2] | (_REVERSE if below else 0))
+        return None if item is None else item[0]
+
+    def ceiling_key(self, key):
+        """The smallest key >= key, or None.  O(log n) (one native read)."""
+        return self._nearest(key, True, False)
+
+    lower_bound = ceiling_key
+
+    def higher_key(self, key):
+        """The smallest key > key, or None."""
+        return self._nearest(key, False, False)
+
+    def floor_key(self, key):
+        """The largest key <= key, or None."""
+        return self._nearest(key, True, True)
+
+    def lower_key(self, key):
+        """The largest key < key, or None."""
+        return self._nearest(key, False, True)
 
     def min_key(self):
-        return self._first_key(0, _ALL)
+        item = self._first(0, 0, _ALL)
+        return None if item is None else item[0]
 
     def max_key(self):
         scratch = self._scratch_for(1)
@@ -356,63 +482,172 @@ class Index:
         self._scratch.append(scratch)
         return key
 
-    def _chunks(self):
-        """Ascending (keys, values) chunks; RuntimeError if the index changes."""
+    def peekitem(self, index=-1):
+        """The (key, value) at position index in key order (0: smallest, -1: largest), as SortedDict.
+
+        IndexError when out of range (any index of an empty index).  Cost:
+        O(log n) for 0 and -1, O(|index|) otherwise."""
+        if type(index) is not int:
+            index = _keys._integral(index, "index")
+        if index in (0, -1):
+            item = self._first(0, 0, _ALL | (_REVERSE if index else 0))
+        else:
+            count = index + 1 if index >= 0 else -index
+            keys, values = self._read_all(0, 0, _ALL | (_REVERSE if index < 0 else 0), count, hint=count)
+            item = (keys[-1].item(), values[-1].item()) if keys.size == count else None
+        if item is None:
+            raise IndexError("index out of range")
+        return item
+
+    def _chunk(self, lo, hi, flags, count, pick):
+        """(pick(keys, values), n, raw bits of the last key) of one native read of up to count entries.
+
+        Read into a pooled buffer: pick must copy what it keeps (tolist does)."""
+        scratch = self._scratch_for(count)
+        n = _nfl_range(self._ptr, lo, hi, flags, scratch[3], scratch[4], count)
+        keys = scratch[1][:n]
+        chunk = pick(keys, scratch[2][:n]), n, int(keys.view(_U64)[-1]) if n else 0
+        self._scratch.append(scratch)
+        return chunk
+
+    def _entries(self, lo, hi, flags, pick, strict):
+        """Entries of one native read, lazily, in chunks of at most _ITER_CHUNK, as pick(keys, values) gives them.
+
+        RuntimeError if the index changes while it runs: at the next item
+        when strict (as dict's iterators), else at the next chunk or the end."""
         writes, version = self._writes, lib.nfl_version(self._ptr)
-        flags, lo = _ALL, 0
+        want = _FIRST_CHUNK
         while True:
+            items, n, last = self._chunk(lo, hi, flags, want, pick)
+            if strict:
+                for item in items:
+                    if self._writes != writes:
+                        raise RuntimeError("index changed during iteration")
+                    yield item
+            else:
+                yield from items
+            if n < want:
+                break
+            if flags & _REVERSE:  # the next chunk starts past the last key
+                hi, flags = last, flags & ~(_TO_END | _HI_INCLUSIVE)
+            else:
+                lo, flags = last, (flags & ~_FROM_START) | _LO_EXCLUSIVE
+            want = min(2 * want, _ITER_CHUNK)
             if self._writes != writes or lib.nfl_version(self._ptr) != version:
                 raise RuntimeError("index changed during iteration")
-            keys, values = self._range(lo, 0, flags, _ITER_CHUNK)
-            if keys.size == 0:
-                return
-            yield keys.tolist(), values.tolist()
-            if keys.size < _ITER_CHUNK:
-                return
-            lo, flags = self._key(keys[-1].item()), _TO_END | lib.NFL_LO_EXCLUSIVE
-
-    def _walk(self, pick):
-        writes = self._writes
-        for chunk in self._chunks():
-            for item in pick(chunk):
-                if self._writes != writes:
-                    raise RuntimeError("index changed during iteration")
-                yield item
         if self._writes != writes:  # as dict does, even after the last item
             raise RuntimeError("index changed during iteration")
 
+    def _irange(self, minimum, maximum, inclusive, reverse, pick):
+        bounds = self._bounds(minimum, maximum, inclusive)
+        if bounds is None:
+            return iter(())
+        lo, hi, flags = bounds
+        return self._entries(lo, hi, flags | (_REVERSE if reverse else 0), pick, strict=False)
+
+    def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
+        """A lazy iterator of the keys between minimum and maximum (None: unbounded), as SortedDict.irange.
+
+        inclusive: whether each bound itself is in range.  The tree is read
+        in chunks (the first of _FIRST_CHUNK keys, never the whole range at
+        once); each chunk is a consistent snapshot.  Bounds are checked when
+        called (TypeError for a non-number, ValueError for NaN); the iterator
+        raises RuntimeError if the index changed, at the next chunk or at its
+        end.  Cost: O(log n) to start, then O(1) per key."""
+        return self._irange(minimum, maximum, inclusive, reverse, _pick_keys)
+
+    def irange_items(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
+        """irange of (key, value) pairs."""
+        return self._irange(minimum, maximum, inclusive, reverse, _pick_items)
+
+    def _iter_all(self, pick, reverse=False):
+        return self._entries(0, 0, _ALL | (_REVERSE if reverse else 0), pick, strict=True)
+
+    def _iter_values(self, reverse=False):
+        """The values in key order (descending with reverse): what values() iterates."""
+        return self._iter_all(_pick_values, reverse)
+
+    def _iter_items(self, reverse=False):
+        """The (key, value) pairs in key order (descending with reverse): what items() iterates."""
+        return self._iter_all(_pick_items, reverse)
+
     def items(self):
-        """(key, value) pairs in ascending key order."""
-        return self._walk(lambda c: zip(c[0], c[1]))
+        """A view of the (key, value) pairs in ascending key order (nfl.views.ItemsView)."""
+        return views.ItemsView(self)
 
     def keys(self):
-        return self._walk(lambda c: c[0])
+        """A view of the keys in ascending order (nfl.views.KeysView): set operations, O(log n) `in`."""
+        return views.KeysView(self)
 
     def values(self):
-        return self._walk(lambda c: c[1])
+        """A view of the values in ascending key order (nfl.views.ValuesView)."""
+        return views.ValuesView(self)
 
     def __iter__(self):
-        return self.keys()
+        return self._iter_all(_pick_keys)
 
-    # ---- persistence (nfl.storage) ----------------------------------------------------
+    def __reversed__(self):
+        """The keys in descending order."""
+        return self._iter_all(_pick_keys, reverse=True)
+
+    def __eq__(self, other):
+        """True when other is a Mapping with the same keys and values (dict semantics)."""
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        if isinstance(other, Index) and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype):
+            (k1, v1), (k2, v2) = self._export(), other._export()
+            return bool(np.array_equal(k1, k2) and np.array_equal(v1, v2))
+        for key, value in self._iter_items():
+            try:
+                if other[key] != value:
+                    return False
+            except KeyError:
+                return False
+        return True
+
+    __hash__ = None  # mutable, as dict
+
+    # ---- persistence (nfl.storage.snapshot) ---------------------------------------------
+
+    def _to_record(self) -> snapshot.Record:
+        """The index as plain data for the snapshot codec (one consistent read of the entries)."""
+        keys, values = self._export()
+        raw, flow = self._conflicts
+        f = self._flow
+        return snapshot.Record(self._key_dtype, self._value_dtype, keys, values,
+                               None if f is None else f.params(), None if f is None else dict(f.meta),
+                               self.stats()["bucket_size"], raw, flow, self._flow_reason)
+
+    @classmethod
+    def _from_record(cls, record: snapshot.Record, where="snapshot"):
+        """The index a snapshot Record describes; SnapshotError if the native index refuses it."""
+        try:
+            flow = None if record.flow_params is None else Flow(record.flow_params, record.flow_meta)
+            idx = cls._from_entries(record.keys, record.values, record.value_dtype, flow, record.bucket_size,
+                                    (record.tail_conflicts_raw, record.tail_conflicts_flow))
+        except (ValueError, RuntimeError) as exc:
+            raise SnapshotError(f"{where}: snapshot contents refused by the index ({exc})") from None
+        idx._flow_reason = record.flow_reason or "loaded from a snapshot that does not say why"
+        return idx
+
+    @classmethod
+    def _from_snapshot(cls, data, where="snapshot"):
+        """The index whose snapshot bytes are data (pickle's way back)."""
+        return cls._from_record(snapshot.decode(data, where)[0], where)
 
     def save(self, path):
         """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one."""
-        from nfl import storage
-
-        storage.save_index(self, path)
+        snapshot.save(self._to_record(), path)
 
     @classmethod
     def load(cls, path):
-        """Reads a snapshot written by save(); nfl.storage.SnapshotError if it is not valid."""
-        from nfl import storage
-
-        return storage.load_index(path)
+        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid."""
+        return cls._from_record(snapshot.load(path)[0], os.fspath(path))
 
     def __reduce__(self):
-        from nfl import storage
-
-        return storage.index_from_bytes, (storage.index_to_bytes(self),)
+        return _from_snapshot_bytes, (b"".join(snapshot.encode(self._to_record())),)
 
     # ---- introspection ------------------------------------------------------------
 
@@ -450,7 +685,15 @@ class Index:
             "tail_conflicts_flow": self._conflicts[1],
             "bucket_size": st.bucket_size,
             "memory_bytes": self.memory_usage(),
+            "flow_reason": self._flow_reason,
         }
+
+    def _check(self):
+        """Checks every structural invariant of the native tree (nfl_check); AssertionError
+        naming the first violation.  O(n * depth): for tests."""
+        msg = ffi.new("char[]", lib.NFL_CHECK_MESSAGE)
+        if lib.nfl_check(self._ptr, msg, lib.NFL_CHECK_MESSAGE) != 0:
+            raise AssertionError(f"nfl index invariant broken: {ffi.string(msg).decode()}")
 
     def memory_usage(self) -> int:
         """Bytes held by the native structure."""
@@ -458,4 +701,15 @@ class Index:
 
     def __repr__(self):
         flow = "flow" if self._flow is not None else "no flow"
-        return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}>"
+        first = list(itertools.islice(self._iter_items(), _REPR_ITEMS))
+        shown = ", ".join(f"{k!r}: {v!r}" for k, v in first)
+        more = ", ..." if len(self) > len(first) else ""
+        return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}: {{{shown}{more}}}>"
+
+
+def _from_snapshot_bytes(data):
+    """An Index from its snapshot bytes: what a pickled Index stores."""
+    return Index._from_snapshot(data)
+
+
+collections.abc.MutableMapping.register(Index)

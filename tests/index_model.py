@@ -1,14 +1,17 @@
 """A hypothesis state machine that checks nfl.Index against SortedDict.
 
-Every point, batch and ordered operation runs on both and must agree.  Key
+Every point, batch, ordered and mapping operation runs on both and must
+agree; views taken when the index is built must see every later write.  Key
 strategies aim at the hard places: the dtype's extremes, 2**53 and 2**63,
 long runs of consecutive integers (equal after conversion to double),
 negative and tiny floats, and keys already present.  Subclasses choose the
-key dtype and how the index is built (flow off, or a given flow).
+key dtype and how the index is built (flow off, or a given flow).  After
+every step the tree must also pass its own structural check (Index._check).
 """
 import math
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sortedcontainers import SortedDict
@@ -91,6 +94,7 @@ class IndexMachine(RuleBasedStateMachine):
         super().__init__()
         self.model = SortedDict()
         self.index = None
+        self.views = None  # keys(), values(), items() taken at build: they must follow every write
         self.keys = KEY_STRATEGIES[self.key_dtype]
 
     # ---- helpers -------------------------------------------------------
@@ -106,12 +110,25 @@ class IndexMachine(RuleBasedStateMachine):
             return self.model.keys()[data.draw(st.integers(0, len(self.model) - 1))]
         return self.k(data.draw(self.keys))
 
+    def bound(self, data):
+        """A range bound: None, a key, between keys, or outside every key the dtype holds."""
+        kind = data.draw(st.sampled_from(["none", "key", "between", "outside"]))
+        if kind == "none":
+            return None
+        if kind == "outside":
+            return data.draw(st.sampled_from([-(2**65), 2**65, -math.inf, math.inf, -1e300, 1e300, -0.5]))
+        key = self.pick(data)
+        if kind == "between" and abs(key) < 2**52:
+            return key + 0.5  # between two integers; near a float key
+        return key
+
     # ---- setup ---------------------------------------------------------
     @initialize(kind=st.sampled_from(["empty", "lognormal", "clustered", "consecutive", "dense-runs", "wide"]),
                 n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1))
     def build(self, kind, n, seed):
         if kind == "empty":
             self.index = nfl.Index(key_dtype=self.key_dtype)
+            self.views = (self.index.keys(), self.index.values(), self.index.items())
             return
         keys = initial_keys(kind, n, seed, self.key_dtype)
         values = np.random.default_rng(seed).integers(I64[0], I64[1], keys.size, dtype=np.int64)
@@ -119,6 +136,7 @@ class IndexMachine(RuleBasedStateMachine):
         self.index = nfl.Index.bulk_load(keys[shuffled], values[shuffled], flow=self.flow)
         for key, value in zip(keys.tolist(), values.tolist()):
             self.model[self.k(key)] = value
+        self.views = (self.index.keys(), self.index.values(), self.index.items())
 
     # ---- point operations ------------------------------------------------
     @rule(data=st.data())
@@ -142,9 +160,9 @@ class IndexMachine(RuleBasedStateMachine):
         self.model.setdefault(key, value)
 
     @rule(data=st.data(), value=st.integers(*I64))
-    def update(self, data, value):
+    def replace(self, data, value):
         key = self.pick(data)
-        assert self.index.update(key, value) == (key in self.model)
+        assert self.index.replace(key, value) == (key in self.model)
         if key in self.model:
             self.model[key] = value
 
@@ -154,10 +172,87 @@ class IndexMachine(RuleBasedStateMachine):
         assert self.index.delete(key) == (key in self.model)
         self.model.pop(key, None)
 
+    # ---- mapping operations ----------------------------------------------
+    @rule(data=st.data(), with_default=st.booleans())
+    def pop(self, data, with_default):
+        key = self.pick(data)
+        if with_default:
+            assert self.index.pop(key, "absent") == self.model.pop(key, "absent")
+        elif key in self.model:
+            assert self.index.pop(key) == self.model.pop(key)
+        else:
+            with pytest.raises(KeyError):
+                self.index.pop(key)
+
+    @rule(last=st.booleans())
+    def popitem(self, last):
+        if not self.model:
+            with pytest.raises(KeyError):
+                self.index.popitem(last=last)
+            return
+        assert self.index.popitem(last=last) == self.model.popitem(index=-1 if last else 0)
+
+    @rule(data=st.data(), value=st.integers(*I64))
+    def setdefault(self, data, value):
+        key = self.pick(data)
+        assert self.index.setdefault(key, value) == self.model.setdefault(key, value)
+
+    @rule(data=st.data(), form=st.sampled_from(["dict", "pairs", "generator", "index"]))
+    def update(self, data, form):
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 20)))]
+        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
+        pairs = list(zip(keys, values))
+        if form == "dict":
+            other = dict(pairs)
+        elif form == "pairs":
+            other = pairs  # a repeated key: the last value wins, as dict.update
+        elif form == "generator":
+            other = iter(pairs)
+        else:
+            other = nfl.Index(key_dtype=self.key_dtype)
+            other.update(dict(pairs))
+        self.index.update(other)
+        self.model.update(pairs)
+
+    @rule()
+    def clear_and_refill(self):
+        saved = dict(self.model)
+        self.index.clear()
+        assert len(self.index) == 0 and list(self.index) == [] and self.index == {}
+        assert self.index.key_dtype == self.key_dtype
+        self.index.update(saved)
+
+    @rule(data=st.data())
+    def copy_is_independent(self, data):
+        clone = self.index.copy()
+        assert clone == self.model and clone == self.index and clone is not self.index
+        assert (clone.key_dtype, clone.value_dtype, clone.flow) == (self.index.key_dtype,
+                                                                     self.index.value_dtype, self.index.flow)
+        key = self.pick(data)
+        clone[key] = 7
+        clone.pop(key)
+        assert self.index.get(key, "absent") == self.model.get(key, "absent")
+        assert len(clone) == len(self.model) - (key in self.model)
+
+    @rule(data=st.data())
+    def equality(self, data):
+        assert self.index == self.model and self.index == dict(self.model)
+        assert not (self.index != self.model)
+        assert self.index != [] and self.index != list(self.model.items())
+        if self.model:
+            changed = dict(self.model)
+            key = self.pick(data)
+            if key in changed:
+                changed[key] = changed[key] ^ 1
+            else:
+                changed[key] = 0
+            assert self.index != changed
+
     # ---- batch operations ------------------------------------------------
     @rule(data=st.data())
     def get_many(self, data):
         keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        assert self.index.get_many(self.np_keys(keys), default=-7).tolist() == [self.model.get(k, -7) for k in keys]
         values, found = self.index.get_many(self.np_keys(keys))
         assert found.tolist() == [k in self.model for k in keys]
         assert [v for v, f in zip(values.tolist(), found) if f] == [self.model[k] for k in keys if k in self.model]
@@ -273,10 +368,61 @@ class IndexMachine(RuleBasedStateMachine):
     def extremes(self):
         assert self.index.min_key() == (self.model.keys()[0] if self.model else None)
         assert self.index.max_key() == (self.model.keys()[-1] if self.model else None)
+        for end in (0, -1):
+            if self.model:
+                assert self.index.peekitem(end) == self.model.peekitem(end)
+            else:
+                with pytest.raises(IndexError):
+                    self.index.peekitem(end)
+
+    @rule(data=st.data())
+    def navigation(self, data):
+        """floor/ceiling/lower/higher_key of keys, of bounds between keys and of bounds outside them."""
+        key = self.bound(data)
+        if key is None:
+            key = self.pick(data)
+        keys = self.model.keys()
+        left, right = self.model.bisect_left(key), self.model.bisect_right(key)
+        assert self.index.floor_key(key) == (keys[right - 1] if right else None)
+        assert self.index.lower_key(key) == (keys[left - 1] if left else None)
+        assert self.index.ceiling_key(key) == (keys[left] if left < len(keys) else None)
+        assert self.index.higher_key(key) == (keys[right] if right < len(keys) else None)
+
+    @rule(data=st.data(), lo_in=st.booleans(), hi_in=st.booleans(), reverse=st.booleans(), items=st.booleans())
+    def irange(self, data, lo_in, hi_in, reverse, items):
+        lo, hi = self.bound(data), self.bound(data)
+        expect = list(self.model.irange(lo, hi, inclusive=(lo_in, hi_in), reverse=reverse))
+        if items:
+            got = list(self.index.irange_items(lo, hi, inclusive=(lo_in, hi_in), reverse=reverse))
+            assert got == [(k, self.model[k]) for k in expect]
+        else:
+            assert list(self.index.irange(lo, hi, inclusive=(lo_in, hi_in), reverse=reverse)) == expect
+
+    @rule(data=st.data())
+    def views_follow_writes(self, data):
+        """The views taken at build: len, order, reversed, O(log n) `in`, set operations."""
+        keys, values, items = self.views
+        assert len(keys) == len(values) == len(items) == len(self.model)
+        assert list(keys) == list(self.model.keys()) and list(reversed(keys)) == list(reversed(self.model.keys()))
+        assert list(values) == list(self.model.values())
+        assert list(reversed(values)) == list(reversed(self.model.values()))
+        assert list(reversed(items)) == list(reversed(self.model.items()))
+        key = self.pick(data)
+        assert (key in keys) == (key in self.model)
+        assert ((key, self.model.get(key, 0)) in items) == (key in self.model)
+        assert (key, "no such value") not in items
+        probe = {key, self.pick(data)}
+        assert keys & probe == set(self.model) & probe
+        assert keys - probe == set(self.model) - probe
+        assert keys == set(self.model) and items == set(self.model.items())
+
+    @rule()
+    def reversed_keys(self):
+        assert list(reversed(self.index)) == list(reversed(self.model))
 
     @rule(data=st.data())
     def iterate_then_change(self, data):
-        it = self.index.items()
+        it = iter(self.index.items())
         if not self.model:
             assert list(it) == []
             return
@@ -295,6 +441,12 @@ class IndexMachine(RuleBasedStateMachine):
     def same_size(self):
         if self.index is not None:
             assert len(self.index) == len(self.model)
+
+    @invariant()
+    def structure_holds(self):
+        """Every invariant of the native tree (nfl_check), after every step."""
+        if self.index is not None:
+            self.index._check()
 
     def teardown(self):
         """Every entry, in order, through items()."""

@@ -7,13 +7,13 @@ import pytest
 pytest.importorskip("torch")
 
 from nfl.conflicts import conflict_stats  # noqa: E402
-from nfl.flow import Flow, layout, reference, train  # noqa: E402
+import flow_reference as reference  # noqa: E402
+from nfl.flow import Flow, layout, train  # noqa: E402
+from workloads import datasets  # noqa: E402
 
 
 def lognormal(n, seed=1):
-    rng = np.random.default_rng(seed)
-    keys = np.unique((rng.lognormal(0.0, 2.0, int(n * 1.1)) * 1e9).astype(np.uint64))
-    return np.sort(rng.choice(keys, n, replace=False))
+    return datasets.generate("lognormal", n, seed)
 
 
 def test_training_is_deterministic_by_seed():

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nfl.flow import Flow, layout
-from nfl.flow.reference import transform_numba
+from flow_reference import feature as feature_numba, prepare_bins, transform_numba
+from nfl.flow import Flow, features, layout
 
 EXTREMES = [math.inf, -math.inf, 1.7976931348623157e308, -1.7976931348623157e308, 0.0, -0.0,
             5e-324, -5e-324, 2.2250738585072014e-308, -2.2250738585072014e-308, 1.0, -1.0,
@@ -122,6 +122,17 @@ def test_numba_reference_is_monotone_and_bitwise_equal(params, seed):
     z = transform_numba(params, x)
     assert np.array_equal(z, native(params, x))
     check_monotone(transform_numba, params, seed)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=spline_params(), seed=st.integers(0, 2**32 - 1))
+def test_training_feature_and_search_step_match_the_reference(params, seed):
+    """What training computes without numba (nfl.flow.features, the C lifting step) is the oracle's."""
+    s = layout.unpack(params)
+    x = keys_for(params, np.random.default_rng(seed))
+    assert np.array_equal(features.feature(x, s.feature, s.scale, s.offset),
+                          feature_numba(x, s.feature, s.scale, s.offset))
+    assert Flow(params).compiled.lifting_step == prepare_bins(s.knots, s.masses)[3]
 
 
 def naive_unclamped(params, x):

@@ -114,33 +114,3 @@ def test_memory_usage_is_counted_alike_on_allocation_and_release():
     # allocation adds and its release takes would leave tens of KB per 50K frees
     assert empty <= index.memory_usage() < empty + 4096
 
-
-def test_durable_checkpoint_rebuilds_the_tree_and_keeps_a_flow(tmp_path):
-    rng = np.random.default_rng(6)
-    keys = np.unique(rng.integers(0, 10**9, 30_000, dtype=np.uint64))
-    flow = flat_flow(1e9)
-    with nfl.open(tmp_path / "d", sync="none", flow=flow) as db:
-        for k in hard.descending(keys).tolist():
-            db[k] = 1
-        assert db.flow is None
-        db.checkpoint()
-        assert db.flow is not None and np.array_equal(db.flow.params(), flow.params())
-        s = check_stats(db)
-        assert s["avg_depth"] <= 2.0
-        db.put_many(keys[:10], np.zeros(10, dtype=np.int64))
-    with nfl.open(tmp_path / "d") as db:  # the flow came back with the snapshot
-        assert db.flow is not None
-        values = check_contents(db, keys)
-        assert (values[:10] == 0).all() and (values[10:] == 1).all()
-
-
-def test_durable_auto_flow_on_few_keys_trains_none(tmp_path):
-    with nfl.open(tmp_path / "d", flow="auto", sync="none") as db:
-        db.put_many(np.arange(1000, dtype=np.uint64), np.arange(1000))
-        db.checkpoint()
-        assert db.flow is None and len(db) == 1000
-
-
-def test_durable_flow_argument_is_checked(tmp_path):
-    with pytest.raises(TypeError):
-        nfl.open(tmp_path / "d", flow=3)

@@ -3,6 +3,7 @@
 native/tests/test_core.c drives random op sequences against a sorted-array
 reference; any memory error, leak or undefined behaviour fails the run.
 """
+import importlib.util
 import pathlib
 import shutil
 import subprocess
@@ -10,7 +11,10 @@ import subprocess
 import pytest
 
 NATIVE = pathlib.Path(__file__).resolve().parent.parent / "native"
-SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "ordered.c", "stats.c", "index.c", "executor.c"]
+_spec = importlib.util.spec_from_file_location("nfl_fuzz_build", NATIVE / "fuzz" / "build.py")
+native_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(native_build)
+SOURCES = native_build.core_sources()  # exactly what the Python package compiles
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
@@ -20,7 +24,7 @@ def build(tmp_path, main, extra_flags=()):
         pytest.fail("no C compiler: the sanitizer tests need gcc")
     exe = tmp_path / pathlib.Path(main).stem
     cmd = [cc, "-std=c99", "-g", "-O1", "-D_GNU_SOURCE", "-pthread", *SANITIZE, *extra_flags,
-           f"-I{NATIVE}", *[str(NATIVE / s) for s in SOURCES], str(NATIVE / main), "-lm", "-o", str(exe)]
+           f"-I{NATIVE}", *map(str, SOURCES), str(NATIVE / main), "-lm", "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return exe
 

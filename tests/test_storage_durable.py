@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import nfl
 from nfl import storage
-from nfl.storage import LockedError, SnapshotError, SnapshotNotFoundError, WalError, wal
+from nfl.storage import LockedError, SnapshotError, SnapshotNotFoundError, WalError, durable, wal
 
 KEY_DTYPES = ("uint64", "int64", "float64")
 WAL_PREFIX = 16
@@ -39,9 +39,10 @@ def random_writes(db, model, rng, dtype, calls):
             assert np.array_equal(db.delete_many(keys), model.delete_many(keys))
         else:
             k, v = keys[0].item(), int(values[0])
-            name = ("__setitem__", "insert", "update", "delete")[op - 3]
+            name = ("__setitem__", "insert", "replace", "delete")[op - 3]
             args = (k,) if name == "delete" else (k, v)
-            assert getattr(db, name)(*args) == getattr(model, name)(*args)
+            model_name = "replace" if name == "update" else name  # Index.update(key, value) is replace now
+            assert getattr(db, name)(*args) == getattr(model, model_name)(*args)
 
 
 def contents(idx):
@@ -58,7 +59,7 @@ def test_writes_survive_reopen(tmp_path, key_dtype):
     with nfl.open(tmp_path / "db", key_dtype=key_dtype) as db:
         assert contents(db) == contents(model) and db.key_dtype == key_dtype
         random_writes(db, model, rng, key_dtype, 30)
-    with storage.open_durable(tmp_path / "db") as db:  # dtypes from the store
+    with durable.open_durable(tmp_path / "db") as db:  # dtypes from the store
         assert contents(db) == contents(model)
 
 
@@ -255,7 +256,7 @@ def test_invalid_writes_are_not_logged(tmp_path):
                     lambda: db.__setitem__(2, 2**64)):
             with pytest.raises((ValueError, TypeError)):
                 bad()
-        assert db.update(99, 1) is False and db.put_many([], []) is None
+        assert db.replace(99, 1) is False and db.put_many([], []) is None
         assert log.stat().st_size == size and contents(db) == [(1, 1)]
 
 
@@ -341,7 +342,7 @@ def reopen_damaged(store, data: bytes):
         with open(tmp + "/db/wal", "wb") as f:
             f.write(data)
         try:
-            with storage.open_durable(tmp + "/db") as db:
+            with durable.open_durable(tmp + "/db") as db:
                 return contents(db)
         except WalError as exc:
             return exc

@@ -28,6 +28,11 @@ def sample_keys(dtype, n, seed=0):
     return np.unique(rng.integers(info.min, info.max, n, dtype=dtype, endpoint=True))
 
 
+def to_bytes(index) -> bytes:
+    """The snapshot of index as bytes (what pickle stores)."""
+    return b"".join(snapshot.encode(index._to_record()))
+
+
 def assert_same(a, b):
     """Same entries, dtypes, flow and the stats that the snapshot carries."""
     assert (a.key_dtype, a.value_dtype) == (b.key_dtype, b.value_dtype)
@@ -149,7 +154,7 @@ def test_read_header(tmp_path):
 def good(tmp_path):
     """The bytes of a valid small snapshot and its index."""
     idx = nfl.Index.bulk_load(np.array([5, 1, 9, 2**40], dtype=np.uint64), flow="off")
-    return storage.index_to_bytes(idx), idx
+    return to_bytes(idx), idx
 
 
 def reseal(data: bytes, **changes) -> bytes:
@@ -169,7 +174,7 @@ def load_error(tmp_path, data: bytes) -> str:
     with pytest.raises(SnapshotError) as err:
         nfl.Index.load(tmp_path / "bad.nfl")
     with pytest.raises(SnapshotError):
-        storage.index_from_bytes(data)
+        nfl.Index._from_snapshot(data)
     return str(err.value)
 
 
@@ -204,7 +209,7 @@ def test_bad_header_fields(tmp_path, good, field, value, message):
 
 
 def test_reseal_is_faithful(good):
-    assert_same(storage.index_from_bytes(reseal(good[0])), good[1])
+    assert_same(nfl.Index._from_snapshot(reseal(good[0])), good[1])
 
 
 def test_truncated_and_padded(tmp_path, good):
@@ -232,10 +237,10 @@ def test_flipped_bytes_are_detected(good, data):
     for _ in range(data.draw(st.integers(1, 3))):
         raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
     if raw == good[0]:  # the flips cancelled out
-        assert_same(storage.index_from_bytes(bytes(raw)), good[1])
+        assert_same(nfl.Index._from_snapshot(bytes(raw)), good[1])
         return
     with pytest.raises(SnapshotError):
-        storage.index_from_bytes(bytes(raw))
+        nfl.Index._from_snapshot(bytes(raw))
 
 
 @FUZZ
@@ -243,11 +248,11 @@ def test_flipped_bytes_are_detected(good, data):
 def test_truncations_are_detected(good, data):
     raw = good[0]
     with pytest.raises(SnapshotError):
-        storage.index_from_bytes(raw[:data.draw(st.integers(0, len(raw) - 1))])
+        nfl.Index._from_snapshot(raw[:data.draw(st.integers(0, len(raw) - 1))])
 
 
 def test_encode_is_deterministic(good):
-    assert storage.index_to_bytes(good[1]) == good[0] == b"".join(snapshot.encode(good[1]))
+    assert to_bytes(good[1]) == good[0] == b"".join(snapshot.encode(good[1]._to_record()))
 
 
 @pytest.mark.slow

@@ -9,11 +9,12 @@ short read.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
+
+from nfl.storage.files import atomic_file
 
 #: Key types by SOSD suffix; the on-disk element is little-endian.
 DTYPES = {
@@ -88,11 +89,9 @@ def write_keys(path, keys) -> None:
     named = suffix_dtype(path)
     if named is not None and named != keys.dtype.name:
         raise ValueError(f"{path}: the name says {named} but the keys are {keys.dtype.name}")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path) as f:
         f.write(np.uint64(len(keys)).astype("<u8").tobytes())
         keys.astype(keys.dtype.newbyteorder("<"), copy=False).tofile(f)
-    os.replace(tmp, path)
 
 
 def dedup(keys) -> tuple[np.ndarray, int]:

@@ -12,7 +12,6 @@ value, -1 meaning the key must be absent; it is -1 for every other op.
 from __future__ import annotations
 
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -21,12 +20,20 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from nfl._native import lib
+from nfl.storage.files import atomic_file
+
 from . import generators as gen
 from .properties import core_settings, parse_properties
 from .sosd import KEY_DTYPES, dedup
 
-READ, UPDATE, INSERT, SCAN, RMW, DELETE = range(6)
+# Op codes: the C executor's (native/executor.h), which replays streams; a code is also its
+# position in OP_NAMES and PROPORTION_KEYS.
+READ, UPDATE, INSERT, SCAN, RMW, DELETE = (lib.NFL_OP_READ, lib.NFL_OP_UPDATE, lib.NFL_OP_INSERT,
+                                           lib.NFL_OP_SCAN, lib.NFL_OP_RMW, lib.NFL_OP_DELETE)
 OP_NAMES = ["READ", "UPDATE", "INSERT", "SCAN", "READ-MODIFY-WRITE", "DELETE"]
+if (READ, UPDATE, INSERT, SCAN, RMW, DELETE) != tuple(range(len(OP_NAMES))):
+    raise ImportError("native/executor.h's op codes must number OP_NAMES in order")
 #: Property giving each op's share, in op-code order (YCSB's own order, plus deletes).
 PROPORTION_KEYS = ["readproportion", "updateproportion", "insertproportion",
                    "scanproportion", "readmodifywriteproportion", "deleteproportion"]
@@ -80,14 +87,12 @@ class OpStream:
         """Write one ``.npz``, byte-identical for identical streams (fixed zip timestamps, no compression)."""
         path = Path(path)
         meta = np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with atomic_file(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, arr in [*((n, getattr(self, n)) for n in _ARRAYS), ("meta", meta)]:
                 info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.create_system, info.external_attr = 3, 0o644 << 16
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path) -> "OpStream":

@@ -6,8 +6,10 @@
  * point puts in the three modes, gets, deletes, their batch forms, runs of
  * skewed inserts and deletes that force subtree rebuilds, range scans with
  * every flag combination, max, options, stats, the op-stream executor (timed
- * or not), and flows built from damaged parameter vectors.  Each result is compared with a sorted array that orders keys with its own
- * comparison (not the core's encoding); any difference aborts, and so does
+ * or not), and flows built from damaged parameter vectors.  Each result is
+ * compared with a sorted array that orders keys with its own comparison (not
+ * the core's encoding), and after every op the tree must pass nfl_check (its
+ * structural invariants); any difference aborts, and so does
  * any memory error, leak or undefined behaviour (built with ASan and UBSan).
  *
  * Linked with -Wl,--wrap=malloc,--wrap=calloc, the core's allocations pass
@@ -23,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nfl.h"
+#include "executor.h"
 
 #define MAX_KEYS 6000 /* model size cap: keeps executions fast */
 #define MAX_BATCH 64
@@ -298,6 +300,16 @@ static void check_range(nfl_index *idx, const model *m, uint64_t lo, uint64_t hi
     REQUIRE(got == want, "range count");
     REQUIRE(memcmp(scratch_k, want_k, got * 8) == 0, "range keys");
     REQUIRE(memcmp(scratch_v, want_v, got * 8) == 0, "range values");
+}
+
+/* The tree's own invariants (nfl_check), after every op. */
+static void check_structure(nfl_index *idx)
+{
+    char why[NFL_CHECK_MESSAGE];
+    int rc = nfl_check(idx, why, sizeof why);
+    if (rc != 0)
+        fprintf(stderr, "nfl_check: %s\n", rc == 1 ? why : "out of memory");
+    REQUIRE(rc == 0, "tree invariants");
 }
 
 static void check_all(nfl_index *idx, const model *m)
@@ -645,7 +657,7 @@ static void run(input *in, nfl_index *idx, model *m)
             break;
         case 13: { /* options: the bucket size only changes an empty index */
             int64_t bucket = (op >> 4) % 8;
-            int want = bucket >= 1 && bucket <= 6 && m->n == 0 ? NFL_OK : NFL_EINVAL;
+            int want = bucket >= 1 && bucket <= NFL_MAX_BUCKET && m->n == 0 ? NFL_OK : NFL_EINVAL;
             REQUIRE(nfl_set_option(idx, NFL_OPT_BUCKET_SIZE, bucket) == want, "option");
             REQUIRE(nfl_set_option(idx, NFL_OPT_PREFETCH, op >> 7) == NFL_OK, "prefetch");
             break;
@@ -665,6 +677,7 @@ static void run(input *in, nfl_index *idx, model *m)
             }
         }
         REQUIRE(nfl_size(idx) == m->n, "size after op");
+        check_structure(idx);
         uint64_t now = nfl_version(idx);
         REQUIRE(writes ? now >= version : now == version, "version after op");
         version = now;
@@ -683,7 +696,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flow_p = flow_n ? params : NULL;
     nfl_index *idx = nfl_create(kt, flow_p, flow_n);
     REQUIRE(idx != NULL, "create refused the flow: does flow_params() still follow native/flow.c?");
-    REQUIRE(nfl_set_option(idx, NFL_OPT_BUCKET_SIZE, 1 + (head >> 3) % 6) == NFL_OK,
+    REQUIRE(nfl_set_option(idx, NFL_OPT_BUCKET_SIZE, 1 + (head >> 3) % NFL_MAX_BUCKET) == NFL_OK,
             "bucket size of an empty index");
     model m = {malloc((MAX_KEYS + 1) * 8), malloc((MAX_KEYS + 1) * 8), 0};
     scratch_k = malloc((MAX_KEYS + 1) * 8), scratch_v = malloc((MAX_KEYS + 1) * 8);

@@ -7,8 +7,11 @@
  *     (another bucket size);
  *   - the churn writer inserts and deletes "volatile" keys (point and batch
  *     calls, and through the op-stream executor);
+ *     point calls also go through nfl_point as the Python extension calls it:
+ *     first with wait 0, again with wait 1 if that returned NFL_EBUSY;
  *   - each reader repeatedly reads every stable key with one nfl_get_many and
  *     scans the whole index with one nfl_range, and also calls nfl_get,
+ *     nfl_point (try, then wait),
  *     nfl_max, nfl_size, nfl_version, nfl_get_stats and nfl_memory_usage.
  * Readers check what the readers-writer lock promises: a batch read or a
  * scan sees every stable key with one single generation (a write is never
@@ -25,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nfl.h"
+#include "executor.h"
 
 #define STABLE 4096
 #define VOLATILE 2048
@@ -37,6 +40,8 @@ static uint64_t stable[STABLE], volatile_keys[VOLATILE]; /* each sorted */
 static int stop;        /* set by main; read with __atomic */
 static int failed;      /* set by any thread on a broken promise */
 static uint64_t reads, writes;
+
+static int point_try_then_wait(int op, uint64_t key, uint64_t *value);
 
 #define EXPECT(cond, what)                                                   \
     do {                                                                     \
@@ -79,7 +84,7 @@ static void *generation_writer(void *arg)
         for (size_t i = 0; i < STABLE; i++)
             values[i] = value_of(stable[i], gen);
         if (gen % 16 == 0)
-            EXPECT(nfl_bulk_load(idx, stable, values, STABLE, 1 + (int)(gen / 16) % 6, &dup) == NFL_OK,
+            EXPECT(nfl_bulk_load(idx, stable, values, STABLE, 1 + (int)(gen / 16) % NFL_MAX_BUCKET, &dup) == NFL_OK,
                    "bulk_load");
         else
             EXPECT(nfl_put_many(idx, stable, values, STABLE, NFL_UPSERT, NULL) == NFL_OK, "put_many");
@@ -114,6 +119,13 @@ static void *churn_writer(void *arg)
         case 2:
             EXPECT(nfl_put(idx, keys[0], values[0], NFL_UPSERT) >= 0, "churn put");
             nfl_delete(idx, keys[n - 1]);
+            {
+                uint64_t v = values[0];
+                int rc = point_try_then_wait((int)(seed >> 20) % 3, keys[0], &v);
+                EXPECT(rc >= 0 && (rc == 0 || tagged(keys[0], v)), "churn point put");
+                if (point_try_then_wait(NFL_POINT_DELETE, keys[n - 1], &v) == 1)
+                    EXPECT(tagged(keys[n - 1], v), "churn point delete: the old value");
+            }
             break;
         default: {
             int64_t scan_len[64];
@@ -138,6 +150,19 @@ static void check_stable(const uint64_t *keys, const uint64_t *values, const uin
         EXPECT(tagged(keys[i], values[i]), what);
         EXPECT(values[i] >> TAG_BITS == gen, what);
     }
+}
+
+/* nfl_point as nfl._index calls it: without blocking, then blocking. */
+static int point_try_then_wait(int op, uint64_t key, uint64_t *value)
+{
+    uint64_t in = *value;
+    int rc = nfl_point(idx, op, key, value, 0);
+    if (rc == NFL_EBUSY) {
+        EXPECT(*value == in, "a busy nfl_point changed its value");
+        rc = nfl_point(idx, op, key, value, 1);
+    }
+    EXPECT(rc != NFL_EBUSY, "nfl_point with wait 1 was busy");
+    return rc;
 }
 
 static void *reader(void *arg)
@@ -166,6 +191,8 @@ static void *reader(void *arg)
 
         uint64_t v, k = stable[seed % STABLE];
         EXPECT(nfl_get(idx, k, &v) == 1 && tagged(k, v), "get");
+        EXPECT(point_try_then_wait(NFL_POINT_GET, k, &v) == 1 && tagged(k, v), "point get");
+        EXPECT(point_try_then_wait(NFL_POINT_SIZE, 0, &v) == NFL_OK && v >= STABLE, "point size");
         EXPECT(nfl_max(idx, &k, &v) == 1 && tagged(k, v), "max");
         size_t size = nfl_size(idx);
         EXPECT(size >= STABLE && size <= STABLE + VOLATILE, "size bounds");

@@ -179,6 +179,8 @@ static void check_all(nfl_index *idx, ref_map *m)
     int has = nfl_max(idx, &k, &v);
     CHECK(has == (n > 0), "max presence");
     if (has && n) CHECK(k == m->e[n - 1].raw && v == m->e[n - 1].value, "max value");
+    char why[NFL_CHECK_MESSAGE];
+    CHECK(nfl_check(idx, why, sizeof why) == 0, "tree invariants: %s", why);
     free(keys);
     free(vals);
 }
@@ -189,14 +191,15 @@ static void check_range(nfl_index *idx, ref_map *m, uint64_t lo, uint64_t hi, in
     if (max > 64) max = 64;
     size_t got = nfl_range(idx, lo, hi, flags, keys, vals, max);
     uint64_t elo = enc1(m->key_type, lo), ehi = enc1(m->key_type, hi);
-    size_t i = (flags & NFL_FROM_START) ? 0 : ref_lb(m, elo);
-    if (!(flags & NFL_FROM_START) && (flags & NFL_LO_EXCLUSIVE) && i < m->n && m->e[i].enc == elo) i++;
-    size_t expect = 0;
-    for (; i < m->n && expect < max; i++, expect++) {
-        if (!(flags & NFL_TO_END) && m->e[i].enc >= ehi) break;
-        if (expect < got)
-            CHECK(keys[expect] == m->e[i].raw && vals[expect] == m->e[i].value,
-                  "range item %zu", expect);
+    size_t a = (flags & NFL_FROM_START) ? 0 : ref_lb(m, elo);
+    if (!(flags & NFL_FROM_START) && (flags & NFL_LO_EXCLUSIVE) && a < m->n && m->e[a].enc == elo) a++;
+    size_t b = (flags & NFL_TO_END) ? m->n : ref_lb(m, ehi);
+    if (!(flags & NFL_TO_END) && (flags & NFL_HI_INCLUSIVE) && b < m->n && m->e[b].enc == ehi) b++;
+    size_t expect = b > a ? b - a : 0;
+    if (expect > max) expect = max;
+    for (size_t j = 0; j < expect && j < got; j++) {
+        size_t i = (flags & NFL_REVERSE) ? b - 1 - j : a + j;
+        CHECK(keys[j] == m->e[i].raw && vals[j] == m->e[i].value, "range item %zu (flags %d)", j, flags);
     }
     CHECK(got == expect, "range count %zu != %zu (flags %d)", got, expect, flags);
 }
@@ -282,7 +285,7 @@ static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t l
         }
         case 5: {
             uint64_t hi = gen_key(kt, pattern);
-            check_range(idx, &m, k, hi, (int)(rnd() % 8), 1 + rnd() % 64);
+            check_range(idx, &m, k, hi, (int)(rnd() % 32), 1 + rnd() % 64);
             break;
         }
         case 6: { /* batches */
@@ -355,7 +358,7 @@ int main(int argc, char **argv)
     for (unsigned r = 0; r < rounds; r++)
         for (int kt = 0; kt < 3; kt++)
             for (int pattern = 0; pattern < 6; pattern++)
-                for (int bucket = 1; bucket <= 6; bucket += 5) {
+                for (int bucket = 1; bucket <= NFL_MAX_BUCKET; bucket += NFL_MAX_BUCKET - 1) {
                     size_t load = (size_t)(rnd() % 3000);
                     run_sequence(kt, pattern, bucket, 6000, load, (int)(rnd() % 2));
                 }

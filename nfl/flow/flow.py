@@ -1,12 +1,13 @@
 """Flow: a trained numerical normalizing flow, as the index and users see it.
 
-It holds the flat parameter vector and a handle on the compiled transform
-(native/flow.c), the single implementation the index builds and probes with.
-Training imports torch; nothing else here does.
+It holds the flat parameter vector and its compiled transform
+(nfl.flow.compiled: native/flow.c), the single implementation the index
+builds and probes with.  Training imports torch; nothing else here does.
 """
 import numpy as np
 
 from nfl.flow import layout, weights
+from nfl.flow.compiled import Compiled
 
 FAMILIES = ("spline",)
 DEFAULT_FAMILY = "spline"
@@ -33,15 +34,10 @@ class Flow:
     """
 
     def __init__(self, params, meta=None):
-        from nfl._native import ffi, lib
-
         self._params = layout.check(params).copy()
         self._params.flags.writeable = False
         self.meta = dict(meta or {})
-        ptr = lib.nfl_flow_create(ffi.from_buffer("double[]", self._params), self._params.size)
-        if ptr == ffi.NULL:
-            raise ValueError("the native flow refused these parameters")
-        self._handle = ffi.gc(ptr, lib.nfl_flow_free)
+        self.compiled = Compiled(self._params)
 
     @classmethod
     def train(cls, keys, *, sample=DEFAULT_SAMPLE, epochs=15, seed=0, progress=True, family=DEFAULT_FAMILY):
@@ -85,20 +81,11 @@ class Flow:
     def table_bytes(self) -> int:
         """Bytes of the compiled transform's tables (knots padded for the lifting, pieces, radix
         cells): what a lookup reads besides the tree."""
-        from nfl.flow import reference
-
-        s = layout.unpack(self._params)
-        edge, coef, first, _ = reference.prepare_bins(s.knots, s.masses)
-        return edge.nbytes + coef.nbytes + first.size * 4
+        return self.compiled.table_bytes
 
     def transform(self, keys) -> np.ndarray:
         """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key."""
-        from nfl._native import ffi, lib
-
-        x = key_values(keys)
-        z = np.empty_like(x)
-        lib.nfl_flow_transform(self._handle, ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z), x.size)
-        return z
+        return self.compiled.transform(key_values(keys))
 
     def __reduce__(self):
         return (Flow, (self._params.copy(), self.meta))

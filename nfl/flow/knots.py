@@ -13,7 +13,6 @@ the budget gives coarser knot sets nested in the finer ones, the candidates
 training chooses the bin count among (nfl.flow.train).
 """
 import numpy as np
-from numba import njit
 
 MIN_GAP = 1e-300  # closer knots are merged, so that every slope is finite
 
@@ -34,57 +33,57 @@ def bin_counts(edges: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.bincount(bins, minlength=edges.size - 1).astype(np.float64)
 
 
-@njit(cache=True)
 def _loss(m1, w1, m2, w2):
-    """Log-likelihood lost by giving two adjacent bins one density (>= 0 up to rounding).
+    """Log-likelihood lost by giving adjacent bins (m1, w1), (m2, w2) one density each (arrays; >= 0 up to rounding).
 
     Written with log m - log w so that no ratio overflows: widths go down to MIN_GAP.
     """
-    m, w = m1 + m2, w1 + w2
-    loss = -m * (np.log(m) - np.log(w)) if m > 0 else 0.0
-    if m1 > 0:
-        loss += m1 * (np.log(m1) - np.log(w1))
-    if m2 > 0:
-        loss += m2 * (np.log(m2) - np.log(w2))
-    return loss
+    def part(m, w):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(m > 0, m * (np.log(m) - np.log(w)), 0.0)
+
+    return -part(m1 + m2, w1 + w2) + part(m1, w1) + part(m2, w2)
 
 
-@njit(cache=True)
+def _merging(loss, threshold, most):
+    """drop[j]: bin j joins bin j - 1 this round.
+
+    A pair of adjacent bins merges when its loss is at most threshold, no
+    neighbouring pair loses less and its left bin is not already merging:
+    a left-to-right pass, so each bin merges at most once a round; along a
+    run of such pairs (equal losses) every other one merges, from the run's
+    start.  At most `most` pairs, the leftmost.
+    """
+    k = loss.size + 1
+    left_ok = np.ones(k - 1, dtype=bool)
+    left_ok[1:] = ~(loss[:-1] < loss[1:])
+    right_ok = np.ones(k - 1, dtype=bool)
+    right_ok[:-1] = ~(loss[1:] < loss[:-1])
+    candidate = (loss <= threshold) & left_ok & right_ok
+    j = np.arange(k - 1)
+    run_start = np.maximum.accumulate(np.where(candidate & ~np.concatenate([[False], candidate[:-1]]), j, 0))
+    take = candidate & ((j - run_start) % 2 == 0)
+    take &= np.cumsum(take) <= most
+    drop = np.zeros(k, dtype=bool)
+    drop[1:] = take
+    return drop
+
+
 def _merge_round(edges, mass, width, bins):
     """One round of merges, at most down to `bins` bins; (edges, masses, widths) after it.
 
-    A pair of adjacent bins merges when its loss is in the cheaper half (in
-    the last round: among the k - bins cheapest), no neighbouring pair loses
-    less and its left bin is not already merging (a left-to-right pass, so
-    each bin merges at most once a round).  The cheapest pair always merges,
-    so every round makes progress.
+    Pairs whose loss is in the cheaper half merge (in the last round: among
+    the k - bins cheapest), by _merging's rule.  The cheapest pair always
+    merges, so every round makes progress.
     """
     k = mass.shape[0]
-    loss = np.empty(k - 1)
-    for j in range(k - 1):
-        loss[j] = _loss(mass[j], width[j], mass[j + 1], width[j + 1])
+    loss = _loss(mass[:-1], width[:-1], mass[1:], width[1:])
     rank = min((k - 1) // 2, k - bins - 1)  # the last round takes only the cheapest pairs
     threshold = np.partition(loss, rank)[rank]
-    drop = np.zeros(k, dtype=np.bool_)  # drop[j]: bin j joins bin j - 1
-    merges = 0
-    for j in range(k - 1):
-        if merges == k - bins:
-            break
-        cheapest = not (j > 0 and loss[j - 1] < loss[j]) and not (j + 2 < k and loss[j + 1] < loss[j])
-        if loss[j] <= threshold and cheapest and not drop[j]:
-            drop[j + 1] = True
-            merges += 1
-    out_edges, out_mass, out_width = np.empty(k + 1 - merges), np.empty(k - merges), np.empty(k - merges)
-    b = -1
-    for j in range(k):
-        if drop[j]:
-            out_mass[b] += mass[j]
-            out_width[b] += width[j]
-        else:
-            b += 1
-            out_edges[b], out_mass[b], out_width[b] = edges[j], mass[j], width[j]
-    out_edges[b + 1] = edges[k]
-    return out_edges, out_mass, out_width
+    drop = _merging(loss, threshold, k - bins)
+    starts = np.flatnonzero(~drop)
+    out_edges = np.append(edges[starts], edges[k])
+    return out_edges, np.add.reduceat(mass, starts), np.add.reduceat(width, starts)
 
 
 def place_knots(u: np.ndarray, bins: int):

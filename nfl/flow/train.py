@@ -20,9 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nfl import conflicts, switch
-from nfl.flow import knots, layout, reference
-from nfl.flow.flow import Flow
+from nfl import conflicts
+from nfl.flow import features, knots, layout
+from nfl.flow.compiled import Compiled
 from nfl.flow.progress import bar as progress_bar
 
 MIN_SAMPLE = 10_000  # the paper trains on max(10 %, 10,000) keys
@@ -58,7 +58,7 @@ def draw_sample(x: np.ndarray, fraction: float, rng) -> np.ndarray:
 
 def feature_values(feature: str, x: np.ndarray) -> np.ndarray:
     """g(x) before normalization: x itself, or the order-preserving integer of its bits."""
-    return x if feature == "linear" else reference.ordinal(np.ascontiguousarray(x))
+    return x if feature == "linear" else features.ordinal(x)
 
 
 def normalization(feature: str, x: np.ndarray):
@@ -95,8 +95,8 @@ class _Candidate:
         from nfl.flow.model import LinearSpline
 
         self.feature, self.scale, self.offset = feature, scale, offset
-        self.u_train = torch.from_numpy(reference.feature(x_train, feature, scale, offset))
-        self.u_valid = torch.from_numpy(reference.feature(x_valid, feature, scale, offset))
+        self.u_train = torch.from_numpy(features.feature(x_train, feature, scale, offset))
+        self.u_valid = torch.from_numpy(features.feature(x_valid, feature, scale, offset))
         u_sorted = np.sort(self.u_train.numpy())
         self.distinct = int(np.count_nonzero(np.diff(u_sorted))) + 1
         self.knots, masses = init_spline(u_sorted)
@@ -105,7 +105,8 @@ class _Candidate:
         self.bins_valid = self.model.bins_of(self.u_valid)
         self.slope_nll = -float(np.mean(log_feature_slope(feature, scale, x_valid)))
         self.nll = self.heldout_nll(torch)
-        self.search_step = int(reference.prepare_bins(self.knots, masses)[3])
+        spline = layout.Spline(feature, scale, offset, self.knots, masses)
+        self.search_step = Compiled(layout.pack(spline)).lifting_step
 
     def heldout_nll(self, torch) -> float:
         """Mean negative log-likelihood of the held-out keys, in key space."""
@@ -167,10 +168,10 @@ def coarsen(spline: layout.Spline, edges: np.ndarray) -> layout.Spline:
 
 
 def measure(spline: layout.Spline, x: np.ndarray) -> _Fit:
-    """The spline's tail conflict degree and over-full fraction over the keys x, through the C transform."""
-    counts = conflicts.model_counts(Flow(layout.pack(spline)).transform(x))
+    """The spline's tail conflict degree and over-full fraction over the keys x (the C core's counts)."""
+    counts = conflicts.model_counts(x, Compiled(layout.pack(spline)))
     stats = conflicts.stats_of(counts)
-    return _Fit(spline, stats.p99, switch.over_full_share(counts, conflicts.bucket_for(stats)))
+    return _Fit(spline, stats.p99, conflicts.over_full_share(counts, conflicts.bucket_for(stats)))
 
 
 def smallest_as_good(fits):

@@ -10,17 +10,16 @@ Layout (little-endian):
     8*N bytes the flat parameter vector (float64), N = header["n_params"]
     32 bytes  SHA-256 of everything before it
 
-Saving is atomic: a temporary file in the same directory, fsync, rename.
+Saving is atomic and durable (nfl.storage.files.atomic_file).
 """
 import hashlib
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
 
 from nfl.flow import layout
+from nfl.storage.files import atomic_write
 
 MAGIC = b"NFLFLOW\0"
 FORMAT_VERSION = 1
@@ -79,21 +78,8 @@ def loads(data: bytes):
 
 
 def save(path, params: np.ndarray, meta: dict) -> None:
-    """Writes a weights file atomically: the old file or the new, never a torn one."""
-    data = dumps(params, meta)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nflflow-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes a weights file atomically and durably (nfl.storage.files.atomic_write)."""
+    atomic_write(path, [dumps(params, meta)])
 
 
 def load(path):

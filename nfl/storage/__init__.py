@@ -1,52 +1,22 @@
 """Persistence: atomic checksummed snapshots, a write-ahead log, durable indexes.
 
-    save_index(idx, path) / load_index(path)       one snapshot file (snapshot.py)
-    index_to_bytes(idx) / index_from_bytes(data)   the same format in memory (pickle)
-    open_durable(path, ...)                        snapshot + log in a directory (durable.py)
+    snapshot.py   the snapshot codec: a Record (an index as plain data) <-> one file
+    wal.py        the write-ahead log
+    durable.py    DurableIndex: snapshot + log in a directory (nfl.open)
+    files.py      durable file primitives (atomic_write)
 
-Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError (also
-FileNotFoundError), LockedError (BlockingIOError, an OSError).
+Dependencies run one way: nfl.Index converts to and from a snapshot Record,
+and the durable index sits above both, so this package imports neither of
+them.  Errors: SnapshotError and WalError (ValueError), SnapshotNotFoundError and
+WalNotFoundError (also FileNotFoundError), LockedError (BlockingIOError, an
+OSError), ForkedError (RuntimeError); RecoveryWarning when opening set bytes
+of a damaged log aside (durable.py says which damage does what).
 """
-import os
-
 from nfl.storage import snapshot
-from nfl.storage.durable import DurableIndex
-from nfl.storage.errors import LockedError, SnapshotError, SnapshotNotFoundError, WalError
+from nfl.storage.errors import (ForkedError, LockedError, RecoveryWarning, SnapshotError, SnapshotNotFoundError,
+                                WalError, WalNotFoundError)
 
-__all__ = ["save_index", "load_index", "index_to_bytes", "index_from_bytes", "read_header",
-           "open_durable", "DurableIndex",
-           "SnapshotError", "SnapshotNotFoundError", "WalError", "LockedError"]
+__all__ = ["read_header", "snapshot", "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError",
+           "LockedError", "ForkedError", "RecoveryWarning"]
 
 read_header = snapshot.read_header
-
-
-def save_index(index, path) -> None:
-    """Writes index to path atomically: after a crash, the old file or the new one."""
-    snapshot.save(index, path)
-
-
-def load_index(path):
-    """The index saved at path; SnapshotError (or SnapshotNotFoundError) if it cannot be used."""
-    return snapshot.load(path)[0]
-
-
-def index_to_bytes(index) -> bytes:
-    """The snapshot of index as bytes (what pickle stores)."""
-    return b"".join(snapshot.encode(index))
-
-
-def index_from_bytes(data):
-    """The index whose snapshot bytes are data."""
-    return snapshot.decode(data)[0]
-
-
-def open_durable(path, key_dtype=None, value_dtype=None, sync="always", flow=None) -> DurableIndex:
-    """The durable index in directory path, created (empty, with these dtypes) if absent.
-
-    key_dtype/value_dtype None take the stored ones (uint64/int64 for a new
-    index); given ones must match what is stored, else SnapshotError.  flow
-    ("auto", "on", a Flow or a flow file; None: no rebuilds) makes every
-    checkpoint rebuild the tree, with a flow trained or loaded as bulk_load does
-    once the index has none and kept in the snapshot; a stored flow is reused.
-    """
-    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync, flow)

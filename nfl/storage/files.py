@@ -3,7 +3,7 @@ import contextlib
 import os
 import secrets
 
-_TEMP = ".tmp-"  # atomic_write's temporary files are named path + _TEMP + pid-random
+_TEMP = ".tmp-"  # atomic_file's temporary files are named path + _TEMP + pid-random
 
 
 def write_all(fd: int, data) -> None:
@@ -22,22 +22,25 @@ def fsync_dir(directory) -> None:
         os.close(fd)
 
 
-def atomic_write(path, parts) -> None:
-    """Writes the buffers in parts to path: after a crash, path is the old file or the new one.
+@contextlib.contextmanager
+def atomic_file(path):
+    """A new binary file object whose contents replace path atomically and durably on success.
 
-    A temporary file in the same directory is written, fsynced, renamed over
-    path, and the directory fsynced so the rename itself survives a crash.
+    Durability, the one level every file nfl and its tools write gets: the
+    data is written to a temporary file in the same directory and fsynced,
+    renamed over path, and the directory fsynced, so after a crash at any
+    point path is the whole old file or the whole new one, and once the
+    block exits the new one survives a crash.  On an exception path is
+    untouched and the temporary file removed.
     """
     path = os.fspath(path)
     tmp = f"{path}{_TEMP}{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    f = open(tmp, "xb")
     try:
-        try:
-            for part in parts:
-                write_all(fd, part)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -46,8 +49,15 @@ def atomic_write(path, parts) -> None:
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
+def atomic_write(path, parts) -> None:
+    """Writes the buffers in parts to path atomically and durably (see atomic_file)."""
+    with atomic_file(path) as f:
+        for part in parts:
+            write_all(f.fileno(), part)
+
+
 def remove_temps(path) -> None:
-    """Deletes temporary files that atomic_write(path, ...) left behind when killed.
+    """Deletes temporary files that atomic_file(path) left behind when killed.
 
     Only safe while no one else can be writing path (a durable index holds its lock).
     """

@@ -9,7 +9,8 @@ Layout (little-endian; every section starts at a multiple of 8 bytes):
                key_dtype, value_dtype, count (N), bucket_size,
                tail_conflicts_raw, tail_conflicts_flow, wal_seq (the last
                write-ahead log record the snapshot contains; 0 outside a
-               durable index) and flow: null or {"n_params": P, "meta": {...}}
+               durable index), flow_reason (optional: why the flow is on or
+               off) and flow: null or {"n_params": P, "meta": {...}}
     8*P bytes  the flow's parameter vector (float64)
     8*N bytes  keys, strictly ascending, in the key dtype
     8*N bytes  values as raw uint64 words
@@ -21,19 +22,24 @@ undetected corruption of the data practically impossible (CRC-32 would miss
 one random corruption in 2**32, too weak for hundreds of MB that the index
 then trusts).  With the SHA instructions of current x86 and ARM CPUs it runs
 at about 1 GB/s (0.2 s for a 10M-key file); it is also what the flow weights
-file uses.  Loading rebuilds the tree through Index._from_entries with the
-saved bucket size, flow and tail conflicts: no sorting, training or auto
-switch.
+file uses.
+
+This module is the codec alone: it reads and writes a Record, the index as
+plain data, and knows nothing of nfl.Index (which converts to and from a
+Record, and rebuilds the tree from one with the saved bucket size, flow and
+tail conflicts: no sorting, training or auto switch).
 """
 import hashlib
 import json
 import os
 import struct
 import zlib
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from nfl import _keys
+from nfl._native import lib
 from nfl.storage.errors import SnapshotError, SnapshotNotFoundError
 from nfl.storage.files import atomic_write
 
@@ -42,21 +48,35 @@ FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sIIII")
 _CRC_AT = 16  # the prefix bytes before the header CRC
 _DIGEST = 32
-_MAX_BUCKET = 6
 
 
-def _header(index, count: int, wal_seq: int) -> dict:
-    st = index.stats()
-    flow = index.flow
+class Record(NamedTuple):
+    """An index as plain data: what a snapshot holds."""
+
+    key_dtype: str
+    value_dtype: str
+    keys: np.ndarray  # strictly ascending, of key_dtype
+    values: np.ndarray  # raw uint64 words
+    flow_params: Optional[np.ndarray]  # the flow's float64 vector, or None
+    flow_meta: Optional[dict]
+    bucket_size: int
+    tail_conflicts_raw: Optional[float]
+    tail_conflicts_flow: Optional[float]
+    flow_reason: Optional[str]  # why the flow is on or off; None in files written before it was kept
+
+
+def _header(record: Record, wal_seq: int) -> dict:
     return {
-        "key_dtype": index.key_dtype,
-        "value_dtype": index.value_dtype,
-        "count": int(count),
-        "bucket_size": st["bucket_size"],
-        "tail_conflicts_raw": _opt_float(st["tail_conflicts_raw"]),
-        "tail_conflicts_flow": _opt_float(st["tail_conflicts_flow"]),
+        "key_dtype": record.key_dtype,
+        "value_dtype": record.value_dtype,
+        "count": int(record.keys.size),
+        "bucket_size": int(record.bucket_size),
+        "tail_conflicts_raw": _opt_float(record.tail_conflicts_raw),
+        "tail_conflicts_flow": _opt_float(record.tail_conflicts_flow),
         "wal_seq": int(wal_seq),
-        "flow": None if flow is None else {"n_params": int(flow.params().size), "meta": flow.meta},
+        "flow_reason": record.flow_reason,
+        "flow": None if record.flow_params is None else {"n_params": int(record.flow_params.size),
+                                                          "meta": record.flow_meta or {}},
     }
 
 
@@ -69,14 +89,14 @@ def _opt_float(x):
     return None if x is None else float(x)
 
 
-def encode(index, wal_seq: int = 0) -> list:
-    """The buffers that make up the snapshot of index, in file order."""
-    keys, values = index._export()  # one consistent read, even with concurrent writers
-    text = json.dumps(_header(index, keys.size, wal_seq), sort_keys=True).encode()
+def encode(record: Record, wal_seq: int = 0) -> list:
+    """The buffers that make up the snapshot of record, in file order."""
+    keys, values = record.keys, record.values
+    text = json.dumps(_header(record, wal_seq), sort_keys=True).encode()
     text += b" " * (-len(text) % 8)
     start = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), 0, 0)[:_CRC_AT]
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), _header_crc(start, text), 0)
-    flow = np.empty(0) if index.flow is None else index.flow.params()
+    flow = np.empty(0) if record.flow_params is None else record.flow_params
     parts = [prefix, text, flow.astype("<f8", copy=False),
              keys.astype(keys.dtype.newbyteorder("<"), copy=False), values.astype("<u8", copy=False)]
     digest = hashlib.sha256()
@@ -85,9 +105,9 @@ def encode(index, wal_seq: int = 0) -> list:
     return parts + [digest.digest()]
 
 
-def save(index, path, wal_seq: int = 0) -> None:
-    """Writes a snapshot of index to path atomically (see files.atomic_write)."""
-    atomic_write(path, encode(index, wal_seq))
+def save(record: Record, path, wal_seq: int = 0) -> None:
+    """Writes a snapshot of record to path atomically (see files.atomic_write)."""
+    atomic_write(path, encode(record, wal_seq))
 
 
 def _read(path) -> np.ndarray:
@@ -96,6 +116,8 @@ def _read(path) -> np.ndarray:
         f = open(path, "rb", buffering=0)
     except FileNotFoundError as exc:
         raise SnapshotNotFoundError(exc.errno, "no snapshot file", os.fspath(path)) from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{os.fspath(path)} is a directory, not a snapshot (nfl.open opens those)") from None
     with f:
         buf = np.empty(os.fstat(f.fileno()).st_size, dtype=np.uint8)
         got = 0
@@ -152,10 +174,11 @@ def _parse_header(text: bytes) -> dict:
     if value_dtype not in _keys.VALUE_DTYPES:
         raise SnapshotError(f"unsupported value dtype {value_dtype!r} (nfl reads {', '.join(_keys.VALUE_DTYPES)})")
     _field(head, "count", int, lambda v: v >= 0)
-    _field(head, "bucket_size", int, lambda v: 1 <= v <= _MAX_BUCKET)
+    _field(head, "bucket_size", int, lambda v: 1 <= v <= lib.NFL_MAX_BUCKET)
     _field(head, "wal_seq", int, lambda v: v >= 0)
     for name in ("tail_conflicts_raw", "tail_conflicts_flow"):
         _field(head, name, (int, float, type(None)))
+    _field(head, "flow_reason", (str, type(None)))
     flow = head.get("flow")
     if flow is not None:
         if not isinstance(flow, dict) or not isinstance(flow.get("meta"), dict):
@@ -178,9 +201,7 @@ def _header_of(buf, size: int, where: str) -> dict:
 
 
 def decode(buf, where: str = "snapshot"):
-    """(Index, header) from the bytes of a snapshot; SnapshotError if they are not valid."""
-    from nfl.index import Index
-
+    """(Record, header) from the bytes of a snapshot; SnapshotError if they are not valid."""
     buf = np.frombuffer(buf, dtype=np.uint8)
     head = _header_of(buf, buf.size, where)
     n, n_params = head["count"], _n_params(head)
@@ -195,21 +216,16 @@ def decode(buf, where: str = "snapshot"):
     at = start + 8 * n_params
     keys = np.frombuffer(buf, "<u8", n, at).astype(np.uint64, copy=False).view(head["key_dtype"])
     values = np.frombuffer(buf, "<u8", n, at + 8 * n).astype(np.uint64, copy=False)
-    try:
-        flow = None
-        if head["flow"] is not None:
-            from nfl.flow import Flow
-
-            flow = Flow(params, head["flow"]["meta"])
-        conflicts = (head["tail_conflicts_raw"], head["tail_conflicts_flow"])
-        index = Index._from_entries(keys, values, head["value_dtype"], flow, head["bucket_size"], conflicts)
-    except (ValueError, RuntimeError) as exc:
-        raise SnapshotError(f"{where}: snapshot contents refused by the index ({exc})") from None
-    return index, head
+    flow = head["flow"]
+    record = Record(head["key_dtype"], head["value_dtype"], keys, values,
+                    None if flow is None else params, None if flow is None else flow["meta"],
+                    head["bucket_size"], head["tail_conflicts_raw"], head["tail_conflicts_flow"],
+                    head.get("flow_reason"))
+    return record, head
 
 
 def load(path):
-    """(Index, header) from the snapshot file at path."""
+    """(Record, header) from the snapshot file at path."""
     return decode(_read(path), os.fspath(path))
 
 

@@ -12,15 +12,30 @@ Layout (little-endian; records start at multiples of 8 bytes):
                8*N bytes keys (raw words of the key dtype)
                8*N bytes values (raw uint64 words; absent for delete)
 
-A record is appended with one write and acknowledged after fdatasync (sync
-"always").  A crash can only tear the last record, so reading stops at the
-first record that is short or fails its CRC and drops it -- unless the log
-goes on past the end its header declares, or a valid record follows it,
-which means damage in the middle: WalError.  Damage that also garbles the
-header and every later record cannot be told from a torn tail; the log then
-recovers to the records before it (point in time), never past it.  CRC-32 per
-record, as in LevelDB and RocksDB logs: it catches every torn write and
-every burst of up to 32 flipped bits, and records are small and many.
+A record is appended with one write at the log's end and acknowledged after
+fdatasync (sync "always").  A crash can therefore only leave the last record
+incomplete, and that record was never acknowledged.  read() stops at the
+first record that is short or fails its CRC; what it finds there is one of:
+
+    damage in the middle   the record's header says it ends before the file
+                           does, or a valid later record follows it: WalError
+                           (no crash makes this; nothing is dropped)
+    a torn tail            the file ends inside the record's header or before
+                           the end its header declares: what a crash leaves
+    a damaged tail         a full-length last record (its declared end is the
+                           file's end) whose CRC or op is wrong: a bit flip, or
+                           a file system that extended the file with zeros in
+                           a crash
+
+tail() tells the last two apart; the durable index (durable.py) decides what
+to do with them.  A flip that makes the count of the last record larger
+reads as a torn tail (its end lies past the file's): the two cannot be told
+apart, and both are kept aside, never applied.  Damage that also garbles the
+header and every later record cannot be told from a torn tail either; the log
+then recovers to the records before it (point in time), never past it.
+CRC-32 per record, as in LevelDB and RocksDB logs: it catches every torn
+write and every burst of up to 32 flipped bits, and records are small and
+many.
 """
 import os
 import struct
@@ -112,9 +127,10 @@ def _valid_after(buf: np.ndarray, at: int, last_seq: int) -> bool:
 def read(path, where: str = None):
     """(records, end): every record of the log at path, and where the valid part ends.
 
-    A torn or damaged last record is left out (the caller truncates the file
-    to end); damage followed by a valid record, a gap or a repeat in the
-    sequence, or a bad prefix raises WalError.
+    A torn or damaged last record is left out (tail(path, end) says which,
+    and the caller decides); damage followed by a valid record or by more
+    bytes than the record declares, a gap or a repeat in the sequence, or a
+    bad prefix raises WalError.  Cost: one read of the file, O(its size).
     """
     where = where or os.fspath(path)
     buf = np.fromfile(path, dtype=np.uint8)
@@ -141,6 +157,34 @@ def read(path, where: str = None):
         records.append(record)
         at = end
     return records, at
+
+
+class Tail(NamedTuple):
+    """The bytes after the valid part of a log, and what they are."""
+    data: bytes
+    torn: bool  # True: cut short, as a crash leaves it; False: full length but damaged
+    why: str
+
+
+def tail(path, end: int):
+    """The Tail of the log at path after offset end (where read() stopped), or None if there is none."""
+    with open(path, "rb") as f:
+        f.seek(end)
+        data = f.read()
+    if not data:
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    declared = _declared_end(buf, 0)
+    if buf.size < _RECORD.size:
+        return Tail(data, True, f"torn last record at offset {end}: {buf.size} bytes, "
+                                f"shorter than a record header")
+    if declared is None:
+        return Tail(data, False, f"damaged last record at offset {end}: unknown op {buf[4]}")
+    if declared > buf.size:
+        return Tail(data, True, f"torn last record at offset {end}: {buf.size} of the "
+                                f"{declared} bytes its header declares")
+    return Tail(data, False, f"damaged last record at offset {end}: full length "
+                             f"({buf.size} bytes) but its checksum does not match")
 
 
 class Wal:

@@ -47,7 +47,7 @@ class PaperFlow:
     @classmethod
     def train(cls, keys, *, sample=0.1, epochs=15, seed=0, progress=True, shifts=SHIFTS):
         torch = require_torch()
-        from nfl.flow.bnaf import PaperBNAF
+        from bench.paper_bnaf import PaperBNAF
 
         start = time.perf_counter()
         x = key_values(keys)

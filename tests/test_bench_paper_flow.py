@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from nfl.flow.baseline import PaperFlow  # noqa: E402
+from bench.paper_flow import PaperFlow  # noqa: E402
 
 
 def test_paper_flow_trains_deterministically_and_is_not_monotone():

@@ -1,4 +1,4 @@
-"""Numba reference of the flow transform, for analysis and for checking the C code.
+"""Numba reference of the flow transform: the test oracle of the C code (tests only).
 
 Same algorithm as native/flow.c, same operations in the same order (see the
 comment there for why every step is monotone in floating point), so the two

@@ -1,0 +1,466 @@
+"""ShardedIndex: nfl.Index's API over range shards, one Ray actor per shard.
+
+A client holds a copy of the routing table (routing.Table).  A single-key
+call goes to the one shard owning the key; a batch call is split by owner
+with one vectorised searchsorted, the parts are sent to every shard at once
+(numpy arrays travel through Ray's object store) and the answers are put
+back in the caller's order.  Every request names the epoch of the shard's
+range it was routed by; a shard whose range changed since (a split or merge)
+refuses it, and the client fetches the new table from the router and sends
+the refused part again, so a request is applied once, by the owner of its
+keys.
+
+Not atomic across shards: a batch that spans shards is applied shard by
+shard, and a shard that dies mid-call (ShardUnavailableError) may or may not
+have applied its part; the other parts were applied.
+"""
+import time
+
+import numpy as np
+import ray
+
+from nfl import _keys
+from nfl.cluster.router import Router
+from nfl.cluster.routing import Table, quantile_bounds
+
+RouterActor = ray.remote(Router)
+
+
+class ShardUnavailableError(RuntimeError):
+    """A shard's actor died (or is restarting) while it ran a call; its part may or may not be applied."""
+
+
+_CHUNK = 4096  # keys per scan() call of an ascending irange
+_MAX_STUCK = 20  # refusals under an unchanged table before giving up
+_DEAD = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+
+
+def _router_name(name):
+    return f"{name}/router"
+
+
+class ShardedIndex:
+    """An ordered map from 8-byte keys to 8-byte integer values over Ray actors.
+
+    Build one with ShardedIndex.bulk_load(keys, ...); attach another client to
+    running shards with ShardedIndex.connect(name, namespace).  A client
+    object is for one thread; several clients (threads, processes, machines)
+    may share the shards.
+    """
+
+    def __init__(self, router, name, namespace, balance=True):
+        self._router, self.name, self.namespace = router, name, namespace
+        self._balance = balance
+        self._handles = {}
+        self._pending_rebalance = None
+        self._sizes = {}
+        self._stuck = 0
+        self._table = ray.get(router.table.remote())
+        self.key_dtype, self.value_dtype, self.flow = ray.get(router.describe.remote())
+        self._key = _keys.key_converter(self.key_dtype)
+
+    # ---- building and attaching -------------------------------------------------
+
+    @classmethod
+    def bulk_load(cls, keys, values=None, *, shards=2, flow="auto", path=None, name="nfl", namespace="nfl",
+                  sync="always", balance=True, detached=False, max_restarts=5):
+        """A sharded index over keys (any order), in `shards` ranges of equal entry counts.
+
+        keys/values/flow: as nfl.Index.bulk_load (the flow is chosen once, on
+        all keys, and every in-memory shard uses it).  path: a directory for
+        durable shards (path/shard-<n>, each an nfl.open index with range.json;
+        durable shards have no flow); Ray restarts a durable shard's actor up
+        to max_restarts times from its directory.  name/namespace: the Ray
+        names to connect() by; detached: actors outlive this driver.
+        balance: split/merge shards as writes skew them.  Starts Ray
+        (ray.init()) if it is not running.  Cost: O(n) to find the cuts, one
+        bulk load per shard, all shards in parallel.
+        """
+        from nfl.switch import choose_flow
+
+        if not ray.is_initialized():
+            ray.init()
+        keys = _keys.bulk_keys(keys)
+        if values is None:
+            values = np.arange(keys.size, dtype=np.int64)
+        values = np.asarray(values)
+        value_dtype = "uint64" if values.dtype.kind == "u" and values.ndim == 1 else "int64"
+        values = _keys.value_array(values, value_dtype, keys.size).view(value_dtype)
+        if type(shards) is not int or shards < 1:
+            raise ValueError(f"shards must be an int >= 1, got {shards!r}")
+        chosen = choose_flow(keys, flow).flow if path is None else None
+        shard_flow = "off" if chosen is None else chosen
+        bounds = quantile_bounds(keys, min(shards, max(1, keys.size)))
+        options = {"name": _router_name(name), "namespace": namespace, "num_cpus": 0,
+                   "lifetime": "detached" if detached else None}
+        router = RouterActor.options(**options).remote(name, namespace, keys.dtype.name, value_dtype, path,
+                                                       sync, chosen, max_restarts)
+        names = ray.get(router.new_shards.remote(bounds.size + 1))
+        try:
+            table = Table(1, tuple(names), (1,) * len(names), bounds)
+            owned, none = dict(table.partition(keys)), np.arange(0)
+            ray.get([ray.get_actor(n, namespace=namespace).adopt.remote(
+                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1, shard_flow)
+                for i, n in enumerate(names)])
+            ray.get(router.install.remote(table))
+        except BaseException:
+            ray.get(router.destroy.remote())
+            ray.kill(router)
+            raise
+        return cls(router, name, namespace, balance)
+
+    @classmethod
+    def connect(cls, name="nfl", namespace="nfl", *, balance=True):
+        """A client of the running sharded index called name in namespace (ValueError if none)."""
+        if not ray.is_initialized():
+            ray.init(namespace=namespace)
+        return cls(ray.get_actor(_router_name(name), namespace=namespace), name, namespace, balance)
+
+    def destroy(self):
+        """Closes and kills every shard and the router; this and every other client are then unusable."""
+        ray.get(self._router.destroy.remote())
+        ray.kill(self._router)
+
+    # ---- routing ----------------------------------------------------------------------
+
+    def _refresh(self, stale=False):
+        """Fetches the router's table; stale: a shard refused a request routed by the current one.
+
+        The router hands out a table only between splits and merges, so after
+        a refusal the table is normally newer; a shard that keeps refusing
+        the router's own table is out of step with it (e.g. it died during
+        its split): ShardUnavailableError after a few tries, not a hang.
+        """
+        version = self._table.version if stale else None
+        self._table = ray.get(self._router.table.remote())
+        if self._table.version != version:
+            self._stuck = 0
+            return
+        self._stuck += 1
+        if self._stuck > _MAX_STUCK:
+            raise ShardUnavailableError(f"a shard of {self.name!r} refuses requests routed by the router's "
+                                        f"table (version {version}); its range is out of step with it")
+        time.sleep(0.01 * self._stuck)
+
+    def _shard(self, name):
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = ray.get_actor(name, namespace=self.namespace)
+        return handle
+
+    def _get(self, refs, names, what):
+        """ray.get of shard calls (a list, or one ref): answers, None where refused as stale.
+
+        A shard that died is stale when the router has retired it (merged
+        away: it refused everything from its hand-off on, so nothing queued
+        there ran); otherwise ShardUnavailableError.
+        """
+        try:
+            return ray.get(refs)
+        except _DEAD:
+            pass
+        self._refresh()
+        alive = set(self._table.names)
+        answers = []
+        for ref, name in zip(refs if isinstance(refs, list) else [refs], names):
+            try:
+                answers.append(ray.get(ref))
+            except _DEAD as exc:
+                if name in alive:
+                    raise ShardUnavailableError(
+                        f"shard {name} of {self.name!r} died or is restarting during {what}; "
+                        "its part of the call may or may not have been applied") from exc
+                answers.append(None)
+        return answers if isinstance(refs, list) else answers[0]
+
+    def _send(self, i, method, *args):
+        """A ref to shard i's answer to method(*args) under the current table."""
+        t = self._table
+        try:
+            handle = self._shard(t.names[i])
+        except ValueError:  # no actor by that name: merged away since this table
+            return ray.put(None)  # an answer of "stale"
+        return handle.call.remote(t.epochs[i], method, *args)
+
+    def _one(self, method, key, *args):
+        """method(key, *args) on the shard owning key, retried on a stale table."""
+        k = _keys.key_from_bits(self._key(key), self.key_dtype)  # checked, and as the shard compares it
+        while True:
+            t = self._table
+            i = t.shard_of(k)
+            got = self._get(self._send(i, method, k, *args), [t.names[i]], method)
+            if got is not None:
+                self._sizes[t.names[i]] = got[1]
+                return got[0]
+            self._refresh(stale=True)
+
+    def _batch(self, method, keys, values=None, out=()):
+        """Runs method on each shard's part of keys (and values); fills the arrays of out in caller order.
+
+        out: arrays of len(keys) for the per-key results (one, or two for
+        get_many's (values, found)).  Parts refused on a stale table are sent
+        again after a refresh; accepted ones are never re-sent.
+        """
+        todo = np.arange(keys.size)
+        write = method in ("put_many", "insert_many", "delete_many")
+        while todo.size:
+            t = self._table
+            sub = keys[todo]
+            parts = t.partition(sub)
+            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[todo[pos]],)))
+                    for i, pos in parts]
+            answers = self._get(refs, [t.names[i] for i, _ in parts], method)
+            refused = []
+            for (i, pos), got in zip(parts, answers):
+                if got is None:
+                    refused.append(todo[pos])
+                    continue
+                result, self._sizes[t.names[i]] = got
+                where = todo[pos]
+                for arr, part in zip(out, result if len(out) > 1 else (result,)):
+                    arr[where] = part
+            if refused:
+                self._refresh(stale=True)
+                todo = np.sort(np.concatenate(refused))  # the caller's order again
+            else:
+                todo = todo[:0]
+        if write:
+            self._maybe_rebalance()
+
+    def _maybe_rebalance(self):
+        """Asks the router to rebalance (without waiting) when the sizes seen suggest a skew."""
+        if not self._balance:
+            return
+        if self._pending_rebalance is not None:
+            done, _ = ray.wait([self._pending_rebalance], timeout=0)
+            if not done:
+                return
+            self._pending_rebalance = None
+        sizes = [self._sizes.get(n) for n in self._table.names]
+        known = [s for s in sizes if s is not None]
+        if len(known) < len(sizes):
+            return
+        mean = sum(known) / len(known)
+        if max(known) > 2 * mean or (len(known) > 1 and min(known) < mean / 4):
+            self._pending_rebalance = self._router.rebalance.remote()
+
+    def rebalance(self) -> int:
+        """Splits and merges shards now (see Router.rebalance); the number of changes made."""
+        changes = ray.get(self._router.rebalance.remote())
+        self._refresh()
+        return changes
+
+    def _key_array(self, keys):
+        return _keys.key_array(keys, self.key_dtype).view(self.key_dtype)
+
+    def _value_array(self, values, n):
+        return _keys.value_array(values, self.value_dtype, n).view(self.value_dtype)
+
+    # ---- point operations -----------------------------------------------------------
+
+    def get(self, key, default=None):
+        """The value of key, or default (one call to its shard)."""
+        value = self._one("get", key)  # None: absent (values are integers)
+        return default if value is None else value
+
+    def __getitem__(self, key):
+        value = self._one("get", key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key, value):
+        _keys.value_bits(value, self.value_dtype)
+        self._one("__setitem__", key, value)
+
+    def insert(self, key, value) -> bool:
+        """Adds key; False (and no change) if it is already there."""
+        _keys.value_bits(value, self.value_dtype)
+        return self._one("insert", key, value)
+
+    def replace(self, key, value) -> bool:
+        """Changes the value of an existing key; False if it is absent."""
+        _keys.value_bits(value, self.value_dtype)
+        return self._one("replace", key, value)
+
+    def delete(self, key) -> bool:
+        """Removes key; False if it was absent."""
+        return self._one("delete", key)
+
+    def __delitem__(self, key):
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def __contains__(self, key):
+        try:
+            self._key(key)
+        except (TypeError, ValueError):
+            return False
+        return self._one("__contains__", key)
+
+    def __len__(self):
+        return sum(self._all("__len__"))
+
+    # ---- batch operations -------------------------------------------------------------
+
+    def get_many(self, keys):
+        """(values, found) in the caller's order; values are 0 where not found."""
+        k = self._key_array(keys)
+        values, found = np.zeros(k.size, dtype=self.value_dtype), np.zeros(k.size, dtype=bool)
+        self._batch("get_many", k, out=(values, found))
+        return values, found
+
+    def contains_many(self, keys):
+        """A bool array: which keys are present."""
+        k = self._key_array(keys)
+        found = np.zeros(k.size, dtype=bool)
+        self._batch("contains_many", k, out=(found,))
+        return found
+
+    def put_many(self, keys, values):
+        """Upserts a batch; with duplicate keys in the batch the last wins (they share a shard)."""
+        k = self._key_array(keys)
+        self._batch("put_many", k, self._value_array(values, k.size))
+
+    def insert_many(self, keys, values):
+        """Inserts a batch; a bool array, False where the key existed."""
+        k = self._key_array(keys)
+        inserted = np.zeros(k.size, dtype=bool)
+        self._batch("insert_many", k, self._value_array(values, k.size), out=(inserted,))
+        return inserted
+
+    def delete_many(self, keys):
+        """Deletes a batch; a bool array, True where the key was there."""
+        k = self._key_array(keys)
+        deleted = np.zeros(k.size, dtype=bool)
+        self._batch("delete_many", k, out=(deleted,))
+        return deleted
+
+    # ---- ordered operations -----------------------------------------------------------
+
+    def _all(self, method, *args):
+        """method(*args) on every shard, in key order, retried whole on a stale table."""
+        while True:
+            t = self._table
+            answers = self._get([self._send(i, method, *args) for i in range(len(t))], t.names, method)
+            if all(a is not None for a in answers):
+                return [a[0] for a in answers]
+            self._refresh(stale=True)
+
+    def _empty(self):
+        return np.empty(0, dtype=self.key_dtype), np.empty(0, dtype=self.value_dtype)
+
+    def range(self, lo, hi):
+        """Entries with lo <= key < hi, ascending, as (keys, values) arrays, across shards.
+
+        One call to each shard the range overlaps, all at once."""
+        while True:
+            t = self._table
+            shards = range(t.shard_of(lo), t.shard_of(hi) + 1) if lo < hi else range(0)
+            answers = self._get([self._send(i, "range", lo, hi) for i in shards], t.names, "range")
+            if all(a is not None for a in answers):
+                break
+            self._refresh(stale=True)
+        if not answers:
+            return self._empty()
+        return (np.concatenate([a[0][0] for a in answers]), np.concatenate([a[0][1] for a in answers]))
+
+    def scan(self, start, count):
+        """The first count entries with key >= start, as (keys, values) arrays, across shards.
+
+        Shard after shard from the one owning start, until count entries."""
+        if type(count) is not int:
+            count = _keys._integral(count, "count")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        while True:
+            t = self._table
+            parts, i, at, need = [], t.shard_of(start), start, count
+            while need > 0 and i < len(t):
+                got = self._get(self._send(i, "scan", at, need), [t.names[i]], "scan")
+                if got is None:
+                    break
+                parts.append(got[0])
+                need -= got[0][0].size
+                i += 1
+                at = t.span(i)[0] if i < len(t) else None
+            else:
+                if not parts:
+                    return self._empty()
+                return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            self._refresh(stale=True)
+
+    def irange(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
+        """A lazy iterator of the keys between minimum and maximum (None: unbounded), across shards.
+
+        inclusive: (include minimum, include maximum), as SortedDict.irange.
+        Ascending: read _CHUNK keys per scan() call as the iterator advances;
+        reverse=True reads the whole span first (one range() call), then
+        walks it backwards.
+        """
+        lo_in, hi_in = inclusive
+
+        def inside(k):
+            if minimum is not None and (k < minimum or (k == minimum and not lo_in)):
+                return False
+            return maximum is None or k < maximum or (k == maximum and hi_in)
+
+        forward = (k for k in self._ascending_until(self._ascending(minimum), maximum) if inside(k))
+        return reversed(list(forward)) if reverse else forward
+
+    def _ascending(self, start):
+        """Every key >= start (all when None), ascending, read _CHUNK at a time."""
+        at = self.min_key() if start is None else start
+        last = None
+        while at is not None:
+            ks, _ = self.scan(at, _CHUNK)
+            for k in ks.tolist():
+                if last is None or k > last:
+                    yield k
+            if ks.size < _CHUNK:
+                return
+            at = last = ks[-1].item()
+
+    @staticmethod
+    def _ascending_until(keys, maximum):
+        """keys up to the first one past maximum (None: all)."""
+        for k in keys:
+            if maximum is not None and k > maximum:
+                return
+            yield k
+
+    def lower_bound(self, key):
+        """The smallest key >= key, or None."""
+        keys, _ = self.scan(key, 1)
+        return keys[0].item() if keys.size else None
+
+    def min_key(self):
+        """The smallest key, or None when empty."""
+        found = [k for k in self._all("min_key") if k is not None]
+        return found[0] if found else None
+
+    def max_key(self):
+        """The largest key, or None when empty."""
+        found = [k for k in self._all("max_key") if k is not None]
+        return found[-1] if found else None
+
+    # ---- introspection ----------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Totals (size, memory_bytes, shards, table version) and each shard's stats() with its range."""
+        per = self._all("stats")
+        t = self._table
+        shards = [{"name": t.names[i], "lo": t.span(i)[0], "hi": t.span(i)[1], "epoch": t.epochs[i], **st}
+                  for i, st in enumerate(per)]
+        return {"size": sum(s["size"] for s in per), "key_dtype": self.key_dtype, "value_dtype": self.value_dtype,
+                "memory_bytes": sum(s["memory_bytes"] for s in per), "shard_count": len(per),
+                "table_version": t.version, "shards": shards}
+
+    def shard_info(self) -> list:
+        """Each shard's range, epoch, process id and durability, in key order (operators, tests)."""
+        names = self._table.names
+        return self._get([self._shard(n).info.remote() for n in names], names, "shard_info")
+
+    def __repr__(self):
+        return (f"<nfl.cluster.ShardedIndex {self.name!r} {self.key_dtype}->{self.value_dtype}, "
+                f"{len(self._table)} shards>")
