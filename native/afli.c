@@ -293,13 +293,14 @@ typedef struct {
     size_t overfull, units;
 } spread;
 
-static spread spread_of(const afli_tree *t, const afli_node *nd,
+static spread spread_of(const afli_node *nd,
                         const afli_entry *e, const double *z, size_t n)
 {
     spread s = {0, 0};
     for (size_t i = 0, j; i < n; i = j) {
         j = run_end(nd, e, z, i, n);
-        if (j - i > (size_t)t->bucket_size) {
+        if (j - i > NFL_DEFAULT_BUCKET) { /* not the tree's bucket size: the
+                                             switch judges before choosing it */
             s.overfull += j - i;
             s.units++;
         } else {
@@ -334,19 +335,19 @@ static int separates(const afli_node *nd, const afli_entry *e, const double *z,
  * rounding.  A node whose model sends most keys down (dense runs far apart)
  * is mostly a router: it keeps ROUTER_SLOTS slots per unit, not
  * AFLI_AMPLIFICATION per key, which would be nearly all empty. */
-static void choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
-                         const double *z, size_t n)
+void afli_choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
+                       const double *z, size_t n)
 {
     int z_usable = (t->flow || t->key_type == NFL_KEY_FLOAT64) && z[n - 1] > z[0];
     spread zs = {n, n}, ks;
     if (z_usable) {
         afli_fit(nd, z[0], z[n - 1]);
-        zs = spread_of(t, nd, e, z, n);
+        zs = spread_of(nd, e, z, n);
         if (zs.overfull <= n / Z_GOOD_SHARE)
             return;
     }
     fit_keys(nd, e[0].key, e[n - 1].key);
-    ks = spread_of(t, nd, e, z, n);
+    ks = spread_of(nd, e, z, n);
     int by_key = !z_usable || 2 * ks.overfull <= zs.overfull;
     if (!by_key) {
         afli_fit(nd, z[0], z[n - 1]);
@@ -488,7 +489,7 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     if (!nd)
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
-    choose_model(t, nd, e, z, n); /* separates the first and last key */
+    afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;
@@ -511,13 +512,18 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     return nd;
 }
 
+void afli_set_flow(afli_tree *t, nfl_flow *flow)
+{
+    t->flow = flow;
+    if (flow)
+        find_flat_ends(t);
+}
+
 int afli_init(afli_tree *t, int key_type, nfl_flow *flow)
 {
     memset(t, 0, sizeof *t);
     t->key_type = key_type;
-    t->flow = flow;
-    if (flow)
-        find_flat_ends(t);
+    afli_set_flow(t, flow);
     t->bucket_size = NFL_DEFAULT_BUCKET;
     t->root = dense_node(t, NULL, 0);
     return t->root ? NFL_OK : NFL_ENOMEM;

@@ -123,6 +123,12 @@ static inline afli_node *afli_new_child(const afli_node *nd, size_t pos,
 size_t afli_capacity(size_t n, double amplification);
 /* Fits nd's model (capacity set) mapping zmin to slot 0, zmax to the last. */
 void afli_fit(afli_node *nd, double zmin, double zmax);
+/* Fits a model node (capacity set) to n >= 2 entries sorted by unique key,
+ * with their z, as a build does: z or key model, router capacity. */
+void afli_choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
+                       const double *z, size_t n);
+/* Sets the tree's flow (key_type set first) and where it is flat. */
+void afli_set_flow(afli_tree *t, nfl_flow *flow);
 
 int afli_init(afli_tree *t, int key_type, nfl_flow *flow);
 void afli_destroy(afli_tree *t);

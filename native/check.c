@@ -190,12 +190,19 @@ size_t nfl_model_capacity(size_t n, double amplification)
     return afli_capacity(n, amplification);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot)
 {
     afli_tree t = {0};
     t.key_type = key_type;
-    t.flow = (nfl_flow *)flow; /* afli_transform only reads it */
+    t.bucket_size = NFL_DEFAULT_BUCKET;
+    afli_set_flow(&t, (nfl_flow *)flow); /* the transform only reads it */
     afli_node model = {0};
     model.capacity = afli_capacity(n, amplification);
     memset(per_slot, 0, model.capacity * sizeof *per_slot);
@@ -203,27 +210,28 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
         return NFL_OK;
     double *z = malloc(n * sizeof *z);
     uint64_t *enc = malloc(n * sizeof *enc);
-    if (!z || !enc) {
+    afli_entry *e = malloc(n * sizeof *e);
+    if (!z || !enc || !e) {
         free(z);
         free(enc);
+        free(e);
         return NFL_ENOMEM;
     }
     nfl_encode(key_type, keys, enc, n);
+    qsort(enc, n, sizeof *enc, cmp_u64); /* the build sees sorted keys */
     afli_transform(&t, enc, z, n);
-    double zmin = z[0], zmax = z[0];
-    for (size_t i = 1; i < n; i++) {
-        zmin = z[i] < zmin ? z[i] : zmin;
-        zmax = z[i] > zmax ? z[i] : zmax;
-    }
-    if (zmax > zmin && model.capacity >= 2) {
-        afli_fit(&model, zmin, zmax);
+    for (size_t i = 0; i < n; i++)
+        e[i].key = enc[i];
+    if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
+        afli_choose_model(&t, &model, e, z, n);
         for (size_t i = 0; i < n; i++)
             per_slot[afli_predict(&model, enc[i], z[i])]++;
-    } else { /* the keys cannot be separated: one dense node */
+    } else {
         per_slot[0] = (uint32_t)n;
     }
     free(z);
     free(enc);
+    free(e);
     return NFL_OK;
 }
 
