@@ -343,7 +343,7 @@ void afli_choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
     if (z_usable) {
         afli_fit(nd, z[0], z[n - 1]);
         zs = spread_of(nd, e, z, n);
-        if (zs.overfull <= n / Z_GOOD_SHARE)
+        if (zs.overfull <= n / Z_GOOD_SHARE && separates(nd, e, z, n))
             return;
     }
     fit_keys(nd, e[0].key, e[n - 1].key);
