@@ -1,4 +1,14 @@
-"""Package metadata; the C core in native/ is built through cffi at install."""
+"""Build of the native modules and the package layout; the metadata is in pyproject.toml.
+
+Both native modules are built for CPython's limited API, so the wheel is
+tagged abi3 (cp310-abi3): one wheel per platform serves Python 3.10 and
+later.  The cffi module (nfl._native) is abi3 by construction; the
+single-key path (nfl._index, native/pyindex.c) passes py_limited_api=True.
+
+The checkout keeps bench/ and workloads/ (``python -m bench quick`` from its
+root); installed they become nfl_bench and nfl_workloads, so nothing with a
+generic name lands at the top of site-packages.
+"""
 from setuptools import Extension, find_packages, setup
 
 # The single-key path (native/pyindex.c): stable ABI, one binary for CPython >= 3.10.
@@ -8,30 +18,11 @@ _INDEX_EXT = Extension(
 )
 
 setup(
-    name="nfl",
-    version="0.1.0",
-    description="Learned-index key-value engine: a normalizing flow in front of an AFLI tree",
-    packages=find_packages(include=["nfl", "nfl.*"]),
-    python_requires=">=3.10",
-    setup_requires=["cffi>=1.15"],
+    # workloads/data and workloads/ycsb hold data files only (package data of their own)
+    packages=find_packages(include=["nfl", "nfl.*"]) + ["nfl_bench", "nfl_workloads", "nfl_workloads.data",
+                                                        "nfl_workloads.ycsb"],
+    package_dir={"nfl_bench": "bench", "nfl_workloads": "workloads"},
     cffi_modules=["native/build_native.py:ffibuilder"],
     ext_modules=[_INDEX_EXT],
-    install_requires=["numpy>=1.24", "cffi>=1.15", "numba>=0.58"],
-    extras_require={
-        "dev": [
-            "pytest>=7",
-            "hypothesis>=6",
-            "pytest-benchmark>=4",
-            "sortedcontainers>=2.4",
-            "pygm>=1.0",
-            "scipy>=1.10",
-            "rich>=13",
-            "matplotlib>=3.7",
-            "tqdm>=4.60",
-        ],
-        "train": ["torch==2.13.0"],
-        "cluster": ["ray[default]>=2.9"],
-    },
-    entry_points={"console_scripts": ["nfl=nfl.cli:main"]},
-    zip_safe=False,
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -7,13 +7,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.panel import Panel
 
-from bench import adapters, machine, native, perop, report, runner
-from bench.check import Mismatch
-from bench.ops import NAMES
-from bench.progress import Steps
+from . import COMMAND, workloads
+
+usage = workloads("usage")
+usage.require(["rich", "numba", "matplotlib", "sortedcontainers"], "bench", COMMAND)
+
+from rich.console import Console  # noqa: E402  (the extra checked first)
+from rich.panel import Panel  # noqa: E402
+
+from . import adapters, machine, native, perop, report, runner  # noqa: E402
+from .check import Mismatch
+from .ops import NAMES
+from .progress import Steps
 
 QUICK_WORKLOADS = ("workloadc", "workloada")  # read-only, and 50 % reads / 50 % updates
 QUICK_OPS = 100_000
@@ -28,7 +34,7 @@ def _csv(text):
 def _load_keys(args):
     """[(dataset name, keys, facts)] from --keys files (deduplicated, counted) or --dataset names."""
     if args.keys:
-        from workloads import sosd
+        sosd = workloads("sosd")
 
         out = []
         for path in args.keys:
@@ -37,7 +43,7 @@ def _load_keys(args):
                 print(f"{path}: dropped {dups:,} duplicate keys", file=sys.stderr)
             out.append((Path(path).name, keys, {"file": str(path), "duplicates_removed": int(dups)}))
         return out
-    from workloads import datasets
+    datasets = workloads("datasets")
 
     return [(name, datasets.load(name, n=args.n, seed=args.seed), {"n_requested": args.n}) for name in args.dataset]
 
@@ -47,7 +53,7 @@ def _overrides(pairs):
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"-p expects key=value, got {pair!r}")
+            raise usage.UsageError(f"-p expects key=value, got {pair!r}")
         out[key] = value
     return out
 
@@ -66,7 +72,7 @@ def _workload_name(spec):
 
 def _build_streams(keyed, specs, args, console):
     """Workloads for every (dataset, workload spec), each built once with the run's seed."""
-    from workloads import stream
+    stream = workloads("stream")
 
     out = []
     with console.status("building op streams") as status:
@@ -95,17 +101,31 @@ def _workload_facts(w):
             "meta": json.loads(json.dumps(w.stream.meta, default=str))}
 
 
-def execute(args, specs, out, console):
-    """Builds the streams, runs every index over them, writes and prints the report."""
-    chosen = adapters.make(args.indexes, shards=args.shards)
+def check_inputs(args, specs):
+    """The chosen adapters; UsageError for an unknown index, data set or workload, a missing
+    key file or data set, or a bad -p, before any key is read."""
+    datasets, stream = workloads("datasets"), workloads("stream")
+    try:
+        for name in args.dataset or ():
+            datasets.source(name)
+        for spec in specs:
+            stream.check_workload(spec)
+        _overrides(args.p)
+        return adapters.make(args.indexes, shards=args.shards)
+    except (ValueError, FileNotFoundError) as mistake:
+        raise usage.UsageError(str(mistake)) from None
+
+
+def execute(args, specs, out, console, chosen):
+    """Builds the streams, runs every chosen index over them, writes and prints the report."""
     keyed = _load_keys(args)
-    workloads = _build_streams(keyed, specs, args, console)
+    streams = _build_streams(keyed, specs, args, console)
     timers = _timers()
     paths = runner.PATHS
-    with Steps(len(workloads) * len(chosen) * len(paths), console) as steps:
-        runs = runner.run_all(chosen, workloads, args.batch, timers, steps, paths, args.repeat)
+    with Steps(len(streams) * len(chosen) * len(paths), console) as steps:
+        runs = runner.run_all(chosen, streams, args.batch, timers, steps, paths, args.repeat)
     results = {
-        "command": shlex.join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+        "command": shlex.join([Path(sys.executable).name, "-m", __package__, *sys.argv[1:]]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine.machine(),
         "versions": machine.versions(),
@@ -115,7 +135,7 @@ def execute(args, specs, out, console):
                    "shards": args.shards, "paths": list(paths), "overrides": _overrides(args.p)},
         "datasets": [{"name": name, "keys": int(len(keys)), "key_dtype": str(keys.dtype), **facts}
                      for name, keys, facts in keyed],
-        "workloads": [_workload_facts(w) for w in workloads],
+        "workloads": [_workload_facts(w) for w in streams],
         "runs": runs,
     }
     _finish(results, out, console)
@@ -136,43 +156,52 @@ def _common(p, ops_default=None):
                    help=f"comma-separated, from {','.join(adapters.ALL)} "
                         "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off; "
                         "nfl-cluster: Ray shards, see --shards)")
-    p.add_argument("--shards", type=int, default=2, help="shards of nfl-cluster (Ray actors on this machine)")
-    p.add_argument("--ops", type=int, default=ops_default, help="ops per stream (default: the workload's)")
-    p.add_argument("--batch", type=int, default=256, help="ops per batch (paper: 256)")
+    p.add_argument("--shards", type=usage.positive, default=2, help="shards of nfl-cluster (Ray actors on this machine)")
+    p.add_argument("--ops", type=usage.positive, default=ops_default, help="ops per stream (default: the workload's)")
+    p.add_argument("--batch", type=usage.positive, default=256, help="ops per batch (paper: 256)")
     p.add_argument("--seed", type=int, default=1, help="seed of the dataset and the op streams")
-    p.add_argument("--repeat", type=int, default=1, help="throughput replays per run; the median is reported")
-    p.add_argument("--n", type=int, default=None, help="keys in the dataset (default: the dataset's)")
+    p.add_argument("--repeat", type=usage.positive, default=1, help="throughput replays per run; the median is reported")
+    p.add_argument("--n", type=usage.positive, default=None, help="keys in the dataset (default: the dataset's)")
     p.add_argument("-p", action="append", metavar="KEY=VALUE",
                    help="YCSB property override, repeatable (recordcount defaults to 0: the whole dataset)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<command>-<time>)")
 
 
 def parser():
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    """The command line of every subcommand."""
+    ap = usage.Parser(prog=COMMAND, description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     quick = sub.add_parser("quick", help="small end-to-end run on the embedded dataset, < 1 minute")
     _common(quick, QUICK_OPS)
     run = sub.add_parser("run", help="indexes × workloads on one or more key sets")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", type=_csv, help="dataset names (comma-separated)")
-    source.add_argument("--keys", action="append", help="SOSD key file, repeatable")
+    source.add_argument("--keys", action="append", type=usage.existing_file, help="SOSD key file, repeatable")
     run.add_argument("--workload", action="append", required=True, type=_csv,
                      help="YCSB property file or name (workloada…f) or paper-R100|R80|R20|R0; "
                           "comma-separated or repeated")
     _common(run)
     paper = sub.add_parser("paper", help="the paper's grid: datasets × read fractions 100/80/20/0 × indexes")
-    paper.add_argument("--datasets", type=_csv, default=list(PAPER_DATASETS))
+    paper.add_argument("--datasets", type=_csv, default=list(PAPER_DATASETS), help="dataset names (comma-separated)")
     _common(paper)
     rerender = sub.add_parser("report", help="re-render the reports of a results folder from its results.json")
-    rerender.add_argument("dir", type=Path)
+    rerender.add_argument("dir", type=Path, help="a results folder written by quick, run or paper")
     return ap
 
 
 def main(argv=None):
+    """Exit status: 0 done, 1 a wrong result (the run is invalid), 2 a mistake in the command line."""
     args = parser().parse_args(argv)
+    return usage.run(_main, args, COMMAND)
+
+
+def _main(args):
     console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables when piped
     if args.command == "report":
-        _finish(json.loads((args.dir / "results.json").read_text()), args.dir, console)
+        results = args.dir / "results.json"
+        if not results.is_file():
+            raise usage.UsageError(f"{results} does not exist: give a folder written by {COMMAND} quick, run or paper")
+        _finish(json.loads(results.read_text()), args.dir, console)
         return 0
     if args.command == "quick":
         args.dataset, args.keys, specs = ["default"], None, list(QUICK_WORKLOADS)
@@ -180,9 +209,10 @@ def main(argv=None):
         args.dataset, args.keys, specs = args.datasets, None, list(PAPER_WORKLOADS)
     else:
         specs = [w for group in args.workload for w in group]
+    chosen = check_inputs(args, specs)
     out = args.out or _default_out(args.command)
     try:
-        execute(args, specs, out, console)
+        execute(args, specs, out, console, chosen)
     except Mismatch as wrong:
         console.print(Panel(str(wrong), title="WRONG RESULT: the run is invalid", style="bold red"))
         return 1

@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 
-from bench import native
-from bench.check import Mismatch, verify
-from bench.ops import NAMES, READ, SCAN, describe, present
-from bench.perop import Handlers
+from . import native
+from .check import Mismatch, verify
+from .ops import NAMES, READ, SCAN, describe, present
+from .perop import Handlers
 
 ALL_OPS = frozenset(range(len(NAMES)))
 NO_BATCH = "no batch API (its per-op path is its best)"
@@ -309,7 +309,7 @@ class PandasIndex(_BatchLookups):
 
 def make(names, shards=2):
     """Adapters by name, in the order given; shards: nfl-cluster's shard count."""
-    from bench.cluster import NflCluster
+    from .cluster import NflCluster
 
     known = {
         "nfl-cluster": lambda: NflCluster("nfl-cluster", shards),

@@ -1,7 +1,7 @@
 """Correctness while measuring: every read result against the stream's expected value."""
 import numpy as np
 
-from bench.ops import CHECKED, NAMES
+from .ops import CHECKED, NAMES
 
 
 class Mismatch(AssertionError):

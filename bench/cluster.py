@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from bench.adapters import Adapter
-from bench.check import verify
-from bench.ops import DELETE, INSERT, READ, RMW, SCAN, UPDATE
-from bench.perop import Handlers
+from .adapters import Adapter
+from .check import verify
+from .ops import DELETE, INSERT, READ, RMW, SCAN, UPDATE
+from .perop import Handlers
 
 
 def _start_ray(cpus=None):

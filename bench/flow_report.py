@@ -26,7 +26,7 @@
    CPU time (best and median of 7 alternating runs).
 Heavy steps run one after another; the machine is shared.
 """
-import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,13 +35,13 @@ import time
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: python bench/flow_report.py
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from nfl.conflicts import conflict_stats, model_counts
+from nfl.flow import Flow, features, knots, layout, train
 
-from nfl.conflicts import conflict_stats, model_counts  # noqa: E402
-from nfl.flow import Flow, features, knots, layout, train  # noqa: E402
-from bench.paper_flow import PaperFlow  # noqa: E402
-from workloads import datasets  # noqa: E402
+from . import COMMAND, workloads
+from .paper_flow import PaperFlow
+
+datasets, usage = workloads("datasets"), workloads("usage")
 
 DEFAULT_SETS = ("lognormal", "clustered", *datasets.REAL_SETS)
 TEN_MILLION = 10_000_000
@@ -138,7 +138,7 @@ def transform_speed(flow: Flow, keys: np.ndarray, reps: int = 5) -> float:
 TRAIN_10M = """
 import sys, time, numpy as np
 sys.path.insert(0, {root!r})
-from bench.flow_report import lognormal_keys, transform_speed
+from {package}.flow_report import lognormal_keys, transform_speed
 keys = lognormal_keys({n}, 1)
 t = time.perf_counter()
 from nfl.flow import Flow
@@ -153,7 +153,7 @@ def train_ten_million(reps: int = 3) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = []
     for _ in range(reps):
-        out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, n=TEN_MILLION)],
+        out = subprocess.run([sys.executable, "-c", TRAIN_10M.format(root=root, package=__package__, n=TEN_MILLION)],
                              capture_output=True, text=True, check=True)
         runs.append([float(v) for v in out.stdout.split()])
     seconds, sample, bins, budget, speed, size = np.median(np.array(runs), axis=0)
@@ -227,15 +227,31 @@ def markdown(rows, ten, look) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.flow_report", description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1_000_000, help="keys per dataset (sampled from the real sets)")
-    p.add_argument("--datasets", default=",".join(DEFAULT_SETS))
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--skip-10m", action="store_true")
-    p.add_argument("--skip-lookups", action="store_true")
+def parser():
+    """The command line: every option with its help."""
+    p = usage.Parser(prog=f"{COMMAND}.flow_report", description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=usage.positive, default=1_000_000, help="keys per dataset (sampled from the real sets)")
+    p.add_argument("--datasets", default=",".join(DEFAULT_SETS),
+                   help="comma-separated names: lognormal, a synthetic distribution, a real set or an SOSD file")
+    p.add_argument("--seed", type=int, default=1, help="seed of the keys and the samples")
+    p.add_argument("--skip-10m", action="store_true", help="skip the training time on 10M keys (3 fresh processes)")
+    p.add_argument("--skip-lookups", action="store_true", help="skip the get_many timing, flow on vs off")
     p.add_argument("--json", help="write every figure here")
+    return p
+
+
+def main(argv=None) -> int:
+    """Exit status: 0 done, 2 a mistake in the command line or a missing data set (before any work)."""
+    p = parser()
     args = p.parse_args(argv)
+    if importlib.util.find_spec("torch") is None:
+        p.error('training flows needs PyTorch: pip install "nfl[train]"')
+    for name in args.datasets.split(","):
+        if name != "lognormal":
+            try:
+                datasets.source(name)
+            except (ValueError, FileNotFoundError) as missing:
+                p.error(str(missing))
     rows = []
     for name in args.datasets.split(","):
         keys = lognormal_keys(args.n, args.seed) if name == "lognormal" else datasets.load(name, n=args.n, seed=args.seed)

@@ -12,8 +12,9 @@ slot, a bucket, a child node's header.  Counts do not depend on machine noise;
 prefetches are not loads to callgrind, so the misses are the same with
 prefetching on and off and only the instruction count shows its cost.
 """
-import argparse
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,9 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import COMMAND, PREFIX, workloads
+
+usage = workloads("usage")
+
 CHILD = r"""
 import sys, numpy as np, nfl
-from workloads import datasets
+from WORKLOADS import datasets
 n, lookups, flow, bucket, prefetch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 keys = datasets.generate("lognormal", n, 1)
 rng = np.random.default_rng(1)
@@ -83,24 +88,33 @@ def _breakdown(rows):
     return split
 
 
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.layout", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=usage.positive, default=300_000, help="lognormal keys in the index")
+    ap.add_argument("--lookups", type=usage.positive, default=100_000, help="random lookups (one get_many) per variant")
+    ap.add_argument("--ll", type=usage.positive, default=1 << 20, help="simulated last-level cache, bytes")
+    return ap
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=300_000)
-    ap.add_argument("--lookups", type=int, default=100_000)
-    ap.add_argument("--ll", type=int, default=1 << 20, help="simulated last-level cache, bytes")
+    ap = parser()
     args = ap.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        ap.error("valgrind is needed (its callgrind tool counts the misses): install it, e.g. apt-get install valgrind")
+    if importlib.util.find_spec("torch") is None:
+        ap.error('training the flow needs PyTorch: pip install "nfl[train]"')
 
     import nfl
 
-    from workloads import datasets
-
+    datasets = workloads("datasets")
     keys = datasets.generate("lognormal", args.n, 1)
     with tempfile.TemporaryDirectory() as tmp:
         flow_path = str(Path(tmp) / "flow.nfl")
         flow = nfl.Flow.train(keys, progress=False)
         flow.save(flow_path)
         child = str(Path(tmp) / "child.py")
-        Path(child).write_text(CHILD)
+        Path(child).write_text(CHILD.replace("WORKLOADS", f"{PREFIX}workloads"))
         variants = [("flow, bucket 3, prefetch", (flow_path, 3, 1)),
                     ("flow, bucket 3, no prefetch", (flow_path, 3, 0)),
                     ("flow, bucket 1", (flow_path, 1, 1)),

@@ -1,7 +1,11 @@
 """Op codes of an op stream (the C executor's, through workloads.stream) and their names in reports (YCSB's)."""
 import numpy as np
 
-from workloads.stream import DELETE, INSERT, OP_NAMES, READ, RMW, SCAN, UPDATE
+from . import workloads
+
+_stream = workloads("stream")
+DELETE, INSERT, OP_NAMES, READ, RMW, SCAN, UPDATE = (_stream.DELETE, _stream.INSERT, _stream.OP_NAMES, _stream.READ,
+                                                     _stream.RMW, _stream.SCAN, _stream.UPDATE)
 
 NAMES = tuple(OP_NAMES)
 WRITES = frozenset({UPDATE, INSERT, RMW, DELETE})

@@ -7,7 +7,6 @@ lower_bound(start) with next(SortedDict.irange(start)), a full items() walk
 with SortedDict.items().  Medians of --repeat runs, nfl's and SortedDict's
 alternating, so that a change in the machine's load hits both.
 """
-import argparse
 import itertools
 import statistics
 
@@ -15,8 +14,11 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 import nfl
-from bench.scale import timed
-from workloads import datasets
+
+from . import COMMAND, workloads
+from .scale import timed
+
+datasets, usage = workloads("datasets"), workloads("usage")
 
 
 def alternating(ours, theirs, repeat):
@@ -25,13 +27,18 @@ def alternating(ours, theirs, repeat):
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.ordered", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=usage.positive, default=1_000_000, help="lognormal keys in both indexes")
+    ap.add_argument("--scans", type=usage.positive, default=20_000, help="scan(start, 100) calls per timing")
+    ap.add_argument("--repeat", type=usage.positive, default=5, help="timings of each; the median is shown")
+    ap.add_argument("--flow", default="off", choices=["off", "auto", "on"], help='flow= for bulk_load ("off", "auto", "on")')
+    return ap
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--scans", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--flow", default="off", help='flow= for bulk_load ("off", "auto", "on")')
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
 
     keys = datasets.generate("lognormal", args.n, 1)
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from nfl.flow.flow import key_values
-from nfl.flow.progress import bar as progress_bar
+from nfl.flow.progress import Work
 from nfl.flow.train import draw_sample, require_torch
 
 SHIFTS = 1e6  # the authors' default scale of the normalized keys
@@ -47,7 +47,7 @@ class PaperFlow:
     @classmethod
     def train(cls, keys, *, sample=0.1, epochs=15, seed=0, progress=True, shifts=SHIFTS):
         torch = require_torch()
-        from bench.paper_bnaf import PaperBNAF
+        from .paper_bnaf import PaperBNAF
 
         start = time.perf_counter()
         x = key_values(keys)
@@ -58,28 +58,27 @@ class PaperFlow:
         model = PaperBNAF(gen)
         optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, amsgrad=True)
         best_loss, best_state = np.inf, {k: v.clone() for k, v in model.state_dict().items()}
-        bar = progress_bar(ROUNDS * epochs, "training paper flow", progress)
-        for _ in range(ROUNDS):
-            xn = torch.from_numpy((draw_sample(x, sample, rng) - lo) / width)
-            last = None
-            for _ in range(epochs):
-                total = 0.0
-                for i in range(0, xn.numel(), BATCH):
-                    loss = model.loss(xn[i:i + BATCH])
-                    optimizer.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
-                    optimizer.step()
-                    total += float(loss.detach())
-                bar.update(1)
-                bar.set_postfix_str(f"loss {total:.4g}")
-                if total < best_loss:
-                    best_loss, best_state = total, {k: v.clone() for k, v in model.state_dict().items()}
-                if last is not None and (total > last or abs(last - total) < MIN_GAIN * abs(last)):
-                    break
-                last = total
-            model.load_state_dict(best_state)
-        bar.close()
+        with Work("training paper flow", ROUNDS * epochs, progress) as work:
+            for _ in range(ROUNDS):
+                xn = torch.from_numpy((draw_sample(x, sample, rng) - lo) / width)
+                last = None
+                for epoch in range(epochs):
+                    total = 0.0
+                    for i in range(0, xn.numel(), BATCH):
+                        loss = model.loss(xn[i:i + BATCH])
+                        optimizer.zero_grad()
+                        loss.backward()
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+                        optimizer.step()
+                        total += float(loss.detach())
+                    work.step(f"loss {total:.4g}")
+                    if total < best_loss:
+                        best_loss, best_state = total, {k: v.clone() for k, v in model.state_dict().items()}
+                    if last is not None and (total > last or abs(last - total) < MIN_GAIN * abs(last)):
+                        work.step("next round", epochs - epoch - 1)
+                        break
+                    last = total
+                model.load_state_dict(best_state)
         w1, w2 = model.weights()
         return cls(lo, width, w1, w2, {"shifts": shifts, "seconds": round(time.perf_counter() - start, 3)})
 

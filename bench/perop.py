@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench.ops import INSERT, READ, RMW, SCAN
+from .ops import INSERT, READ, RMW, SCAN
 
 
 @dataclass
@@ -166,8 +166,9 @@ def table(results, peers):
 def main(argv=None):
     import argparse
 
-    from bench import adapters
-    from workloads import datasets
+    from . import adapters, workloads
+
+    datasets = workloads("datasets")
 
     p = argparse.ArgumentParser(prog="python -m bench.perop", description=(
         "Single-key operations, one Python statement per op, nfl against SortedDict, BTrees and dict: "

@@ -6,9 +6,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-STYLE = {"batch": "-", "per-op": "--"}
-
-
 def _slug(*parts):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(parts))
 
@@ -63,8 +60,29 @@ def throughput(results, path, per_row=3):
     plt.close(fig)
 
 
+def latency_kind(run):
+    """"measured" when each op was timed, else how its per-op latency was had ("derived", "shared")."""
+    method = run["method"]["latency"]
+    if method.startswith("derived"):
+        return "derived"
+    return "shared" if "fused" in method and "READ" in run["latency_ns"] else "measured"
+
+
+#: Line style by latency kind; derived and shared latencies are not one op's own time.
+KIND_STYLE = {"measured": "-", "derived": "--", "shared": "--"}
+KIND_LABEL = {"measured": "", "derived": " (derived: batch time / ops)", "shared": " (fused pass shared equally)"}
+PATH_WIDTH = {"batch": 2.0, "per-op": 1.0}
+
+
 def latency_cdf(results, dataset, workload, path):
-    """Per-op latency of all ops: CDF (log x) and its tail 1 - CDF (log-log), one line per index·path."""
+    """Per-op latency of all ops: CDF (log x) and its tail 1 - CDF (log-log), one line per index·path.
+
+    The CDF's x axis ends at the largest p99.99 of the runs shown (one
+    outlier would otherwise squeeze the body into a corner; the tail panel
+    keeps every point).  Thick lines: the batch path, thin: the per-op path;
+    dashed and labelled: latencies derived from batch times or shared
+    across a fused pass rather than timed per op.
+    """
     runs = [r for r in results["runs"] if (r["dataset"], r["workload"]) == (dataset, workload)
             and r["status"] == "ok"]
     colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in results["runs"]))}
@@ -73,18 +91,25 @@ def latency_cdf(results, dataset, workload, path):
         points = r["latency_cdf_ns"]
         xs = [p[0] for p in points]
         fs = [p[1] for p in points]
-        style = dict(color=colors[r["index"]], linestyle=STYLE[r["path"]], label=f"{r['index']} · {r['path']}")
+        kind = latency_kind(r)
+        style = dict(color=colors[r["index"]], linestyle=KIND_STYLE[kind], linewidth=PATH_WIDTH[r["path"]],
+                     label=f"{r['index']} · {r['path']}{KIND_LABEL[kind]}")
         cdf_ax.step(xs, fs, where="post", **style)
         tail = [(x, 1 - f) for x, f in points if f < 1]
         if tail:
             tail_ax.step([t[0] for t in tail], [t[1] for t in tail], where="post", **style)
+    right = max((r["latency_all_ns"]["p99.99"] for r in runs), default=None)
     cdf_ax.set(xscale="log", xlabel="latency per op (ns, log)", ylabel="fraction of ops ≤ x", ylim=(0, 1.01),
                title=f"Latency CDF, {dataset} · {workload}")
+    if right:
+        cdf_ax.set_xlim(right=right)
+        cdf_ax.set_title(f"Latency CDF, {dataset} · {workload}\n(x up to the largest p99.99, {right:,.0f} ns)",
+                         fontsize=10)
     tail_ax.set(xscale="log", yscale="log", xlabel="latency per op (ns, log)", ylabel="fraction of ops > x (log)",
-                title="Tail (1 − CDF)")
+                title="Tail (1 − CDF), every point")
     for ax in (cdf_ax, tail_ax):
         ax.grid(which="both", alpha=0.3)
-    cdf_ax.legend(fontsize=8)
+    cdf_ax.legend(fontsize=7, title="thick: batch path, thin: per-op; dashed: not timed per op", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

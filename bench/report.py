@@ -3,9 +3,9 @@ import json
 
 from rich.table import Table
 
-from bench import plots
-from bench.histogram import PERCENTILES
-from bench.ops import NAMES
+from . import plots
+from .histogram import PERCENTILES
+from .ops import NAMES
 
 TABLE_PERCENTILES = ("p50", "p99", "p99.9")
 
@@ -36,11 +36,8 @@ def _mops(run):
 def _note(run):
     if run["status"] != "ok":
         return run["status"][len("n/a: "):]
-    if run["method"]["latency"].startswith("derived"):
-        return "per-op latency derived"
-    if "fused" in run["method"]["latency"] and "READ" in run["latency_ns"]:
-        return "fused passes' time shared equally"
-    return ""
+    notes = {"derived": "per-op latency derived", "shared": "fused passes' time shared equally"}
+    return notes.get(plots.latency_kind(run), "")
 
 
 def _rows(runs):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import perop
-from bench.adapters import NotApplicable
-from bench.check import as_results, verify
-from bench.histogram import Histogram
-from bench.ops import NAMES, WRITES, present
+from . import perop
+from .adapters import NotApplicable
+from .check import as_results, verify
+from .histogram import Histogram
+from .ops import NAMES, WRITES, present
 
 PATHS = ("batch", "per-op")
 

@@ -6,7 +6,6 @@ Figures are medians of --repeat runs; get_many is quoted beside
 numpy.searchsorted over the same sorted keys and queries, measured in the same
 process (the machines are shared: only the ratio travels).
 """
-import argparse
 import gc
 import resource
 import statistics
@@ -15,7 +14,9 @@ import time
 import numpy as np
 
 import nfl
-from workloads import datasets
+from . import COMMAND, workloads
+
+datasets, usage = workloads("datasets"), workloads("usage")
 
 
 def rss_mb() -> float:
@@ -40,13 +41,18 @@ def timed(fn, repeat):
     return statistics.median(times)
 
 
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.scale", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=usage.positive, default=10_000_000, help="lognormal keys bulk-loaded")
+    ap.add_argument("--repeat", type=usage.positive, default=3, help="timings of each; the median is shown")
+    ap.add_argument("--cycles", type=usage.positive, default=50, help="insert/delete cycles of the churn test")
+    ap.add_argument("--cycle-n", type=usage.positive, default=1_000_000, help="keys inserted and deleted per cycle")
+    return ap
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--cycles", type=int, default=50)
-    ap.add_argument("--cycle-n", type=int, default=1_000_000)
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
 
     keys = lognormal_keys(args.n)
     sorted_keys = np.sort(keys)

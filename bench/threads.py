@@ -11,7 +11,6 @@ median one-thread throughput is printed (same run, same index, same batches).
 --profile splits one batch's time into the Python wrapper (key conversion,
 output allocation) and the native call, to tell what would limit scaling.
 """
-import argparse
 import os
 import statistics
 import threading
@@ -21,7 +20,9 @@ import numpy as np
 
 import nfl
 from nfl._native import ffi, lib
-from workloads import datasets
+from . import COMMAND, workloads
+
+datasets, usage = workloads("datasets"), workloads("usage")
 
 
 def lognormal_keys(n, seed=0):
@@ -83,15 +84,20 @@ def profile(index, batch):
     return whole, native
 
 
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.threads", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--keys", type=usage.positive, default=2_000_000, help="lognormal keys in the index")
+    ap.add_argument("--batch", type=usage.positive, default=65_536, help="keys per get_many call")
+    ap.add_argument("--batches", type=usage.positive, default=16, help="batches per thread per round")
+    ap.add_argument("--rounds", type=usage.positive, default=9, help="timed rounds; the median is shown")
+    ap.add_argument("--flow", default="off", choices=["off", "auto", "on"], help='flow= of bulk_load ("off", "auto", "on")')
+    ap.add_argument("--profile", action="store_true", help="also time one batch: the whole call vs the native call alone")
+    return ap
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--keys", type=int, default=2_000_000)
-    ap.add_argument("--batch", type=int, default=65_536)
-    ap.add_argument("--batches", type=int, default=16, help="batches per thread per round")
-    ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--flow", default="off", help='flow= of bulk_load ("off", "auto", "on")')
-    ap.add_argument("--profile", action="store_true")
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
 
     keys = lognormal_keys(args.keys)
     t0 = time.perf_counter()

@@ -192,11 +192,12 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
         if (!(z[i - 1] <= z[i]))
             rc = NFL_EORDER; /* a flow that is not monotone: refuse */
     index_write_begin(idx);
-    t->bucket_size = bucket_size;
+    int was = t->bucket_size;
+    t->bucket_size = bucket_size; /* the build reads it */
     if (rc == NFL_OK)
-        rc = afli_build(t, e, z, n);
+        rc = afli_build(t, e, z, n); /* replaces the root only on success */
     if (rc != NFL_OK)
-        afli_build(t, NULL, NULL, 0);
+        t->bucket_size = was;
     index_write_end(idx);
     free(e);
     free(z);

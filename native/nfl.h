@@ -102,8 +102,8 @@ void nfl_free(nfl_index *index);
  * the tree's bucket capacity, 1..NFL_MAX_BUCKET (from the tail conflict
  * degree).  On a
  * duplicate key returns NFL_EDUPLICATE and sets *dup_key to its raw key; on
- * a flow that is not monotone over the keys, NFL_EORDER; the index is then
- * left empty. */
+ * a flow that is not monotone over the keys, NFL_EORDER; out of memory,
+ * NFL_ENOMEM.  A failed load leaves the index as it was. */
 int nfl_bulk_load(nfl_index *index, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key);

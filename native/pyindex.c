@@ -28,10 +28,13 @@
 
 typedef int (*point_fn)(nfl_index *, int, uint64_t, uint64_t *, int);
 typedef void (*free_fn)(nfl_index *);
+typedef size_t (*range_fn)(nfl_index *, uint64_t, uint64_t, int, uint64_t *,
+                           uint64_t *, size_t);
 
 /* Set once by _bind(); NULL before. */
 static point_fn nfl_point_fn;
 static free_fn nfl_free_fn;
+static range_fn nfl_range_fn;
 static PyObject *np_integer, *np_floating; /* numpy.integer, numpy.floating */
 
 static const char *const DTYPE_NAMES[] = {"uint64", "int64", "float64"};
@@ -261,11 +264,18 @@ static PyObject *value_object(uint64_t word, int is_signed)
 
 /* ---- the Core type ------------------------------------------------------------ */
 
+/* What the tree's 8-byte value word holds.  With VALUES_OBJECT it is a
+ * PyObject * and the index owns one strong reference to it.  Every op that
+ * reads or writes such words runs holding the GIL and never lets it go while
+ * a word read from the tree is not yet a reference of its own: so no other
+ * thread can drop the index's reference in between. */
+enum { VALUES_UINT64, VALUES_INT64, VALUES_OBJECT };
+
 typedef struct {
     PyObject_HEAD
     nfl_index *tree;   /* owned: freed with the object; NULL before _attach */
     int key_type;      /* NFL_KEY_* */
-    int signed_values; /* int64 values (else uint64) */
+    int value_kind;    /* VALUES_UINT64, VALUES_INT64 or VALUES_OBJECT */
     Py_ssize_t writes; /* bumped by every write call, for iterators */
 } Core;
 
@@ -292,7 +302,10 @@ static void native_error(int rc)
 }
 
 /* Runs one nfl_point op; its result (>= 0), or -1 with an exception set.
- * Waits for the lock without the GIL when a batch call holds it. */
+ * Waits for the lock without the GIL when a batch call holds it, except in
+ * an object index: there it waits holding the GIL (the holder is a cffi call
+ * that reads no value word and needs no GIL), so a word it reads cannot be
+ * freed by another thread before the caller takes its reference. */
 static int point(Core *self, int op, uint64_t key, uint64_t *value)
 {
     if (!self->tree) {
@@ -301,7 +314,8 @@ static int point(Core *self, int op, uint64_t key, uint64_t *value)
     }
     if (op != NFL_POINT_GET && op != NFL_POINT_SIZE)
         self->writes++;
-    int rc = nfl_point_fn(self->tree, op, key, value, 0);
+    int objects = self->value_kind == VALUES_OBJECT;
+    int rc = nfl_point_fn(self->tree, op, key, value, objects);
     if (rc == NFL_EBUSY) {
         Py_BEGIN_ALLOW_THREADS
         rc = nfl_point_fn(self->tree, op, key, value, 1);
@@ -323,15 +337,61 @@ static void key_error(PyObject *key)
     }
 }
 
-/* Converts key and value, then runs a write op; its result or -1. */
-static int put(Core *self, PyObject *key, PyObject *value, int mode,
-               uint64_t *word)
+/* The word of an int value, or of an object value (a new reference the
+ * caller owns: release_new drops it when the tree did not keep it). */
+static int store_word(Core *self, PyObject *value, uint64_t *word)
 {
-    uint64_t k;
+    if (self->value_kind == VALUES_OBJECT) {
+        Py_INCREF(value);
+        *word = (uint64_t)(uintptr_t)value;
+        return 0;
+    }
+    return value_bits(value, self->value_kind == VALUES_INT64, word);
+}
+
+/* A new reference to the value a word read from the tree stands for. */
+static PyObject *word_value(Core *self, uint64_t word)
+{
+    if (self->value_kind == VALUES_OBJECT) {
+        PyObject *obj = (PyObject *)(uintptr_t)word;
+        Py_INCREF(obj);
+        return obj;
+    }
+    return value_object(word, self->value_kind == VALUES_INT64);
+}
+
+/* Drops the index's reference to a word that left the tree (object index). */
+static void drop_word(Core *self, uint64_t word)
+{
+    if (self->value_kind == VALUES_OBJECT)
+        Py_DECREF((PyObject *)(uintptr_t)word);
+}
+
+/* Runs a write op (mode NFL_UPSERT, INSERT or UPDATE) of raw key k with a
+ * value word from store_word (whose reference, in an object index, it takes
+ * over); its result or -1.  The tree keeps that reference iff it stored the
+ * value, and the one to a value it replaced is dropped. */
+static int put_word(Core *self, int mode, uint64_t k, uint64_t word)
+{
+    uint64_t stored = word;
+    int rc = point(self, mode, k, &word);
+    int kept = rc >= 0 && (mode == NFL_INSERT ? rc == 0
+                           : mode == NFL_UPDATE ? rc == 1 : 1);
+    if (!kept)
+        drop_word(self, stored);
+    if (rc == 1 && mode != NFL_INSERT)
+        drop_word(self, word); /* the value replaced: after the lock is free */
+    return rc;
+}
+
+/* Converts key and value, then runs put_word; its result or -1. */
+static int put(Core *self, PyObject *key, PyObject *value, int mode)
+{
+    uint64_t k, word;
     if (key_bits(key, self->key_type, &k) < 0 ||
-        value_bits(value, self->signed_values, word) < 0)
+        store_word(self, value, &word) < 0)
         return -1;
-    return point(self, mode, k, word);
+    return put_word(self, mode, k, word);
 }
 
 static PyObject *core_subscript(Core *self, PyObject *key)
@@ -346,20 +406,21 @@ static PyObject *core_subscript(Core *self, PyObject *key)
         key_error(key);
         return NULL;
     }
-    return value_object(v, self->signed_values);
+    return word_value(self, v);
 }
 
 static int core_ass_subscript(Core *self, PyObject *key, PyObject *value)
 {
-    uint64_t v;
     if (value)
-        return put(self, key, value, NFL_UPSERT, &v) < 0 ? -1 : 0;
-    uint64_t k;
+        return put(self, key, value, NFL_UPSERT) < 0 ? -1 : 0;
+    uint64_t k, v;
     if (key_bits(key, self->key_type, &k) < 0)
         return -1;
     int rc = point(self, NFL_POINT_DELETE, k, &v);
     if (rc == 0)
         key_error(key);
+    if (rc == 1)
+        drop_word(self, v);
     return rc > 0 ? 0 : -1;
 }
 
@@ -406,7 +467,7 @@ static PyObject *core_get(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (rc < 0)
         return NULL;
     if (rc)
-        return value_object(v, self->signed_values);
+        return word_value(self, v);
     PyObject *dflt = nargs > 1 ? args[1] : Py_None;
     Py_INCREF(dflt);
     return dflt;
@@ -415,20 +476,18 @@ static PyObject *core_get(Core *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *core_insert(Core *self, PyObject *const *args,
                              Py_ssize_t nargs)
 {
-    uint64_t v;
     if (check_args("insert", nargs, 2, 2) < 0)
         return NULL;
-    int rc = put(self, args[0], args[1], NFL_INSERT, &v);
+    int rc = put(self, args[0], args[1], NFL_INSERT);
     return rc < 0 ? NULL : PyBool_FromLong(rc == 0);
 }
 
 static PyObject *core_replace(Core *self, PyObject *const *args,
                               Py_ssize_t nargs)
 {
-    uint64_t v;
     if (check_args("replace", nargs, 2, 2) < 0)
         return NULL;
-    int rc = put(self, args[0], args[1], NFL_UPDATE, &v);
+    int rc = put(self, args[0], args[1], NFL_UPDATE);
     return rc < 0 ? NULL : PyBool_FromLong(rc == 1);
 }
 
@@ -438,6 +497,8 @@ static PyObject *core_delete(Core *self, PyObject *key)
     if (key_bits(key, self->key_type, &k) < 0)
         return NULL;
     int rc = point(self, NFL_POINT_DELETE, k, &v);
+    if (rc == 1)
+        drop_word(self, v);
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
@@ -450,8 +511,11 @@ static PyObject *core_pop(Core *self, PyObject *const *args, Py_ssize_t nargs)
     int rc = point(self, NFL_POINT_DELETE, k, &v);
     if (rc < 0)
         return NULL;
-    if (rc)
-        return value_object(v, self->signed_values);
+    if (rc) {
+        if (self->value_kind == VALUES_OBJECT) /* the index's reference */
+            return (PyObject *)(uintptr_t)v;
+        return value_object(v, self->value_kind == VALUES_INT64);
+    }
     if (nargs < 2) {
         key_error(args[0]);
         return NULL;
@@ -468,7 +532,7 @@ static PyObject *core_setdefault(Core *self, PyObject *const *args,
         key_bits(args[0], self->key_type, &k) < 0)
         return NULL;
     PyObject *dflt = nargs > 1 ? args[1] : Py_None;
-    if (value_bits(dflt, self->signed_values, &v) < 0) {
+    if (store_word(self, dflt, &v) < 0) {
         /* a default the index cannot hold is an error only if it is needed */
         PyObject *type, *exc, *tb;
         PyErr_Fetch(&type, &exc, &tb);
@@ -480,14 +544,271 @@ static PyObject *core_setdefault(Core *self, PyObject *const *args,
             Py_XDECREF(exc);
             Py_XDECREF(tb);
         }
-        return rc > 0 ? value_object(v, self->signed_values) : NULL;
+        return rc > 0 ? word_value(self, v) : NULL;
     }
     uint64_t stored = v;
     int rc = point(self, NFL_INSERT, k, &v);
+    if (rc != 0)
+        drop_word(self, stored); /* not kept: the key's own value stays */
     if (rc < 0)
         return NULL;
     /* the value now stored: the key's own, or dflt as the value dtype */
-    return value_object(rc ? v : stored, self->signed_values);
+    return word_value(self, rc ? v : stored);
+}
+
+/* ---- object-index batch and ordered ops (all holding the GIL) ------------------ */
+
+static int objects_only(Core *self)
+{
+    if (self->value_kind == VALUES_OBJECT && self->tree)
+        return 0;
+    PyErr_SetString(PyExc_TypeError, "not an object-valued index");
+    return -1;
+}
+
+/* Parses (addresses..., n) of numpy buffers the caller keeps alive. */
+static int addresses(PyObject *const *args, Py_ssize_t count, void **out,
+                     Py_ssize_t *n)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        out[i] = PyLong_AsVoidPtr(args[i]);
+        if (PyErr_Occurred())
+            return -1;
+    }
+    *n = PyLong_AsSsize_t(args[count]);
+    return *n == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* _own(values_address, n): the index takes a reference to each of n objects
+ * of an object array (after a bulk load stored their words). */
+static PyObject *core_own(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    void *addr[1];
+    Py_ssize_t n;
+    if (objects_only(self) < 0 || check_args("_own", nargs, 2, 2) < 0 ||
+        addresses(args, 1, addr, &n) < 0)
+        return NULL;
+    PyObject **objs = addr[0];
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_INCREF(objs[i]);
+    Py_RETURN_NONE;
+}
+
+/* _get_objects(keys_address, values_address, found_address, n): the values
+ * of n raw keys into an object array (left as it was where not found). */
+static PyObject *core_get_objects(Core *self, PyObject *const *args,
+                                  Py_ssize_t nargs)
+{
+    void *addr[3];
+    Py_ssize_t n;
+    if (objects_only(self) < 0 ||
+        check_args("_get_objects", nargs, 4, 4) < 0 ||
+        addresses(args, 3, addr, &n) < 0)
+        return NULL;
+    const uint64_t *keys = addr[0];
+    PyObject **values = addr[1];
+    uint8_t *found = addr[2];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v;
+        int rc = point(self, NFL_POINT_GET, keys[i], &v);
+        if (rc < 0)
+            return NULL;
+        found[i] = (uint8_t)rc;
+        if (rc) {
+            PyObject *old = values[i];
+            values[i] = word_value(self, v);
+            Py_XDECREF(old);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* _put_objects(keys_address, values_address, existed_address, n, mode):
+ * writes n raw keys with the objects of an object array, in order; existed
+ * receives whether each key was there.  A native error stops the batch
+ * (the writes before it stay, each with its references right). */
+static PyObject *core_put_objects(Core *self, PyObject *const *args,
+                                  Py_ssize_t nargs)
+{
+    void *addr[3];
+    Py_ssize_t n;
+    if (objects_only(self) < 0 ||
+        check_args("_put_objects", nargs, 5, 5) < 0 ||
+        addresses(args, 3, addr, &n) < 0)
+        return NULL;
+    long mode = PyLong_AsLong(args[4]);
+    if (mode == -1 && PyErr_Occurred())
+        return NULL;
+    if (mode != NFL_UPSERT && mode != NFL_INSERT && mode != NFL_UPDATE) {
+        PyErr_Format(PyExc_ValueError, "unknown write mode %ld", mode);
+        return NULL;
+    }
+    const uint64_t *keys = addr[0];
+    PyObject **values = addr[1];
+    uint8_t *existed = addr[2];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t word;
+        store_word(self, values[i], &word); /* cannot fail: an object index */
+        int rc = put_word(self, (int)mode, keys[i], word);
+        if (rc < 0)
+            return NULL;
+        existed[i] = (uint8_t)rc;
+    }
+    Py_RETURN_NONE;
+}
+
+/* _delete_objects(keys_address, deleted_address, n): deletes n raw keys. */
+static PyObject *core_delete_objects(Core *self, PyObject *const *args,
+                                     Py_ssize_t nargs)
+{
+    void *addr[2];
+    Py_ssize_t n;
+    if (objects_only(self) < 0 ||
+        check_args("_delete_objects", nargs, 3, 3) < 0 ||
+        addresses(args, 2, addr, &n) < 0)
+        return NULL;
+    const uint64_t *keys = addr[0];
+    uint8_t *deleted = addr[1];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v;
+        int rc = point(self, NFL_POINT_DELETE, keys[i], &v);
+        if (rc < 0)
+            return NULL;
+        if (rc)
+            drop_word(self, v);
+        deleted[i] = (uint8_t)rc;
+    }
+    Py_RETURN_NONE;
+}
+
+/* One nfl_range read holding the GIL: raw keys into keys, the words into
+ * words (both with room for max).  Returns the count. */
+static size_t read_words(Core *self, uint64_t lo, uint64_t hi, int flags,
+                         uint64_t *keys, uint64_t *words, size_t max)
+{
+    return nfl_range_fn(self->tree, lo, hi, flags, keys, words, max);
+}
+
+/* _read_objects(lo, hi, flags, keys_address, values_address, max): an
+ * ordered read (nfl_range's arguments) into a uint64 array and an object
+ * array of room max (filled with None); the count read. */
+static PyObject *core_read_objects(Core *self, PyObject *const *args,
+                                   Py_ssize_t nargs)
+{
+    if (objects_only(self) < 0 ||
+        check_args("_read_objects", nargs, 6, 6) < 0)
+        return NULL;
+    uint64_t lo = PyLong_AsUnsignedLongLong(args[0]);
+    uint64_t hi = PyLong_AsUnsignedLongLong(args[1]);
+    int flags = (int)PyLong_AsLong(args[2]);
+    void *addr[2];
+    Py_ssize_t max;
+    if (PyErr_Occurred() || addresses(args + 3, 2, addr, &max) < 0)
+        return NULL;
+    PyObject **values = addr[1];
+    /* the words land in the object array itself: each replaces a None */
+    size_t n = read_words(self, lo, hi, flags, addr[0], (uint64_t *)values,
+                          (size_t)max);
+    for (size_t i = 0; i < n; i++) {
+        Py_INCREF(values[i]);
+        Py_DECREF(Py_None);
+    }
+    return PyLong_FromSize_t(n);
+}
+
+/* Applies fn to every value word of an object index, in chunks read with
+ * the GIL held; stops at fn's first nonzero result and returns it. */
+#define WALK_CHUNK 1024
+static int walk_values(Core *self, int (*fn)(PyObject *, void *), void *arg)
+{
+    uint64_t keys[WALK_CHUNK], words[WALK_CHUNK];
+    int flags = NFL_FROM_START | NFL_TO_END;
+    uint64_t lo = 0;
+    for (;;) {
+        size_t n = read_words(self, lo, 0, flags, keys, words, WALK_CHUNK);
+        for (size_t i = 0; i < n; i++) {
+            int rc = fn((PyObject *)(uintptr_t)words[i], arg);
+            if (rc)
+                return rc;
+        }
+        if (n < WALK_CHUNK)
+            return 0;
+        lo = keys[n - 1];
+        flags = NFL_TO_END | NFL_LO_EXCLUSIVE;
+    }
+}
+
+typedef struct {
+    visitproc visit;
+    void *arg;
+} visit_args;
+
+static int visit_value(PyObject *obj, void *arg)
+{
+    visit_args *va = arg;
+    return va->visit(obj, va->arg);
+}
+
+static int core_traverse(Core *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    if (self->tree && self->value_kind == VALUES_OBJECT) {
+        visit_args va = {visit, arg};
+        return walk_values(self, visit_value, &va);
+    }
+    return 0;
+}
+
+/* Takes every entry out of an object index, then drops the references (so
+ * code a value's release runs sees an empty index).  0, or -1 with
+ * MemoryError. */
+static int take_all(Core *self)
+{
+    uint64_t n;
+    if (point(self, NFL_POINT_SIZE, 0, &n) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    uint64_t *keys = PyMem_Malloc(n * sizeof *keys);
+    uint64_t *words = PyMem_Malloc(n * sizeof *words);
+    if (!keys || !words) {
+        PyMem_Free(keys);
+        PyMem_Free(words);
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t got = read_words(self, 0, 0, NFL_FROM_START | NFL_TO_END, keys,
+                            words, n);
+    for (size_t i = 0; i < got; i++) {
+        uint64_t old;
+        if (point(self, NFL_POINT_DELETE, keys[i], &old) < 0) {
+            /* cannot happen (a delete does not allocate); keep what remains */
+            got = i;
+            break;
+        }
+    }
+    PyMem_Free(keys);
+    for (size_t i = 0; i < got; i++)
+        Py_DECREF((PyObject *)(uintptr_t)words[i]);
+    PyMem_Free(words);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int core_clear(Core *self)
+{
+    if (self->tree && self->value_kind == VALUES_OBJECT && take_all(self) < 0)
+        PyErr_Clear(); /* tp_clear cannot fail: the rest goes with the tree */
+    return 0;
+}
+
+/* _clear_objects(): removes every entry of an object index, dropping the
+ * index's references after they are out of the tree. */
+static PyObject *core_clear_objects(Core *self, PyObject *unused)
+{
+    (void)unused;
+    if (objects_only(self) < 0 || take_all(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *core_attach(Core *self, PyObject *const *args,
@@ -497,35 +818,48 @@ static PyObject *core_attach(Core *self, PyObject *const *args,
         return NULL;
     void *tree = PyLong_AsVoidPtr(args[0]);
     int key_type = PyLong_AsLong(args[1]);
-    int signed_values = PyObject_IsTrue(args[2]);
-    if (PyErr_Occurred() || signed_values < 0)
+    long value_kind = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred())
         return NULL;
     if (!nfl_point_fn) {
         PyErr_SetString(PyExc_RuntimeError, "nfl._index is not bound");
         return NULL;
     }
     if (self->tree || !tree || key_type < NFL_KEY_UINT64 ||
-        key_type > NFL_KEY_FLOAT64) {
+        key_type > NFL_KEY_FLOAT64 || value_kind < VALUES_UINT64 ||
+        value_kind > VALUES_OBJECT) {
         PyErr_SetString(PyExc_ValueError,
                         "_attach takes a new tree, once per index");
         return NULL;
     }
     self->tree = tree;
     self->key_type = key_type;
-    self->signed_values = signed_values;
+    self->value_kind = (int)value_kind;
     Py_RETURN_NONE;
+}
+
+static int drop_value(PyObject *obj, void *arg)
+{
+    (void)arg;
+    Py_DECREF(obj);
+    return 0;
 }
 
 static void core_dealloc(Core *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->tree)
-        nfl_free_fn(self->tree);
+    PyObject_GC_UnTrack(self);
+    if (self->tree) {
+        nfl_index *tree = self->tree;
+        if (self->value_kind == VALUES_OBJECT) /* the tree is unreachable */
+            walk_values(self, drop_value, NULL);
+        self->tree = NULL;
+        nfl_free_fn(tree);
+    }
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(self);
     Py_DECREF(tp);
 }
-
 static PyMethodDef core_methods[] = {
     {"get", (PyCFunction)(void (*)(void))core_get, METH_FASTCALL,
      "get(key, default=None): the value of key, or default.\n\n"
@@ -545,8 +879,29 @@ static PyMethodDef core_methods[] = {
      "setdefault(key, default=None): the value of key; inserts default first "
      "if key is absent (a default the value dtype cannot hold raises then)."},
     {"_attach", (PyCFunction)(void (*)(void))core_attach, METH_FASTCALL,
-     "_attach(tree_address, key_type, signed_values): takes ownership of a "
-     "tree made by nfl._native.lib.nfl_create (once)."},
+     "_attach(tree_address, key_type, value_kind): takes ownership of a "
+     "tree made by nfl._native.lib.nfl_create (once); value_kind 0 uint64, "
+     "1 int64, 2 object."},
+    {"_own", (PyCFunction)(void (*)(void))core_own, METH_FASTCALL,
+     "_own(values_address, n): the index takes a reference to each object "
+     "of an object array whose words a bulk load stored."},
+    {"_get_objects", (PyCFunction)(void (*)(void))core_get_objects,
+     METH_FASTCALL,
+     "_get_objects(keys_address, values_address, found_address, n): batch "
+     "lookup of raw keys into an object array."},
+    {"_put_objects", (PyCFunction)(void (*)(void))core_put_objects,
+     METH_FASTCALL,
+     "_put_objects(keys_address, values_address, existed_address, n, mode): "
+     "batch write of raw keys and the objects of an object array."},
+    {"_delete_objects", (PyCFunction)(void (*)(void))core_delete_objects,
+     METH_FASTCALL,
+     "_delete_objects(keys_address, deleted_address, n): batch delete."},
+    {"_read_objects", (PyCFunction)(void (*)(void))core_read_objects,
+     METH_FASTCALL,
+     "_read_objects(lo, hi, flags, keys_address, values_address, max) -> n: "
+     "an ordered read into a uint64 array and a None-filled object array."},
+    {"_clear_objects", (PyCFunction)core_clear_objects, METH_NOARGS,
+     "_clear_objects(): removes every entry of an object index."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -559,6 +914,8 @@ static PyMemberDef core_members[] = {
 static PyType_Slot core_slots[] = {
     {Py_tp_doc, "The native single-key operations of nfl.Index (its base)."},
     {Py_tp_dealloc, core_dealloc},
+    {Py_tp_traverse, core_traverse},
+    {Py_tp_clear, core_clear},
     {Py_tp_methods, core_methods},
     {Py_tp_members, core_members},
     {Py_mp_subscript, core_subscript},
@@ -573,7 +930,7 @@ static PyType_Spec core_spec = {
     "nfl._index.Core",
     sizeof(Core),
     0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     core_slots,
 };
 
@@ -583,23 +940,25 @@ static PyObject *mod_bind(PyObject *mod, PyObject *const *args,
                           Py_ssize_t nargs)
 {
     (void)mod;
-    if (check_args("_bind", nargs, 4, 4) < 0)
+    if (check_args("_bind", nargs, 5, 5) < 0)
         return NULL;
     void *point_addr = PyLong_AsVoidPtr(args[0]);
     void *free_addr = PyLong_AsVoidPtr(args[1]);
+    void *range_addr = PyLong_AsVoidPtr(args[2]);
     if (PyErr_Occurred())
         return NULL;
-    if (!point_addr || !free_addr) {
+    if (!point_addr || !free_addr || !range_addr) {
         PyErr_SetString(PyExc_ValueError, "_bind takes non-NULL functions");
         return NULL;
     }
     nfl_point_fn = (point_fn)point_addr;
     nfl_free_fn = (free_fn)free_addr;
+    nfl_range_fn = (range_fn)range_addr;
     PyObject *old_integer = np_integer, *old_floating = np_floating;
-    Py_INCREF(args[2]);
     Py_INCREF(args[3]);
-    np_integer = args[2];
-    np_floating = args[3];
+    Py_INCREF(args[4]);
+    np_integer = args[3];
+    np_floating = args[4];
     Py_XDECREF(old_integer);
     Py_XDECREF(old_floating);
     Py_RETURN_NONE;
@@ -655,7 +1014,8 @@ static PyObject *mod_integral(PyObject *mod, PyObject *const *args,
 
 static PyMethodDef module_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mod_bind, METH_FASTCALL,
-     "_bind(nfl_point_address, nfl_free_address, numpy.integer, "
+     "_bind(nfl_point_address, nfl_free_address, nfl_range_address, "
+     "numpy.integer, "
      "numpy.floating): the core functions and number types to use (once, "
      "from nfl._keys)."},
     {"key_bits", (PyCFunction)(void (*)(void))mod_key_bits, METH_FASTCALL,

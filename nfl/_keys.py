@@ -20,6 +20,8 @@ KEY_DTYPES = {
     "float64": lib.NFL_KEY_FLOAT64,
 }
 VALUE_DTYPES = ("int64", "uint64")
+INDEX_VALUE_DTYPES = VALUE_DTYPES + ("object",)  # what an Index may hold
+VALUE_KINDS = {"uint64": 0, "int64": 1, "object": 2}  # nfl._index's value_kind
 
 _U64_MAX = 2**64 - 1
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
@@ -47,6 +49,7 @@ def dtype_name(dtype, accepted, what) -> str:
 _index._bind(
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_point"))),
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_range"))),
     np.integer,
     np.floating,
 )
@@ -241,3 +244,27 @@ def value_array(values, dtype: str, n: int) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     _numeric_kind(a, "values", kinds="iu")
     return _checked_int_cast(a, np.dtype(dtype), "value").view(np.uint64)
+
+
+def object_array(values, n: int) -> np.ndarray:
+    """values (a sequence, iterable or 1-D object array of any objects) as a
+    contiguous 1-D object array of length n; an element that is itself a
+    sequence (a tuple, a list) stays one element.  ValueError if the length
+    is not n, TypeError for a bytes-like object or a multi-dimensional array."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ValueError(f"values must be a 1-D array, got {values.ndim}-D")
+        a = np.ascontiguousarray(values, dtype=object)
+    else:
+        if isinstance(values, (bytes, bytearray, memoryview, str)):
+            raise TypeError(f"values must be a sequence of objects, not {type(values).__name__}")
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        a = np.fromiter(values, dtype=object, count=len(values))  # never broadcasts nested sequences
+    if a.size != n:
+        raise ValueError(f"keys and values differ in length ({n} != {a.size})")
+    return a
+
+
+def address(arr: np.ndarray) -> int:
+    """The address of a contiguous array's first element (for nfl._index)."""
+    return arr.__array_interface__["data"][0]

@@ -174,7 +174,10 @@ def cmd_info(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from nfl import __version__
+
     p = _Parser(prog="nfl", description="Learned index with a numerical normalizing flow.")
+    p.add_argument("--version", action="version", version=f"nfl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def keys_arg(sp):
@@ -206,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The nfl command; returns the exit status (argparse exits 2 for a bad command line)."""
     args = _parser().parse_args(argv)
     try:
         return args.run(args)

@@ -55,6 +55,28 @@ def _depth_histogram(st) -> dict:
     return {d + 1: int(st.depth_keys[d]) for d in range(lib.NFL_DEPTH_BINS) if st.depth_keys[d]}
 
 
+def _same(value):
+    return value
+
+
+def _is_object_dtype(dtype):
+    try:
+        return _keys.dtype_name(dtype, _keys.INDEX_VALUE_DTYPES, "value") == "object"
+    except TypeError:
+        return False  # Index.__init__ raises it
+
+
+def _holds_objects(values):
+    """Whether bulk_load values, with no value_dtype given, ask for object values."""
+    if values is None:
+        return False
+    if isinstance(values, np.ndarray):
+        return values.dtype == object
+    if isinstance(values, (list, tuple)):  # numbers keep the integer path (and its errors)
+        return not all(isinstance(v, (int, float, np.number)) for v in values)
+    return False
+
+
 def _check(rc):
     """Raises the Python exception for a negative native return code."""
     if rc < 0:
@@ -80,13 +102,26 @@ class Index(_index.Core):
     """An ordered, in-memory map from 8-byte keys to 8-byte integer values.
 
     Keys are uint64, int64 or float64 (one dtype per index, compared exactly);
-    values are int64 or uint64.  Build one with ``Index.bulk_load(keys)`` or
-    start empty with ``Index(key_dtype=...)``.
+    values are int64 or uint64, or any Python objects with
+    value_dtype="object" (an ObjectIndex: see there).  Build one with
+    ``Index.bulk_load(keys)`` or start empty with ``Index(key_dtype=...)``.
     """
 
+    def __new__(cls, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        """An ObjectIndex for value_dtype "object" (when the class asked for is Index itself)."""
+        if cls is Index and _is_object_dtype(value_dtype):
+            cls = ObjectIndex
+        return super().__new__(cls)
+
     def __init__(self, key_dtype="uint64", value_dtype="int64", *, _flow=None):
+        """An empty index: key_dtype "uint64" | "int64" | "float64", value_dtype "int64" | "uint64".
+
+        Raises TypeError naming the accepted dtypes for any other.  O(1).
+        """
         self._key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
-        self._value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
+        self._value_dtype = _keys.dtype_name(value_dtype, _keys.INDEX_VALUE_DTYPES, "value")
+        if (self._value_dtype == "object") != isinstance(self, ObjectIndex):
+            raise TypeError(f"{type(self).__name__} cannot hold values of dtype {self._value_dtype}")
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
         self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
@@ -100,28 +135,51 @@ class Index(_index.Core):
             raise ValueError("the native index refused its flow parameters")
         try:  # the base owns the tree from here: freed with this object
             self._attach(int(ffi.cast("uintptr_t", ptr)), _keys.KEY_DTYPES[self._key_dtype],
-                         self._value_dtype == "int64")
+                         _keys.VALUE_KINDS[self._value_dtype])
         except BaseException:
             lib.nfl_free(ptr)
             raise
         self._ptr = ptr  # for the batch calls through cffi
         self._key = _keys.key_converter(self._key_dtype)
-        self._value = _keys.value_converter(self._value_dtype)
+        self._value = _keys.value_converter(self._value_dtype) if self._value_dtype != "object" else _same
         self._scratch = []  # pooled ordered-read buffers (_scratch_for)
 
     # ---- building --------------------------------------------------------
 
     @classmethod
-    def bulk_load(cls, keys, values=None, *, flow="auto", bucket_size=None, prefetch=True):
+    def bulk_load(cls, keys: "np.typing.ArrayLike", values: "np.typing.ArrayLike | None" = None, *,
+                  flow: "str | os.PathLike[str] | nfl.Flow" = "auto", bucket_size: "int | None" = None,
+                  prefetch: bool = True, progress: bool = False, value_dtype: "str | None" = None) -> "Index":
         """An index over keys (any order) and values (default: positions).
 
-        flow: "auto" (the auto switch), "on", "off", a Flow, or a flow file.
+        Args: keys, a 1-D uint64, int64 or float64 array (its dtype is the
+        index's key dtype); values, an int64/uint64 array or a sequence of
+        ints (an integer index), or any Python objects -- an object array, or
+        a list or tuple that is not all ints -- for an object-valued index (an
+        ObjectIndex, which keeps each object by reference); value_dtype
+        "object" asks for object values whatever the values are, None infers
+        it; flow, "auto" (the auto switch), "on", "off", a Flow, or a flow
+        file; progress, one bar on stderr over the whole load (checking the
+        keys, the flow's training and the switch's measurements, building the
+        tree).
         Tuning knobs, for measurements (bench/): bucket_size, the entries a
         bucket holds, 1..NFL_MAX_BUCKET (None: from the tail conflict degree,
         as AFLI sizes it); prefetch=False turns off the prefetching of batch
-        lookups (the plain descent, one key after the other).  ValueError or
-        TypeError for a bad knob.
+        lookups (the plain descent, one key after the other).
+        Raises ValueError for duplicate (named) or NaN keys, a length
+        mismatch or a bad knob, TypeError for another dtype.  Cost:
+        O(n log n) (the C core sorts), plus training when flow="auto" or
+        "on" trains a flow.
+
+        >>> import numpy as np
+        >>> idx = Index.bulk_load(np.array([30, 10, 20], dtype=np.uint64), flow="off")
+        >>> idx[20], idx.min_key(), len(idx)
+        (2, 10, 3)
+        >>> Index.bulk_load(np.array([1, 1], dtype=np.uint64))
+        Traceback (most recent call last):
+        ValueError: duplicate key in keys: 1
         """
+        from nfl.flow.progress import Work
         from nfl.switch import choose_flow
 
         if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
@@ -129,21 +187,32 @@ class Index(_index.Core):
         if not isinstance(prefetch, bool):
             raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
-        keys = _keys.bulk_keys(keys)
-        value_dtype = "int64"
-        if values is None:
-            vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
-        else:
-            values = np.asarray(values)
-            if values.dtype.kind == "u" and values.ndim == 1:
-                value_dtype = "uint64"
-            vals = _keys.value_array(values, value_dtype, keys.size)
-        choice = choose_flow(keys, flow)
-        idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
-                                (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
-        idx._flow_reason = choice.reason
-        _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
-        return idx
+        with Work("bulk load", 3, progress) as work:
+            keys = _keys.bulk_keys(keys)
+            if value_dtype is not None:
+                value_dtype = _keys.dtype_name(value_dtype, _keys.INDEX_VALUE_DTYPES, "value")
+            if value_dtype == "object" or (value_dtype is None and _holds_objects(values)):
+                value_dtype = "object"
+                # a copy of our own: the tree stores its words while the GIL is released
+                vals = np.array(_keys.object_array(values if values is not None else range(keys.size), keys.size),
+                                dtype=object, copy=True)
+            elif values is None:
+                vals = np.arange(keys.size, dtype=np.int64).view(np.uint64)
+                value_dtype = value_dtype or "int64"
+            else:
+                values = np.asarray(values)
+                if value_dtype is None:
+                    value_dtype = "uint64" if values.dtype.kind == "u" and values.ndim == 1 else "int64"
+                vals = _keys.value_array(values, value_dtype, keys.size)
+            work.step(f"choosing the flow for {keys.size:,} keys")
+            choice = choose_flow(keys, flow)
+            work.step("building the tree")
+            idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
+                                    (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+            idx._flow_reason = choice.reason
+            _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
+            work.step("done")
+            return idx
 
     @classmethod
     def _from_entries(cls, keys, raw_values, value_dtype, flow, bucket_size, conflicts):
@@ -154,12 +223,15 @@ class Index(_index.Core):
         idx = cls(keys.dtype.name, value_dtype, _flow=flow)
         idx._conflicts = conflicts
         dup = ffi.new("uint64_t *")
-        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), _u64(raw_values), keys.size,
-                               bucket_size, dup)
+        objects = value_dtype == "object"  # raw_values: an object array the caller keeps unchanged
+        words = ffi.cast("uint64_t *", _keys.address(raw_values)) if objects else _u64(raw_values)
+        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), words, keys.size, bucket_size, dup)
         if rc == lib.NFL_EDUPLICATE:
             key = _keys.key_from_bits(dup[0], idx._key_dtype)
             raise ValueError(f"duplicate key in keys: {key!r}")
         _check(rc)
+        if objects:  # stored: from here the index owns a reference to each
+            idx._own(_keys.address(raw_values), keys.size)
         return idx
 
     def _export(self):
@@ -230,6 +302,11 @@ class Index(_index.Core):
             keys, values = other._export()
             k = _keys.key_array(keys, self._key_dtype)
             return k, _keys.value_array(values.view(other.value_dtype), self._value_dtype, k.size)
+        keys, values = self._pair_lists(other)
+        return np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64)
+
+    def _pair_lists(self, other):
+        """(key bits, converted values) lists of the pairs of a mapping or an iterable of pairs."""
         if hasattr(other, "keys"):
             pairs = ((key, other[key]) for key in other.keys())
         else:
@@ -245,7 +322,7 @@ class Index(_index.Core):
                 raise ValueError(f"update element #{i} has length {len(pair)}; 2 is required") from None
             keys.append(convert_key(key))
             values.append(convert_value(value))
-        return np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64)
+        return keys, values
 
     def update(self, other=(), /):
         """Upserts every pair of other (a mapping or an iterable of (key, value) pairs), as dict.update.
@@ -473,10 +550,12 @@ class Index(_index.Core):
         return self._nearest(key, False, True)
 
     def min_key(self):
+        """The smallest key, or None when empty.  O(depth)."""
         item = self._first(0, 0, _ALL)
         return None if item is None else item[0]
 
     def max_key(self):
+        """The largest key, or None when empty.  O(depth)."""
         scratch = self._scratch_for(1)
         key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
@@ -494,7 +573,7 @@ class Index(_index.Core):
         else:
             count = index + 1 if index >= 0 else -index
             keys, values = self._read_all(0, 0, _ALL | (_REVERSE if index < 0 else 0), count, hint=count)
-            item = (keys[-1].item(), values[-1].item()) if keys.size == count else None
+            item = (keys[-1].item(), values[-1:].tolist()[0]) if keys.size == count else None
         if item is None:
             raise IndexError("index out of range")
         return item
@@ -596,7 +675,8 @@ class Index(_index.Core):
             return NotImplemented
         if len(self) != len(other):
             return False
-        if isinstance(other, Index) and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype):
+        if (isinstance(other, Index) and self._value_dtype != "object"
+                and (other.key_dtype, other.value_dtype) == (self._key_dtype, self._value_dtype)):
             (k1, v1), (k2, v2) = self._export(), other._export()
             return bool(np.array_equal(k1, k2) and np.array_equal(v1, v2))
         for key, value in self._iter_items():
@@ -638,12 +718,19 @@ class Index(_index.Core):
         return cls._from_record(snapshot.decode(data, where)[0], where)
 
     def save(self, path):
-        """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one."""
+        """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one.
+
+        Object values are pickled (protocol 5); pickle's error for a value it
+        cannot pickle, before anything is written."""
         snapshot.save(self._to_record(), path)
 
     @classmethod
     def load(cls, path):
-        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid."""
+        """Reads a snapshot written by save(); nfl.SnapshotError if it is not valid.
+
+        A snapshot of object values holds them pickled: loading it runs
+        pickle (after the file's checksum is verified), so load only files
+        from a trusted source, as with pickle itself."""
         return cls._from_record(snapshot.load(path)[0], os.fspath(path))
 
     def __reduce__(self):
@@ -653,10 +740,12 @@ class Index(_index.Core):
 
     @property
     def key_dtype(self) -> str:
+        """The key dtype's name: "uint64", "int64" or "float64"."""
         return self._key_dtype
 
     @property
     def value_dtype(self) -> str:
+        """The value dtype's name: "int64" or "uint64"."""
         return self._value_dtype
 
     @property
@@ -705,6 +794,101 @@ class Index(_index.Core):
         shown = ", ".join(f"{k!r}: {v!r}" for k, v in first)
         more = ", ..." if len(self) > len(first) else ""
         return f"<nfl.Index {self._key_dtype}->{self._value_dtype}, {len(self)} keys, {flow}: {{{shown}{more}}}>"
+
+
+class ObjectIndex(Index):
+    """An Index whose values are any Python objects, kept by reference.
+
+    Made by ``Index(key_dtype, value_dtype="object")`` or by bulk_load with
+    object values.  The tree's 8-byte value is the object's address and the
+    index owns one reference to it (dropped on overwrite, delete, clear and
+    when the index goes); ``idx[k] is v`` for the v stored.  Every operation
+    that reads or writes values runs in nfl._index holding the GIL (batch
+    operations too: a loop of single-key operations in C), so no reader sees
+    a value freed under it.  Batch and ordered reads return keys as a numpy
+    array and values as an object array.  The garbage collector sees the
+    values (a value that refers back to the index is collected).
+    """
+
+    def _export(self):
+        """(keys, values object array) of every entry, ascending."""
+        return self._read_all(0, 0, _ALL, _UNLIMITED, hint=len(self) + 1)
+
+    def get_many(self, keys, default=None):
+        """The values of a batch of keys, as an object array.
+
+        Without default: (values, found), values None where not found; with
+        one: the values array holding default where the key is absent."""
+        k = self._key_array(keys)
+        values = np.empty(k.size, dtype=object)
+        if default is not None:
+            values.fill(default)
+        found = np.empty(k.size, dtype=bool)
+        self._get_objects(_keys.address(k), _keys.address(values), _keys.address(found), k.size)
+        return (values, found) if default is None else values
+
+    def _put_many(self, keys, values, mode):
+        k = self._key_array(keys)
+        return self._put_bits(k, _keys.object_array(values, k.size), mode)
+
+    def _put_bits(self, k, v, mode):
+        """Writes raw keys k with the objects of object array v, in order; the existed array."""
+        existed = np.empty(k.size, dtype=bool)
+        self._put_objects(_keys.address(k), _keys.address(v), _keys.address(existed), k.size, mode)
+        return existed
+
+    def _pair_bits(self, other):
+        """(raw keys, object array of values) of what update(other) writes, in order."""
+        if isinstance(other, Index):
+            keys, values = other._export()
+            if other.value_dtype != "object":
+                values = values.view(other.value_dtype).tolist()
+            k = _keys.key_array(keys, self._key_dtype)
+            return k, _keys.object_array(values, k.size)
+        keys, values = self._pair_lists(other)
+        return np.array(keys, dtype=np.uint64), _keys.object_array(values, len(values))
+
+    def delete_many(self, keys):
+        """Deletes a batch; a bool array, True where the key was there."""
+        k = self._key_array(keys)
+        deleted = np.empty(k.size, dtype=bool)
+        self._delete_objects(_keys.address(k), _keys.address(deleted), k.size)
+        return deleted
+
+    def clear(self):
+        """Removes every entry, then drops the index's references to the values."""
+        self._clear_objects()
+
+    def _range(self, lo_bits, hi_bits, flags, max_count):
+        """One ordered read, holding the GIL: fresh (keys array, values object array)."""
+        keys = _empty(max_count, _DTYPES[self._key_dtype])
+        values = _empty(max_count, dtype=object)  # None-filled
+        n = self._read_objects(lo_bits, hi_bits, flags, _keys.address(keys), _keys.address(values), max_count)
+        return (keys, values) if n == max_count else (keys[:n], values[:n].copy())
+
+    def scan(self, start, count):
+        """The first count entries with key >= start, as (keys array, values object array)."""
+        if type(count) is not int:
+            count = _keys._integral(count, "count")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        lo = self._lo(start)
+        if lo is None or count == 0:
+            return self._range(0, 0, 0, 0)
+        return self._read_all(lo, 0, _TO_END, count, hint=count)
+
+    def _first(self, lo_bits, hi_bits, flags):
+        keys, values = self._range(lo_bits, hi_bits, flags, 1)
+        return (keys[0].item(), values[0]) if keys.size else None
+
+    def max_key(self):
+        item = self._first(0, 0, _ALL | _REVERSE)
+        return None if item is None else item[0]
+
+    def _chunk(self, lo, hi, flags, count, pick):
+        keys, values = self._range(lo, hi, flags, count)
+        n = keys.size
+        return pick(keys, values), n, int(keys.view(_U64)[-1]) if n else 0
 
 
 def _from_snapshot_bytes(data):

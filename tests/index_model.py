@@ -89,6 +89,21 @@ class IndexMachine(RuleBasedStateMachine):
 
     key_dtype = "uint64"
     flow = "off"
+    value_dtype = "int64"
+    value_strategy = st.integers(*I64)  # what the rules write
+
+    def value_array(self, values):
+        """A batch of drawn values as the batch operations take them."""
+        return np.array(values, dtype=np.int64)
+
+    def fresh_values(self, rng, n):
+        """n generated values: (what bulk_load or put_many takes, the same values as a list)."""
+        values = rng.integers(I64[0], I64[1], n, dtype=np.int64)
+        return values, values.tolist()
+
+    def other_value(self, value):
+        """A value that differs from value."""
+        return value ^ 1
 
     def __init__(self):
         super().__init__()
@@ -127,14 +142,15 @@ class IndexMachine(RuleBasedStateMachine):
                 n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1))
     def build(self, kind, n, seed):
         if kind == "empty":
-            self.index = nfl.Index(key_dtype=self.key_dtype)
+            self.index = nfl.Index(key_dtype=self.key_dtype, value_dtype=self.value_dtype)
             self.views = (self.index.keys(), self.index.values(), self.index.items())
             return
         keys = initial_keys(kind, n, seed, self.key_dtype)
-        values = np.random.default_rng(seed).integers(I64[0], I64[1], keys.size, dtype=np.int64)
+        values, listed = self.fresh_values(np.random.default_rng(seed), keys.size)
         shuffled = np.random.default_rng(seed + 1).permutation(keys.size)
-        self.index = nfl.Index.bulk_load(keys[shuffled], values[shuffled], flow=self.flow)
-        for key, value in zip(keys.tolist(), values.tolist()):
+        self.index = nfl.Index.bulk_load(keys[shuffled], values[shuffled], flow=self.flow,
+                                         value_dtype=self.value_dtype)
+        for key, value in zip(keys.tolist(), listed):
             self.model[self.k(key)] = value
         self.views = (self.index.keys(), self.index.values(), self.index.items())
 
@@ -147,21 +163,24 @@ class IndexMachine(RuleBasedStateMachine):
         if key in self.model:
             assert self.index[key] == self.model[key]
 
-    @rule(data=st.data(), value=st.integers(*I64))
-    def setitem(self, data, value):
+    @rule(data=st.data())
+    def setitem(self, data):
         key = self.pick(data)
+        value = data.draw(self.value_strategy)
         self.index[key] = value
         self.model[key] = value
 
-    @rule(data=st.data(), value=st.integers(*I64))
-    def insert(self, data, value):
+    @rule(data=st.data())
+    def insert(self, data):
         key = self.pick(data)
+        value = data.draw(self.value_strategy)
         assert self.index.insert(key, value) == (key not in self.model)
         self.model.setdefault(key, value)
 
-    @rule(data=st.data(), value=st.integers(*I64))
-    def replace(self, data, value):
+    @rule(data=st.data())
+    def replace(self, data):
         key = self.pick(data)
+        value = data.draw(self.value_strategy)
         assert self.index.replace(key, value) == (key in self.model)
         if key in self.model:
             self.model[key] = value
@@ -192,15 +211,16 @@ class IndexMachine(RuleBasedStateMachine):
             return
         assert self.index.popitem(last=last) == self.model.popitem(index=-1 if last else 0)
 
-    @rule(data=st.data(), value=st.integers(*I64))
-    def setdefault(self, data, value):
+    @rule(data=st.data())
+    def setdefault(self, data):
         key = self.pick(data)
+        value = data.draw(self.value_strategy)
         assert self.index.setdefault(key, value) == self.model.setdefault(key, value)
 
     @rule(data=st.data(), form=st.sampled_from(["dict", "pairs", "generator", "index"]))
     def update(self, data, form):
         keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 20)))]
-        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
+        values = data.draw(st.lists(self.value_strategy, min_size=len(keys), max_size=len(keys)))
         pairs = list(zip(keys, values))
         if form == "dict":
             other = dict(pairs)
@@ -209,7 +229,7 @@ class IndexMachine(RuleBasedStateMachine):
         elif form == "generator":
             other = iter(pairs)
         else:
-            other = nfl.Index(key_dtype=self.key_dtype)
+            other = nfl.Index(key_dtype=self.key_dtype, value_dtype=self.value_dtype)
             other.update(dict(pairs))
         self.index.update(other)
         self.model.update(pairs)
@@ -243,7 +263,7 @@ class IndexMachine(RuleBasedStateMachine):
             changed = dict(self.model)
             key = self.pick(data)
             if key in changed:
-                changed[key] = changed[key] ^ 1
+                changed[key] = self.other_value(changed[key])
             else:
                 changed[key] = 0
             assert self.index != changed
@@ -261,16 +281,16 @@ class IndexMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def put_many(self, data):
         keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
-        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
-        self.index.put_many(self.np_keys(keys), np.array(values, dtype=np.int64))
+        values = data.draw(st.lists(self.value_strategy, min_size=len(keys), max_size=len(keys)))
+        self.index.put_many(self.np_keys(keys), self.value_array(values))
         for k, v in zip(keys, values):
             self.model[k] = v
 
     @rule(data=st.data())
     def insert_many(self, data):
         keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
-        values = data.draw(st.lists(st.integers(*I64), min_size=len(keys), max_size=len(keys)))
-        inserted = self.index.insert_many(self.np_keys(keys), np.array(values, dtype=np.int64))
+        values = data.draw(st.lists(self.value_strategy, min_size=len(keys), max_size=len(keys)))
+        inserted = self.index.insert_many(self.np_keys(keys), self.value_array(values))
         expect = []
         for k, v in zip(keys, values):
             expect.append(k not in self.model)
@@ -303,9 +323,9 @@ class IndexMachine(RuleBasedStateMachine):
                                  zip(base.tolist(), rng.integers(-100, 100, n).tolist())], dtype=self.key_dtype)
         else:
             keys = initial_keys("lognormal", n, seed, self.key_dtype)
-        values = rng.integers(0, 2**62, keys.size, dtype=np.int64)
+        values, listed = self.fresh_values(rng, keys.size)
         self.index.put_many(keys, values)
-        for k, v in zip(keys.tolist(), values.tolist()):
+        for k, v in zip(keys.tolist(), listed):
             self.model[self.k(k)] = v
 
     @precondition(lambda self: len(self.model) > 0)
@@ -337,7 +357,7 @@ class IndexMachine(RuleBasedStateMachine):
         assert self.index.delete_many(self.np_keys(keys)).all()
         assert len(self.index) == 0 and list(self.index.items()) == []
         assert self.index.min_key() is None and self.index.max_key() is None
-        assert self.index.insert_many(self.np_keys(keys[::-1]), np.array(values[::-1], dtype=np.int64)).all()
+        assert self.index.insert_many(self.np_keys(keys[::-1]), self.value_array(values[::-1])).all()
 
     # ---- ordered operations ------------------------------------------------
     @rule(data=st.data())

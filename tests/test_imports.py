@@ -51,8 +51,9 @@ def imports_of(name: str, path: pathlib.Path, known: set) -> set:
 
 def import_graph() -> dict:
     mods = modules()
-    known = set(mods) | extension_modules()
-    return {name: imports_of(name, path, known) for name, path in mods.items()}
+    leaves = extension_modules()
+    graph = {name: imports_of(name, path, set(mods) | leaves) for name, path in mods.items()}
+    return graph | {name: set() for name in leaves - set(graph)}
 
 
 def circles(graph: dict) -> list:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import nfl
 from crash_child import apply_to_model, batch
@@ -25,9 +26,9 @@ from crash_child import apply_to_model, batch
 CHILD = str(Path(__file__).with_name("crash_child.py"))
 
 
-def kill_at_random(path, seed, run, delay):
+def kill_at_random(path, seed, run, delay, value_dtype):
     """Runs one child, kills it after delay seconds (counted from "ready" when it is > 0)."""
-    proc = subprocess.Popen([sys.executable, CHILD, str(path), str(seed), str(run)],
+    proc = subprocess.Popen([sys.executable, CHILD, str(path), str(seed), str(run), value_dtype],
                             stdout=subprocess.PIPE, text=True)
     if delay > 0 and proc.stdout.readline().strip() != "ready":
         raise AssertionError(f"child exited early with code {proc.wait()}")
@@ -40,7 +41,8 @@ def kill_at_random(path, seed, run, delay):
     return [int(s) for s in lines[:-1] if s != "ready"]  # a cut last line is not an ack
 
 
-def test_crash_recovery(tmp_path):
+@pytest.mark.parametrize("value_dtype", ["int64", "object"])
+def test_crash_recovery(tmp_path, value_dtype):
     kills = int(os.environ.get("NFL_CRASH_KILLS", "50"))
     seed = int(os.environ.get("NFL_CRASH_SEED", "0"))
     rng = np.random.default_rng(seed)
@@ -49,16 +51,16 @@ def test_crash_recovery(tmp_path):
     for run in range(kills):
         # mostly kill while writing; one in ten while starting up (imports, replay)
         delay = rng.uniform(0.0, 0.3) if rng.random() < 0.9 else -rng.uniform(0.0, 0.6)
-        acked = kill_at_random(path, seed, run, delay)
+        acked = kill_at_random(path, seed, run, delay, value_dtype)
         assert acked == list(range(len(acked))), "acknowledgements out of order"
         for i in acked:
-            apply_to_model(model, *batch(seed, run, i))
+            apply_to_model(model, *batch(seed, run, i, value_dtype))
         acked_total += len(acked)
         with nfl.open(path, key_dtype="uint64") as db:
             state = dict(db.items())
         if state != model:
             landed = dict(model)
-            apply_to_model(landed, *batch(seed, run, len(acked)))
+            apply_to_model(landed, *batch(seed, run, len(acked), value_dtype))
             assert state == landed, (f"kill {run}: contents match neither the {len(acked)} acknowledged "
                                      "batches nor those and the one in flight")
             model, in_flight_landed = landed, in_flight_landed + 1

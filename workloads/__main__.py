@@ -5,6 +5,11 @@
     python -m workloads ops --workload workloads/ycsb/workloada --keys FILE [-p key=value ...] --seed 1 -o stream.npz
     python -m workloads ops --workload paper-R80 --keys FILE --ops N --seed 1 -o stream.npz
     python -m workloads info FILE
+    python -m workloads fetch books|fb|osm|wiki [--dir DIR]
+
+Installed with nfl, the same commands run as ``python -m nfl_workloads ...``.
+Exit status: 0 done, 1 a download that did not check out, 2 a mistake in
+the command line or its inputs (one line on stderr).
 """
 
 from __future__ import annotations
@@ -16,21 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
+from . import usage
+
+usage.require(["numba"], "analysis", f"python -m {__package__}")
+
+from . import datasets, fetch  # noqa: E402  (numba checked first)
 from .sosd import DTYPES, read_unique, write_keys
-from .stream import OpStream, build
+from .stream import OpStream, build, check_workload
 
 
 def _parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m workloads", description=__doc__.split("\n")[0])
+    top = usage.Parser(prog=f"python -m {__package__}", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
 
     keys = sub.add_parser("keys", help="write an SOSD key file")
     source = keys.add_mutually_exclusive_group(required=True)
     source.add_argument("--dist", choices=list(datasets.DISTRIBUTIONS), help="synthetic distribution")
     source.add_argument("--dataset", help="real key set, 'default', or an SOSD file")
-    keys.add_argument("--n", type=int, help="number of keys (synthetic default 1M; datasets: all)")
-    keys.add_argument("--seed", type=int, default=0)
+    keys.add_argument("--n", type=usage.positive, help="number of keys (synthetic default 1M; datasets: all)")
+    keys.add_argument("--seed", type=int, default=0, help="seed of the draw or the sample")
     keys.add_argument("-o", "--out", required=True, help="output file; the name should end in _uint64 etc.")
 
     ops = sub.add_parser("ops", help="write an op stream (.npz)")
@@ -39,13 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     ops.add_argument("--key-dtype", choices=list(DTYPES), help="key type when the file name has no suffix")
     ops.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a workload property (repeatable)")
-    ops.add_argument("--ops", type=int, help="number of operations (YCSB: overrides operationcount)")
-    ops.add_argument("--seed", type=int, default=0)
-    ops.add_argument("-o", "--out", required=True)
+    ops.add_argument("--ops", type=usage.positive, help="number of operations (YCSB: overrides operationcount)")
+    ops.add_argument("--seed", type=int, default=0, help="seed of the op stream")
+    ops.add_argument("-o", "--out", required=True, help="output file (.npz)")
 
     info = sub.add_parser("info", help="describe a key file or an op stream")
-    info.add_argument("file")
-    info.add_argument("--key-dtype", choices=list(DTYPES))
+    info.add_argument("file", type=usage.existing_file, help="SOSD key file or op stream (.npz)")
+    info.add_argument("--key-dtype", choices=list(DTYPES), help="key type when the file name has no suffix")
+
+    get = sub.add_parser("fetch", help="download a public SOSD key set (200M uint64 keys, 1.6 GB)")
+    get.add_argument("name", choices=list(fetch.SETS), help="which set: " + ", ".join(
+        f"{k} ({v.file})" for k, v in fetch.SETS.items()))
+    get.add_argument("--dir", type=Path, default=None,
+                     help="folder to write to (default: $NFL_DATA_DIR, else the folder the real sets are read from)")
+    get.add_argument("--url", help="download from this URL instead of Harvard Dataverse (a mirror of the .zst)")
     return top
 
 
@@ -60,6 +76,8 @@ def _load_keys(source: str, dtype) -> np.ndarray:
 
 
 def _keys(args) -> None:
+    if args.dataset:
+        datasets.source(args.dataset)
     if args.dist:
         keys, n_dup = datasets.generate(args.dist, args.n or datasets.DEFAULT_SYNTHETIC_N, args.seed), 0
     else:
@@ -71,6 +89,9 @@ def _keys(args) -> None:
 
 
 def _ops(args) -> None:
+    if not Path(args.keys).is_file():
+        datasets.source(args.keys)
+    check_workload(args.workload)
     keys = _load_keys(args.keys, args.key_dtype)
     wall, cpu = time.perf_counter(), time.process_time()
     stream = build(args.workload, keys, args.seed, args.overrides, args.ops, dataset=args.keys)
@@ -91,7 +112,7 @@ def _describe(stream: OpStream) -> None:
 
 
 def _info(args) -> None:
-    if args.file.endswith(".npz"):
+    if args.file.suffix == ".npz":
         stream = OpStream.load(args.file)
         meta = stream.meta
         print(f"{args.file}: {meta.get('workload')} on {meta.get('dataset')}, seed {meta.get('seed')}: "
@@ -103,14 +124,34 @@ def _info(args) -> None:
     print(f"{args.file}: {len(keys) + n_dup:,} {keys.dtype} keys, {n_dup:,} duplicates{span}")
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def _fetch(args) -> int:
+    keyset = fetch.SETS[args.name]
+    folder = args.dir or datasets.data_dir()
+    why_not = fetch.check_can_fetch(keyset, folder)
+    if why_not:
+        raise usage.UsageError(why_not)
+    try:
+        fetch.fetch(keyset, folder, args.url)
+    except (fetch.FetchError, OSError) as failed:
+        print(f"python -m {__package__} fetch: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _command(args) -> int:
+    if args.command == "fetch":
+        return _fetch(args)
     try:
         {"keys": _keys, "ops": _ops, "info": _info}[args.command](args)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as mistake:  # a bad name, file or property: the user's to fix
+        raise usage.UsageError(str(mistake)) from None
     return 0
+
+
+def main(argv=None) -> int:
+    """Exit status: 0 done, 1 a download that did not check out, 2 a mistake in the command line or inputs."""
+    args = _parser().parse_args(argv)
+    return usage.run(_command, args, f"python -m {__package__} {args.command}")
 
 
 if __name__ == "__main__":

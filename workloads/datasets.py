@@ -4,7 +4,8 @@ Every set comes back as sorted unique keys. Synthetic keys are uint64, drawn
 with numpy's PCG64 from the seed; when duplicates leave fewer than n, more
 are drawn and a seeded uniform choice trims back to n (the paper's "draw
 more, deduplicate, trim"). Real sets are
-SOSD files found in ``$NFL_DATA_DIR`` or else ``<repo>/../shared/data``;
+SOSD files found in ``data_dir()`` (the public SOSD sets land there with
+``python -m workloads fetch``);
 ``default`` is a 200K-key sample of ``ts_git_commits_1M`` shipped in
 ``workloads/data`` so that quick runs need nothing else.
 """
@@ -24,6 +25,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = PACKAGE_DIR / "data" / "ts_git_commits_200K_uint64"
 #: The real sets documented in ../shared/data/README.md.
 REAL_SETS = ["osm_tzb_s2cells_4M", "ts_git_commits_1M", "ipv4_geolite2_3M", "lon_gshhg_4M"]
+#: The public SOSD sets ``python -m workloads fetch`` downloads: file stem -> its short name there.
+FETCHABLE = {"books_200M": "books", "fb_200M": "fb", "osm_cellids_200M": "osm", "wiki_ts_200M": "wiki"}
 #: Keys drawn for a synthetic set when no n is given.
 DEFAULT_SYNTHETIC_N = 1_000_000
 
@@ -91,8 +94,13 @@ def generate(dist: str, n: int, seed: int) -> np.ndarray:
 
 
 def data_dir() -> Path:
-    """Where the real key sets live: ``$NFL_DATA_DIR``, else ``<repo>/../shared/data``."""
-    return Path(os.environ.get("NFL_DATA_DIR") or PACKAGE_DIR.parent.parent / "shared" / "data")
+    """Where the real key sets live (and ``python -m workloads fetch`` writes): ``$NFL_DATA_DIR``,
+    else ``<repo>/../shared/data`` in a checkout, else ``~/.cache/nfl/data`` where nfl is installed."""
+    if os.environ.get("NFL_DATA_DIR"):
+        return Path(os.environ["NFL_DATA_DIR"])
+    if PACKAGE_DIR.name == "workloads":
+        return PACKAGE_DIR.parent.parent / "shared" / "data"
+    return Path.home() / ".cache" / "nfl" / "data"
 
 
 def real_sets() -> dict:
@@ -113,23 +121,38 @@ def known_names() -> list:
     return ["default", *DISTRIBUTIONS, *sorted(set(REAL_SETS) | set(real_sets()))]
 
 
+def source(name: str):
+    """The SOSD file a named key set is read from, or None for a synthetic distribution.
+
+    Reads nothing: callers check names before any work.  Raises
+    ``FileNotFoundError`` for a real set absent from ``data_dir()`` (naming
+    ``python -m workloads fetch`` and NFL_DATA_DIR) and ``ValueError`` for an
+    unknown name (listing the known ones).
+    """
+    if name in DISTRIBUTIONS:
+        return None
+    if name == "default":
+        return DEFAULT_FILE
+    if Path(name).is_file():
+        return Path(name)
+    short = name[: -len(suffix_dtype(name)) - 1] if suffix_dtype(name) else name
+    found = real_sets()
+    if short in found:
+        return found[short]
+    if short in REAL_SETS:
+        raise FileNotFoundError(f"key set {short!r} lives in {data_dir()}, which does not have it; "
+                                "set NFL_DATA_DIR to the folder holding the SOSD files")
+    if short in FETCHABLE:
+        raise FileNotFoundError(f"key set {short!r} is not in {data_dir()}: download it with "
+                                f"python -m {__package__} fetch {FETCHABLE[short]} (1.6 GB), or set NFL_DATA_DIR")
+    raise ValueError(f"unknown key set {name!r}: use one of {', '.join(known_names())} or a file path")
+
+
 def load_counted(name: str, n=None, seed: int = 0) -> tuple[np.ndarray, int]:
     """``load`` plus the number of duplicate keys removed from the source file."""
-    if name in DISTRIBUTIONS:
+    path = source(name)
+    if path is None:
         return generate(name, DEFAULT_SYNTHETIC_N if n is None else n, seed), 0
-    if name == "default":
-        path = DEFAULT_FILE
-    elif Path(name).is_file():
-        path = Path(name)
-    else:
-        short = name[: -len(suffix_dtype(name)) - 1] if suffix_dtype(name) else name
-        found = real_sets()
-        if short not in found:
-            if short in REAL_SETS:
-                raise FileNotFoundError(f"key set {short!r} lives in {data_dir()}, which does not have it; "
-                                        "set NFL_DATA_DIR to the folder holding the SOSD files")
-            raise ValueError(f"unknown key set {name!r}: use one of {', '.join(known_names())} or a file path")
-        path = found[short]
     keys, n_dup = read_unique(path)
     if n is not None:
         if n > len(keys):

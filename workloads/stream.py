@@ -295,12 +295,20 @@ def workload_path(workload) -> Path:
                      f"{', '.join(bundled + PAPER_WORKLOADS)}")
 
 
+def check_workload(workload: str) -> None:
+    """Raises ValueError, naming the choices, unless workload is paper-R<0..100> or a YCSB file or bundled name."""
+    m = _PAPER.fullmatch(str(workload))
+    if m and int(m[1]) > 100:
+        raise ValueError(f"{workload}: the read percentage must be 0..100")
+    if not m:
+        workload_path(workload)
+
+
 def build(workload: str, keys, seed: int, overrides=None, n_ops=None, dataset=None) -> OpStream:
     """One entry for both kinds: a YCSB file (path or bundled name) or ``paper-R<read %>``."""
+    check_workload(workload)
     m = _PAPER.fullmatch(str(workload))
     if m:
-        if int(m[1]) > 100:
-            raise ValueError(f"{workload}: the read percentage must be 0..100")
         if overrides:
             raise ValueError(f"{workload}: -p overrides apply to YCSB workload files only")
         return paper_stream(keys, int(m[1]) / 100, n_ops, seed, dataset)

@@ -4,6 +4,8 @@ It holds the flat parameter vector and its compiled transform
 (nfl.flow.compiled: native/flow.c), the single implementation the index
 builds and probes with.  Training imports torch; nothing else here does.
 """
+import os  # noqa: F401  (annotations)
+
 import numpy as np
 
 from nfl.flow import layout, weights
@@ -31,17 +33,44 @@ class Flow:
 
     ``Flow.train(keys)`` fits one (needs torch), ``save``/``load`` move it
     through a weights file, ``transform`` runs the compiled C inference.
+    Picklable; immutable once built.
+
+    >>> import numpy as np
+    >>> from nfl import Flow
+    >>> keys = np.unique((np.random.default_rng(0).lognormal(0, 2, 30_000) * 1e9).astype(np.uint64))
+    >>> flow = Flow.train(keys, progress=False)
+    >>> z = flow.transform(keys)
+    >>> bool((np.diff(z) >= 0).all()), bool(0 <= z.min() <= z.max() <= 1)
+    (True, True)
     """
 
-    def __init__(self, params, meta=None):
+    def __init__(self, params: np.ndarray, meta: "dict | None" = None) -> None:
+        """A flow from its flat parameter vector (nfl.flow.layout) and free-form metadata.
+
+        Raises ValueError if the vector is malformed or non-finite.  Users get
+        flows from Flow.train or Flow.load; this is their common end.
+        """
         self._params = layout.check(params).copy()
         self._params.flags.writeable = False
         self.meta = dict(meta or {})
         self.compiled = Compiled(self._params)
 
     @classmethod
-    def train(cls, keys, *, sample=DEFAULT_SAMPLE, epochs=15, seed=0, progress=True, family=DEFAULT_FAMILY):
-        """Fits a flow to keys by maximum likelihood on a random sample of them."""
+    def train(cls, keys: np.ndarray, *, sample: float = DEFAULT_SAMPLE, epochs: int = 15, seed: int = 0,
+              progress: bool = True, family: str = DEFAULT_FAMILY) -> "Flow":
+        """Fits a flow to keys by maximum likelihood on a random sample of them.
+
+        Args: keys, a 1-D uint64, int64 or float64 array (any order);
+        sample, the fraction trained on (at least 10,000 keys, at most all);
+        epochs, the most fine-tuning epochs (stops early when the held-out
+        likelihood stops improving); seed, for a deterministic result;
+        progress, a bar on stderr over every step; family, "spline".
+        Returns the trained Flow (meta holds the training's figures).
+        Raises ImportError naming ``nfl[train]`` without torch, ValueError
+        for an unknown family, a sample outside (0, 1] or no finite keys,
+        TypeError for another dtype.  Cost: O(n) over all keys (the bin
+        count is chosen on them) plus epochs x O(sample) of training.
+        """
         if family not in FAMILIES:
             raise ValueError(f"unknown flow family {family!r}; known: {', '.join(FAMILIES)}")
         from nfl.flow.train import train_spline
@@ -50,13 +79,21 @@ class Flow:
         return cls(params, meta)
 
     @classmethod
-    def load(cls, path):
-        """A flow from a weights file; FlowFileError (a ValueError) if unusable."""
+    def load(cls, path: "str | os.PathLike[str]") -> "Flow":
+        """The flow saved at path (no torch needed).
+
+        Raises FlowFileError (a ValueError) if the file is damaged, of
+        another version or not a flow file, OSError if it cannot be read.
+        Cost: O(bins).
+        """
         params, meta = weights.load(path)
         return cls(params, meta)
 
-    def save(self, path) -> None:
-        """Writes the weights file (atomically)."""
+    def save(self, path: "str | os.PathLike[str]") -> None:
+        """Writes the weights file atomically (a crash leaves the old file or the new one).
+
+        Raises OSError if it cannot be written.  Cost: O(bins).
+        """
         weights.save(path, self._params, self.meta)
 
     def params(self) -> np.ndarray:
@@ -65,6 +102,7 @@ class Flow:
 
     @property
     def family(self) -> str:
+        """The flow family: "spline" (a monotone piecewise-linear spline)."""
         return "spline"
 
     @property
@@ -83,8 +121,13 @@ class Flow:
         cells): what a lookup reads besides the tree."""
         return self.compiled.table_bytes
 
-    def transform(self, keys) -> np.ndarray:
-        """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key."""
+    def transform(self, keys: np.ndarray) -> np.ndarray:
+        """z = f(key) in [0, 1] for every key, monotone non-decreasing in the key.
+
+        Args: keys, a 1-D uint64, int64 or float64 array.  Returns a float64
+        array of the same length.  Raises TypeError for another dtype or
+        shape.  Cost: O(n), compiled C, one pass.
+        """
         return self.compiled.transform(key_values(keys))
 
     def __reduce__(self):

@@ -23,7 +23,7 @@ import numpy as np
 from nfl import conflicts
 from nfl.flow import features, knots, layout
 from nfl.flow.compiled import Compiled
-from nfl.flow.progress import bar as progress_bar
+from nfl.flow.progress import Work
 
 MIN_SAMPLE = 10_000  # the paper trains on max(10 %, 10,000) keys
 VALIDATION = 0.1  # fraction of the sample held out for early stopping
@@ -123,13 +123,11 @@ def _choose(candidates):
     return min((c for c in keep if c.nll <= best + NEAR_TIE), key=lambda c: (c.search_step, c.nll))
 
 
-def _fine_tune(torch, c: _Candidate, epochs: int, rng, progress: bool):
+def _fine_tune(torch, c: _Candidate, epochs: int, rng, work: Work):
     """Adam on the bin masses with early stopping; (best masses, epochs run, best held-out NLL)."""
     optimizer = torch.optim.Adam(c.model.parameters(), lr=LEARNING_RATE)
     best_nll, best_masses = c.nll, c.model.masses()
     stale = epochs_run = 0
-    bar = progress_bar(epochs, "training flow", progress)
-    bar.set_postfix_str(f"held-out nll {best_nll:.4f}")
     for _ in range(epochs):
         order = torch.from_numpy(rng.permutation(c.u_train.numel()))
         for i in range(0, c.u_train.numel(), BATCH):
@@ -140,15 +138,14 @@ def _fine_tune(torch, c: _Candidate, epochs: int, rng, progress: bool):
             optimizer.step()
         epochs_run += 1
         current = c.heldout_nll(torch)
-        bar.update(1)
-        bar.set_postfix_str(f"held-out nll {current:.4f}")
+        work.step(f"epoch {epochs_run}, held-out nll {current:.4f}")
         gain = best_nll - current
         if gain > 0:
             best_nll, best_masses = current, c.model.masses()
         stale = 0 if gain >= MIN_GAIN else stale + 1
         if stale >= PATIENCE:
             break
-    bar.close()
+    work.step("choosing the bin count", epochs - epochs_run)
     return best_masses, epochs_run, best_nll
 
 
@@ -204,15 +201,30 @@ def coarser_knots(c: _Candidate) -> list:
     return knots.coarser_knots(c.knots, counts, bin_budgets(counts.size))
 
 
-def choose_bins(spline: layout.Spline, coarser, x: np.ndarray):
+def choose_bins(spline: layout.Spline, coarser, x: np.ndarray, work: Work):
     """(the smallest spline as good as the fine one, every candidate's fit in increasing bins)."""
-    fits = [measure(coarsen(spline, e), x) for e in coarser] + [measure(spline, x)]
+    work.more(len(coarser))
+    fits = []
+    for s in [coarsen(spline, e) for e in coarser] + [spline]:
+        fits.append(measure(s, x))
+        work.step(f"measured {s.masses.size:,} bins")
     return smallest_as_good(fits), fits
 
 
 def train_spline(x: np.ndarray, *, sample, epochs=15, seed=0, progress=True):
-    """(params, meta) of a spline flow fitted to the key values x."""
+    """(params, meta) of a spline flow fitted to the key values x.
+
+    progress: a bar on stderr over every step (each feature's knots, each
+    epoch, each candidate bin count); inside a job already showing one
+    (bulk_load(progress=True)) the steps join that bar whatever progress says.
+    """
     torch = require_torch()
+    with Work("training flow", len(layout.FEATURES) + epochs + 1, progress) as work:
+        return _train(torch, x, sample, epochs, seed, work)
+
+
+def _train(torch, x: np.ndarray, sample, epochs, seed, work: Work):
+    """train_spline's steps, reported to work."""
     start = time.perf_counter()
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -229,14 +241,15 @@ def train_spline(x: np.ndarray, *, sample, epochs=15, seed=0, progress=True):
         norm = normalization(feature, xs)
         if norm is not None:
             candidates.append(_Candidate(torch, feature, *norm, x_train, x_valid))
+        work.step(f"{feature} knots placed")
     if not candidates:  # all keys equal: a valid, trivial flow
         trivial = layout.Spline("linear", 1.0, 0.5 - float(xs[0]), np.array([0.0, 1.0]), np.ones(1))
         return layout.pack(trivial), {**meta, "degenerate": True}
 
     chosen = _choose(candidates)
-    masses, epochs_run, nll = _fine_tune(torch, chosen, epochs, rng, progress)
+    masses, epochs_run, nll = _fine_tune(torch, chosen, epochs, rng, work)
     fine = layout.Spline(chosen.feature, chosen.scale, chosen.offset, chosen.knots, masses)
-    best, fits = choose_bins(fine, coarser_knots(chosen), x)
+    best, fits = choose_bins(fine, coarser_knots(chosen), x, work)
     params = layout.pack(best.spline)
     meta.update({
         "bins": int(best.spline.masses.size),

@@ -114,7 +114,7 @@ def apply(index: Index, record) -> np.ndarray:
     keys = record.keys.view(index.key_dtype)
     if record.op == wal.DELETE:
         return index.delete_many(keys)
-    values = record.values.view(index.value_dtype)
+    values = record.values if record.values.dtype == object else record.values.view(index.value_dtype)
     if record.op == wal.INSERT:
         return index.insert_many(keys, values)
     return index.put_many(keys, values)
@@ -150,7 +150,7 @@ class DurableIndex:
         if key_dtype is not None:
             key_dtype = _keys.dtype_name(key_dtype, tuple(_keys.KEY_DTYPES), "key")
         if value_dtype is not None:
-            value_dtype = _keys.dtype_name(value_dtype, _keys.VALUE_DTYPES, "value")
+            value_dtype = _keys.dtype_name(value_dtype, _keys.INDEX_VALUE_DTYPES, "value")
         if not os.path.isdir(self.path):
             if os.path.exists(self.path):
                 raise NotADirectoryError(f"{self.path} is not a durable index directory "
@@ -257,15 +257,20 @@ class DurableIndex:
         return np.array([_keys.key_bits(key, self._live().key_dtype)], dtype=np.uint64)
 
     def _entry_bits(self, key, value):
-        value_bits = _keys.value_bits(value, self._live().value_dtype)
-        return self._key_bits(key), np.array([value_bits], dtype=np.uint64)
+        dtype = self._live().value_dtype
+        if dtype == "object":  # logged pickled (wal.encode)
+            return self._key_bits(key), _keys.object_array((value,), 1)
+        return self._key_bits(key), np.array([_keys.value_bits(value, dtype)], dtype=np.uint64)
 
     def _key_array(self, keys):
         return _keys.key_array(keys, self._live().key_dtype)
 
     def _entry_arrays(self, keys, values):
         k = self._key_array(keys)
-        return k, _keys.value_array(values, self._live().value_dtype, k.size)
+        dtype = self._live().value_dtype
+        if dtype == "object":
+            return k, _keys.object_array(values, k.size)
+        return k, _keys.value_array(values, dtype, k.size)
 
     def __setitem__(self, key, value):
         self._write(wal.UPSERT, *self._entry_bits(key, value))

@@ -13,8 +13,15 @@ Layout (little-endian; every section starts at a multiple of 8 bytes):
                off) and flow: null or {"n_params": P, "meta": {...}}
     8*P bytes  the flow's parameter vector (float64)
     8*N bytes  keys, strictly ascending, in the key dtype
-    8*N bytes  values as raw uint64 words
+    8*N bytes  values as raw uint64 words -- or, for value_dtype "object",
+               V bytes: the values as one pickle (protocol 5) of a list,
+               zero-padded to a multiple of 8 (the header's values_bytes is
+               V before padding)
     32 bytes   SHA-256 of everything before it
+
+Object values are unpickled only after the SHA-256 of the whole file has
+been verified; unpickling runs code the file names, so a snapshot with object
+values must come from a trusted source (as any pickle).
 
 Why two checksums: the header CRC-32 lets a reader reject a damaged header
 before trusting the lengths in it; SHA-256 over the whole file makes an
@@ -40,6 +47,7 @@ import numpy as np
 
 from nfl import _keys
 from nfl._native import lib
+from nfl.storage import pickled
 from nfl.storage.errors import SnapshotError, SnapshotNotFoundError
 from nfl.storage.files import atomic_write
 
@@ -56,7 +64,7 @@ class Record(NamedTuple):
     key_dtype: str
     value_dtype: str
     keys: np.ndarray  # strictly ascending, of key_dtype
-    values: np.ndarray  # raw uint64 words
+    values: np.ndarray  # raw uint64 words; an object array for value_dtype "object"
     flow_params: Optional[np.ndarray]  # the flow's float64 vector, or None
     flow_meta: Optional[dict]
     bucket_size: int
@@ -65,8 +73,8 @@ class Record(NamedTuple):
     flow_reason: Optional[str]  # why the flow is on or off; None in files written before it was kept
 
 
-def _header(record: Record, wal_seq: int) -> dict:
-    return {
+def _header(record: Record, wal_seq: int, values_bytes) -> dict:
+    head = {
         "key_dtype": record.key_dtype,
         "value_dtype": record.value_dtype,
         "count": int(record.keys.size),
@@ -78,6 +86,9 @@ def _header(record: Record, wal_seq: int) -> dict:
         "flow": None if record.flow_params is None else {"n_params": int(record.flow_params.size),
                                                           "meta": record.flow_meta or {}},
     }
+    if values_bytes is not None:
+        head["values_bytes"] = values_bytes
+    return head
 
 
 def _header_crc(start, text) -> int:
@@ -92,13 +103,18 @@ def _opt_float(x):
 def encode(record: Record, wal_seq: int = 0) -> list:
     """The buffers that make up the snapshot of record, in file order."""
     keys, values = record.keys, record.values
-    text = json.dumps(_header(record, wal_seq), sort_keys=True).encode()
+    blob = None
+    if record.value_dtype == "object":
+        blob = pickled.dumps(values)
+        values = np.frombuffer(pickled.padded(blob), dtype=np.uint8)
+    text = json.dumps(_header(record, wal_seq, None if blob is None else len(blob)), sort_keys=True).encode()
     text += b" " * (-len(text) % 8)
     start = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), 0, 0)[:_CRC_AT]
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(text), _header_crc(start, text), 0)
     flow = np.empty(0) if record.flow_params is None else record.flow_params
     parts = [prefix, text, flow.astype("<f8", copy=False),
-             keys.astype(keys.dtype.newbyteorder("<"), copy=False), values.astype("<u8", copy=False)]
+             keys.astype(keys.dtype.newbyteorder("<"), copy=False),
+             values if blob is not None else values.astype("<u8", copy=False)]
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part)
@@ -171,8 +187,11 @@ def _parse_header(text: bytes) -> dict:
     if key_dtype not in _keys.KEY_DTYPES:
         raise SnapshotError(f"unsupported key dtype {key_dtype!r} (nfl reads {', '.join(_keys.KEY_DTYPES)})")
     value_dtype = _field(head, "value_dtype", str)
-    if value_dtype not in _keys.VALUE_DTYPES:
-        raise SnapshotError(f"unsupported value dtype {value_dtype!r} (nfl reads {', '.join(_keys.VALUE_DTYPES)})")
+    if value_dtype not in _keys.INDEX_VALUE_DTYPES:
+        raise SnapshotError(f"unsupported value dtype {value_dtype!r} "
+                            f"(nfl reads {', '.join(_keys.INDEX_VALUE_DTYPES)})")
+    if value_dtype == "object":
+        _field(head, "values_bytes", int, lambda v: v >= 0)
     _field(head, "count", int, lambda v: v >= 0)
     _field(head, "bucket_size", int, lambda v: 1 <= v <= lib.NFL_MAX_BUCKET)
     _field(head, "wal_seq", int, lambda v: v >= 0)
@@ -206,7 +225,9 @@ def decode(buf, where: str = "snapshot"):
     head = _header_of(buf, buf.size, where)
     n, n_params = head["count"], _n_params(head)
     start = _PREFIX.size + _PREFIX.unpack_from(buf)[2]
-    size = start + 8 * (n_params + 2 * n) + _DIGEST
+    objects = head["value_dtype"] == "object"
+    values_room = (head["values_bytes"] + 7) // 8 * 8 if objects else 8 * n
+    size = start + 8 * (n_params + n) + values_room + _DIGEST
     if buf.size != size:
         what = "truncated" if buf.size < size else "has trailing bytes"
         raise SnapshotError(f"{where}: snapshot {what} ({buf.size} bytes, expected {size})")
@@ -215,7 +236,10 @@ def decode(buf, where: str = "snapshot"):
     params = np.frombuffer(buf, "<f8", n_params, start).astype(np.float64, copy=False)
     at = start + 8 * n_params
     keys = np.frombuffer(buf, "<u8", n, at).astype(np.uint64, copy=False).view(head["key_dtype"])
-    values = np.frombuffer(buf, "<u8", n, at + 8 * n).astype(np.uint64, copy=False)
+    if objects:  # after the checksum: never unpickle unverified bytes
+        values = pickled.loads(bytes(buf[at + 8 * n:at + 8 * n + head["values_bytes"]]), n, SnapshotError, where)
+    else:
+        values = np.frombuffer(buf, "<u8", n, at + 8 * n).astype(np.uint64, copy=False)
     flow = head["flow"]
     record = Record(head["key_dtype"], head["value_dtype"], keys, values,
                     None if flow is None else params, None if flow is None else flow["meta"],

@@ -11,6 +11,11 @@ Layout (little-endian; records start at multiples of 8 bytes):
                u64 seq, consecutive over the life of the store (first is 1)
                8*N bytes keys (raw words of the key dtype)
                8*N bytes values (raw uint64 words; absent for delete)
+               -- or, with the op's OBJECTS flag (0x80, on upsert and
+               insert of an object-valued index): u64 length V, then V
+               bytes, the values as one pickle (protocol 5) of a list,
+               zero-padded to a multiple of 8 (nfl.storage.pickled);
+               unpickled only after the record's CRC is verified
 
 A record is appended with one write at the log's end and acknowledged after
 fdatasync (sync "always").  A crash can therefore only leave the last record
@@ -44,12 +49,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nfl.storage import pickled
 from nfl.storage.errors import WalError
 from nfl.storage.files import atomic_write, write_all
 
 MAGIC = b"NFLWAL\0\0"
 FORMAT_VERSION = 1
 UPSERT, INSERT, DELETE = 1, 2, 3
+OBJECTS = 0x80  # op flag: the values are pickled objects
+_WORD = struct.Struct("<Q")
 _WORDS = {UPSERT: 2, INSERT: 2, DELETE: 1}  # 8-byte words per entry
 _PREFIX = struct.Struct("<8sII")
 _RECORD = struct.Struct("<IB3xQQ")
@@ -62,7 +70,7 @@ class Record(NamedTuple):
     seq: int
     op: int
     keys: np.ndarray  # raw uint64
-    values: np.ndarray  # raw uint64; None for DELETE
+    values: np.ndarray  # raw uint64, or an object array (object values); None for DELETE
 
 
 def _prefix() -> bytes:
@@ -76,9 +84,15 @@ def create(path) -> None:
 
 
 def encode(seq: int, op: int, keys: np.ndarray, values) -> bytes:
-    """One record: keys and values are raw uint64 arrays (values None for DELETE)."""
+    """One record: keys a raw uint64 array, values a raw uint64 array or an
+    object array (pickled: pickle's error for a value it cannot pickle), or
+    None for DELETE."""
     body = [keys.astype("<u8", copy=False)]
-    if op != DELETE:
+    if op != DELETE and values.dtype == object:
+        blob = pickled.dumps(values)
+        op |= OBJECTS
+        body += [np.frombuffer(_WORD.pack(len(blob)), np.uint8), np.frombuffer(pickled.padded(blob), np.uint8)]
+    elif op != DELETE:
         body.append(values.astype("<u8", copy=False))
     head = _RECORD.pack(0, op, keys.size, seq)
     crc = zlib.crc32(head[4:])
@@ -92,6 +106,11 @@ def _declared_end(buf: np.ndarray, at: int):
     if buf.size - at < _RECORD.size:
         return None
     _, op, count, _ = _RECORD.unpack_from(buf, at)
+    if op & OBJECTS and op & ~OBJECTS in (UPSERT, INSERT):
+        length_at = at + _RECORD.size + 8 * count
+        if length_at + 8 > buf.size:
+            return length_at + 8  # past the end: torn
+        return length_at + 8 + (_WORD.unpack_from(buf, length_at)[0] + 7) // 8 * 8
     words = _WORDS.get(op)
     return None if words is None else at + _RECORD.size + 8 * words * count
 
@@ -106,7 +125,13 @@ def _record_at(buf: np.ndarray, at: int):
         return None
     keys = np.frombuffer(buf, "<u8", count, at + _RECORD.size).astype(np.uint64, copy=False)
     values = None
-    if op != DELETE:
+    if op & OBJECTS:  # CRC verified above: only now unpickled
+        length_at = at + _RECORD.size + 8 * count
+        length = _WORD.unpack_from(buf, length_at)[0]
+        values = pickled.loads(bytes(buf[length_at + 8:length_at + 8 + length]), count, WalError,
+                               f"log record at offset {at}")
+        op &= ~OBJECTS
+    elif op != DELETE:
         values = np.frombuffer(buf, "<u8", count, at + _RECORD.size + 8 * count).astype(np.uint64, copy=False)
     return Record(seq, op, keys, values), end
 

@@ -1,0 +1,64 @@
+"""The first bulk_load of a process against the next ones: what importing and first use cost.
+
+    python -m bench.cold [--n 1000000] [--processes 5] [--flow off]
+
+Each of --processes fresh interpreters imports nfl, times its first
+bulk_load of n lognormal keys (cold: lazy imports, page faults, any JIT),
+then two more of the same keys (warm; the faster is kept).  Prints each
+process's figures and the median cold/warm ratio; the README's bound is 1.2.
+"""
+import json
+import statistics
+import subprocess
+import sys
+
+from . import COMMAND, workloads
+
+usage = workloads("usage")
+
+CHILD = """
+import json, sys, time
+import numpy as np
+n, flow = int(sys.argv[1]), sys.argv[2]
+keys = np.unique((np.random.default_rng(1).lognormal(0, 2, n + n // 8) * 1e9).astype(np.uint64))[:n]
+np.random.default_rng(2).shuffle(keys)
+start = time.perf_counter()
+import nfl
+imported = time.perf_counter() - start
+times = []
+for _ in range(3):
+    t = time.perf_counter()
+    nfl.Index.bulk_load(keys, flow=flow)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"import": imported, "cold": times[0], "warm": min(times[1:]),
+                  "modules": sorted(m for m in ("numba", "torch", "llvmlite") if m in sys.modules)}))
+"""
+
+
+def parser():
+    """The command line: every option with its help."""
+    ap = usage.Parser(prog=f"{COMMAND}.cold", description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=usage.positive, default=1_000_000, help="lognormal keys per bulk_load")
+    ap.add_argument("--processes", type=usage.positive, default=5, help="fresh processes; the median is shown")
+    ap.add_argument("--flow", default="off", choices=["off", "auto", "on"], help="flow= of bulk_load")
+    return ap
+
+
+def main(argv=None):
+    """Exit status 0; 2 for a mistake in the command line."""
+    args = parser().parse_args(argv)
+    runs = []
+    for _ in range(args.processes):
+        out = subprocess.run([sys.executable, "-c", CHILD, str(args.n), args.flow],
+                             capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout))
+        r = runs[-1]
+        print(f"import nfl {r['import'] * 1e3:6.1f} ms; bulk_load cold {r['cold']:.3f} s, warm {r['warm']:.3f} s, "
+              f"ratio {r['cold'] / r['warm']:.2f}; loaded: {', '.join(r['modules']) or 'neither numba nor torch'}")
+    ratio = statistics.median(r["cold"] / r["warm"] for r in runs)
+    print(f"{args.n:,} keys, flow={args.flow}: median cold/warm {ratio:.2f} over {args.processes} processes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
