@@ -36,6 +36,9 @@
 #define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
 #define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
                             over-full slots is kept without trying the key model */
+#define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
+#define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
+                                few clusters share a piece */
 
 /* ---- memory, counted so stats() can report it ---------------------------- */
 
@@ -218,6 +221,7 @@ static void node_clear(afli_tree *t, afli_node *nd)
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
         tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->arena, nd->arena_bytes);
+        afli_release_pieces(t, nd);
     }
 }
 
@@ -257,7 +261,7 @@ void afli_fit(afli_node *nd, double zmin, double zmax)
 {
     double span = zmax - zmin;
     double last = (double)(nd->capacity - 1);
-    nd->by_key = 0;
+    nd->model = MODEL_Z;
     nd->origin.z0 = zmin;
     if (isfinite(span))
         nd->scale = last / span;
@@ -271,7 +275,7 @@ void afli_fit(afli_node *nd, double zmin, double zmax)
  * the offset from lo is exact; only its product with scale rounds. */
 static void fit_keys(afli_node *nd, uint64_t lo, uint64_t hi)
 {
-    nd->by_key = 1;
+    nd->model = MODEL_KEY;
     nd->origin.base = lo;
     nd->scale = (double)(nd->capacity - 1) / (double)(hi - lo);
 }
@@ -328,18 +332,59 @@ static int separates(const afli_node *nd, const afli_entry *e, const double *z,
     return afli_predict(nd, e[0].key, z[0]) != afli_predict(nd, e[n - 1].key, z[n - 1]);
 }
 
+void afli_release_pieces(afli_tree *t, afli_node *nd)
+{
+    if (nd->pieces)
+        tree_release(t, nd->pieces, ((size_t)nd->last_piece + 1) * sizeof(afli_piece));
+    nd->pieces = NULL;
+}
+
+/* Fits the pieces model over the node's capacity and n keys (2 <= n <=
+ * UINT32_MAX): `count` pieces of equal key width, each a line over its own
+ * keys onto its share of the slots, in proportion to its keys.  Returns 0
+ * (the model untouched) if the table cannot be allocated. */
+static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
+                      size_t n, size_t count)
+{
+    afli_piece *pc = tree_alloc(t, count * sizeof *pc);
+    if (!pc)
+        return 0;
+    nd->model = MODEL_PIECES;
+    nd->origin.base = e[0].key;
+    nd->scale = (double)count / ((double)(e[n - 1].key - e[0].key) + 1.0);
+    nd->last_piece = (uint32_t)(count - 1);
+    nd->pieces = pc;
+    size_t per = nd->capacity / n, rest = nd->capacity % n; /* slots a key */
+    for (size_t k = 0, i = 0; k < count; k++) {
+        size_t j = i; /* the piece's keys: [i, j) */
+        while (j < n && afli_piece_of(nd, e[j].key) == k)
+            j++;
+        pc[k].first = i * per + i * rest / n;
+        pc[k].end = j * per + j * rest / n;
+        pc[k].base = j > i ? e[i].key : e[0].key;
+        pc[k].scale = j - i >= 2 && pc[k].end - pc[k].first >= 2
+                          ? (double)(pc[k].end - pc[k].first - 1) /
+                                (double)(e[j - 1].key - e[i].key)
+                          : 0.0;
+        i = j;
+    }
+    return 1;
+}
+
 /* Fits the node's model to its n >= 2 keys: on z when the flow (or a float
  * key's number) spreads them well, else on the key offset if that puts at
  * most half as many keys in over-full slots.  Integer keys without a flow
  * always use the key offset: it is the same line as z, without z's
- * rounding.  A node whose model sends most keys down (dense runs far apart)
- * is mostly a router: it keeps ROUTER_SLOTS slots per unit, not
- * AFLI_AMPLIFICATION per key, which would be nearly all empty. */
-void afli_choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
+ * rounding.  A node whose model sends most keys down (clusters far apart)
+ * takes the pieces model if that sends at most half as many down;
+ * otherwise it is mostly a router: it keeps ROUTER_SLOTS slots per unit,
+ * not AFLI_AMPLIFICATION per key, which would be nearly all empty. */
+void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
                        const double *z, size_t n)
 {
     int z_usable = (t->flow || t->key_type == NFL_KEY_FLOAT64) && z[n - 1] > z[0];
     spread zs = {n, n}, ks;
+    nd->pieces = NULL;
     if (z_usable) {
         afli_fit(nd, z[0], z[n - 1]);
         zs = spread_of(nd, e, z, n);
@@ -357,8 +402,18 @@ void afli_choose_model(const afli_tree *t, afli_node *nd, const afli_entry *e,
         }
     }
     spread chosen = by_key ? ks : zs;
+    if (2 * chosen.overfull <= n)
+        return;
+    if (n >= PIECES_MIN_KEYS && n <= UINT32_MAX / PIECES_PER_UNIT &&
+        fit_pieces(t, nd, e, n, PIECES_PER_UNIT * chosen.units)) {
+        if (2 * spread_of(nd, e, z, n).overfull <= chosen.overfull &&
+            separates(nd, e, z, n))
+            return;
+        afli_release_pieces(t, nd);
+        refit(nd, by_key, e, z, n);
+    }
     size_t room = ROUTER_SLOTS * chosen.units, full = nd->capacity;
-    if (2 * chosen.overfull <= n || room >= full)
+    if (room >= full)
         return;
     nd->capacity = room < DENSE_MIN_CAPACITY ? DENSE_MIN_CAPACITY : room;
     refit(nd, by_key, e, z, n);
@@ -498,6 +553,7 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     if (!nd->kinds || !nd->slots) {
         tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+        afli_release_pieces(t, nd);
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }

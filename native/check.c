@@ -107,14 +107,41 @@ static int check_child(checker *c, const afli_node *nd, size_t pos, size_t last,
     return check_node(c, child, depth + 1, &b);
 }
 
+/* A pieces table: pieces in slot order, each over slots [first, end) with a
+ * finite scale >= 0, together exactly the node's slots. */
+static int check_pieces(checker *c, const afli_node *nd, unsigned depth)
+{
+    const afli_piece *pc = nd->pieces;
+    if (!pc)
+        return fail(c, depth, "pieces model without a table");
+    for (size_t k = 0; k <= nd->last_piece; k++)
+        if (pc[k].first != (k ? pc[k - 1].end : 0) || pc[k].end < pc[k].first ||
+            !(pc[k].scale >= 0.0 && isfinite(pc[k].scale)))
+            return fail(c, depth, "piece %zu: slots %llu..%llu after %llu, scale %g",
+                        k, (unsigned long long)pc[k].first,
+                        (unsigned long long)pc[k].end,
+                        (unsigned long long)(k ? pc[k - 1].end : 0), pc[k].scale);
+    if (pc[nd->last_piece].end != nd->capacity)
+        return fail(c, depth, "pieces end at slot %llu of %zu",
+                    (unsigned long long)pc[nd->last_piece].end, nd->capacity);
+    return 0;
+}
+
 static int check_model(checker *c, const afli_node *nd, unsigned depth,
                        const bound *path)
 {
-    if (!(nd->capacity >= 2 && (nd->by_key || isfinite(nd->origin.z0)) &&
-          nd->scale > 0.0 && isfinite(nd->scale)))
-        return fail(c, depth, "model node: capacity %zu, %s model, scale %g "
-                    "(needs >= 2 slots, a finite z0, finite scale > 0)",
-                    nd->capacity, nd->by_key ? "key" : "z", nd->scale);
+    static const char *const names[] = {"z", "key", "pieces"};
+    if (nd->model > MODEL_PIECES)
+        return fail(c, depth, "model node: unknown model %u", nd->model);
+    if (!(nd->capacity >= 2 && (nd->model != MODEL_Z || isfinite(nd->origin.z0)) &&
+          nd->scale > 0.0 && isfinite(nd->scale) &&
+          (nd->model == MODEL_PIECES) == (nd->pieces != NULL)))
+        return fail(c, depth, "model node: capacity %zu, %s model, scale %g, "
+                    "pieces %p (needs >= 2 slots, a finite z0, finite scale > 0, "
+                    "a table for the pieces model only)",
+                    nd->capacity, names[nd->model], nd->scale, (const void *)nd->pieces);
+    if (nd->model == MODEL_PIECES && check_pieces(c, nd, depth))
+        return 1;
     size_t before = c->seen;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
         const afli_slot *s = &nd->slots[pos];
@@ -226,6 +253,7 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
         afli_choose_model(&t, &model, e, z, n);
         for (size_t i = 0; i < n; i++)
             per_slot[afli_predict(&model, enc[i], z[i])]++;
+        afli_release_pieces(&t, &model);
     } else {
         per_slot[0] = (uint32_t)n;
     }
