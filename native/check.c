@@ -249,8 +249,10 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     afli_transform(&t, enc, z, n);
     for (size_t i = 0; i < n; i++)
         e[i].key = enc[i];
+    int rc = NFL_OK;
     if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
         afli_choose_model(&t, &model, e, z, n);
+        rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
             per_slot[afli_predict(&model, enc[i], z[i])]++;
         afli_release_pieces(&t, &model);
@@ -260,7 +262,7 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     free(z);
     free(enc);
     free(e);
-    return NFL_OK;
+    return rc;
 }
 
 size_t nfl_root_slot_counts(nfl_index *idx, uint32_t *per_slot, size_t room)

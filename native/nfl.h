@@ -189,7 +189,10 @@ size_t nfl_model_capacity(size_t n, double amplification);
  * nfl_model_capacity(n, amplification) slots; flow NULL: no flow.  With the
  * tree's amplification this is the root nfl_bulk_load builds over the same
  * unique keys (all keys in slot 0 where it builds a dense node).  Returns
- * NFL_OK or NFL_ENOMEM.  O(n). */
+ * NFL_OK for a one-line model, NFL_SLOTS_PIECES for the pieces model (keys
+ * in clusters far apart: a lookup reads the key's piece, then its slot), or
+ * NFL_ENOMEM.  O(n). */
+#define NFL_SLOTS_PIECES 1
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot);
 /* The same counts read off a built index's root: per_slot gets its slots

@@ -128,3 +128,13 @@ def test_memory_usage_is_counted_alike_on_allocation_and_release():
     # allocation adds and its release takes would leave tens of KB per 50K frees
     assert empty <= index.memory_usage() < empty + 4096
 
+
+
+def test_the_switch_sees_the_pieces_model():
+    """nfl_slot_counts says when it counted a pieces model: the switch charges its piece read."""
+    from nfl import conflicts
+    runs = np.unique(hard.dense_runs(np.random.default_rng(7), 50_000))
+    counts, pieces = conflicts.root_model(runs)
+    assert pieces and counts.sum() == runs.size
+    uniform = np.unique(np.random.default_rng(7).integers(0, 2**64, 50_000, dtype=np.uint64))
+    assert not conflicts.root_model(uniform)[1]
