@@ -3,6 +3,7 @@
     python -m bench.cliffs outside [--n-new 2000000]   # inserts past the loaded range
     python -m bench.cliffs wide [--n 300000]           # wide-magnitude floats grown by inserts
     python -m bench.cliffs runs [--n 10000000]         # dense runs of ids over the uint64 range
+    python -m bench.cliffs memory [--n 10000000]       # memory_usage() against RSS growth
 
 outside: 500K lognormal(0, 2) x 1e12 uint64 keys bulk-loaded with flow="auto"
 and with flow="off", then --n-new random keys above the maximum and as many
@@ -18,6 +19,10 @@ and reopen), against a flow="on" bulk load of the same keys.
 runs: --n keys in runs of consecutive ids (workloads.hard.dense_runs, mean
 run 256), half bulk-loaded (flow="auto"), half inserted in 250 batches;
 get_many over 2M keys against numpy.searchsorted over the same sorted keys.
+
+memory: --n lognormal and dense-runs keys, each bulk-loaded with flow="off"
+in this process; memory_usage() against the growth of the resident set
+(/proc/self/statm) over the load, per key.
 
 Figures are medians of --repeat timings, alternated between the peers in one
 process: the machines are shared, only the ratios travel.
@@ -134,9 +139,29 @@ def runs(args):
           f"{t_np / t_nfl:.1f}x")
 
 
+def resident_bytes() -> int:
+    """This process's resident set (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory(args):
+    nfl.Index.bulk_load(np.arange(1000, dtype=np.uint64), flow="off")  # first-use allocations, not counted
+    for name in ("lognormal", "dense-runs"):
+        keys = datasets.load(name, args.n, args.seed)
+        values = np.arange(keys.size, dtype=np.int64)
+        before = resident_bytes()
+        index = nfl.Index.bulk_load(keys, values, flow="off")
+        grown = resident_bytes() - before
+        counted = index.memory_usage()
+        print(f"{name}: memory_usage {counted / keys.size:.1f} B/key, RSS growth {grown / keys.size:.1f} B/key: "
+              f"{counted / grown:.2f}x")
+        del index
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.cliffs", description=__doc__.splitlines()[0])
-    ap.add_argument("case", choices=("outside", "wide", "runs"))
+    ap.add_argument("case", choices=("outside", "wide", "runs", "memory"))
     ap.add_argument("--n", type=int, default=None, help="keys (wide: 300K, runs: 10M)")
     ap.add_argument("--n-new", type=int, default=2_000_000, help="outside: keys inserted on each side")
     ap.add_argument("--repeat", type=int, default=5)
@@ -144,7 +169,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.n is None:
         args.n = 300_000 if args.case == "wide" else 10_000_000
-    {"outside": outside, "wide": wide, "runs": runs}[args.case](args)
+    {"outside": outside, "wide": wide, "runs": runs, "memory": memory}[args.case](args)
 
 
 if __name__ == "__main__":
