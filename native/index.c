@@ -206,14 +206,6 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
 
 /* ---- point operations ----------------------------------------------------- */
 
-static index_key prepare_key(const nfl_index *idx, uint64_t key)
-{
-    index_key k;
-    k.enc = nfl_key_encode(idx->tree.key_type, key);
-    k.z = afli_z(&idx->tree, k.enc);
-    return k;
-}
-
 /* Takes the index's lock for a point op: blocking with wait, else only if it
  * is free at once.  1 if taken. */
 static int point_lock(nfl_index *idx, int write, int wait)
@@ -234,7 +226,7 @@ int nfl_point(nfl_index *idx, int op, uint64_t key, uint64_t *value, int wait)
     int write = op != NFL_POINT_GET && op != NFL_POINT_SIZE;
     index_key k = {0, 0.0};
     if (op != NFL_POINT_SIZE)
-        k = prepare_key(idx, key);
+        k = index_prepare_key(idx, key);
     if (!point_lock(idx, write, wait))
         return NFL_EBUSY;
     int rc;

@@ -14,25 +14,41 @@ Not atomic across shards: a batch that spans shards is applied shard by
 shard, and a shard that dies mid-call (ShardUnavailableError) may or may not
 have applied its part; the other parts were applied.
 """
+import os
 import time
 
 import numpy as np
 import ray
 
 from nfl import _keys
+from nfl.cluster import directory
+from nfl.cluster.errors import DEAD, ShardUnavailableError
 from nfl.cluster.router import Router
-from nfl.cluster.routing import Table, quantile_bounds
+from nfl.cluster.routing import Table, flow_bounds, quantile_bounds
 
 RouterActor = ray.remote(Router)
-
-
-class ShardUnavailableError(RuntimeError):
-    """A shard's actor died (or is restarting) while it ran a call; its part may or may not be applied."""
-
-
 _CHUNK = 4096  # keys per scan() call of an ascending irange
 _MAX_STUCK = 20  # refusals under an unchanged table before giving up
-_DEAD = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+
+
+INLINE_BYTES = 4 << 20  # arguments and results up to this size travel inside Ray's task messages
+
+
+def _start_ray(namespace):
+    """ray.init(namespace=...) unless Ray is running in this process.
+
+    A Ray it starts passes objects up to INLINE_BYTES inside its task
+    messages, not through the shared-memory object store (Ray's default
+    cut is 100 KiB): a shard's part of a 64K-key batch is 256 KiB out and
+    288 KiB back, and the object store's create/seal/fetch round trips cost
+    more than copying that inline (README: measured).  Set
+    RAY_max_direct_call_object_size yourself to choose otherwise, or when
+    you start Ray yourself.
+    """
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_max_direct_call_object_size", str(INLINE_BYTES))
+    ray.init(namespace=namespace)
 
 
 def _router_name(name):
@@ -43,7 +59,8 @@ class ShardedIndex:
     """An ordered map from 8-byte keys to 8-byte integer values over Ray actors.
 
     Build one with ShardedIndex.bulk_load(keys, ...); attach another client to
-    running shards with ShardedIndex.connect(name, namespace).  A client
+    running shards with ShardedIndex.connect(name, namespace); restart a
+    durable one whose actors are all gone with ShardedIndex.open(path).  A client
     object is for one thread; several clients (threads, processes, machines)
     may share the shards.
     """
@@ -67,19 +84,23 @@ class ShardedIndex:
         """A sharded index over keys (any order), in `shards` ranges of equal entry counts.
 
         keys/values/flow: as nfl.Index.bulk_load (the flow is chosen once, on
-        all keys, and every in-memory shard uses it).  path: a directory for
-        durable shards (path/shard-<n>, each an nfl.open index with range.json;
-        durable shards have no flow); Ray restarts a durable shard's actor up
-        to max_restarts times from its directory.  name/namespace: the Ray
-        names to connect() by; detached: actors outlive this driver.
-        balance: split/merge shards as writes skew them.  Starts Ray
-        (ray.init()) if it is not running.  Cost: O(n) to find the cuts, one
-        bulk load per shard, all shards in parallel.
+        all keys, and every shard, durable or not, and every shard a split
+        makes later uses it).  The ranges are cut where the flow's CDF
+        crosses 1/N, 2/N, ... when a flow is chosen (routing.flow_bounds),
+        else at the exact key quantiles (also when the flow leaves a slice
+        empty).  path: a new directory for durable shards (directory.py:
+        path/shard-<n>, each an nfl.open index with range.json; FileExistsError
+        if path holds a sharded index already: reopen it with open());
+        Ray restarts a durable shard's actor up to max_restarts times from
+        its directory.  name/namespace: the Ray names to connect() by;
+        detached: actors outlive this driver.  balance: split/merge shards
+        as writes skew them.  Starts Ray (see _start_ray) if it is not running.
+        Cost: O(n) to find the cuts (plus the flow's training, if asked),
+        one bulk load per shard, all shards in parallel.
         """
         from nfl.switch import choose_flow
 
-        if not ray.is_initialized():
-            ray.init()
+        _start_ray(namespace)
         keys = _keys.bulk_keys(keys)
         if values is None:
             values = np.arange(keys.size, dtype=np.int64)
@@ -88,21 +109,57 @@ class ShardedIndex:
         values = _keys.value_array(values, value_dtype, keys.size).view(value_dtype)
         if type(shards) is not int or shards < 1:
             raise ValueError(f"shards must be an int >= 1, got {shards!r}")
-        chosen = choose_flow(keys, flow).flow if path is None else None
-        shard_flow = "off" if chosen is None else chosen
-        bounds = quantile_bounds(keys, min(shards, max(1, keys.size)))
-        options = {"name": _router_name(name), "namespace": namespace, "num_cpus": 0,
-                   "lifetime": "detached" if detached else None}
-        router = RouterActor.options(**options).remote(name, namespace, keys.dtype.name, value_dtype, path,
-                                                       sync, chosen, max_restarts)
-        names = ray.get(router.new_shards.remote(bounds.size + 1))
+        chosen = choose_flow(keys, flow).flow
+        count = min(shards, max(1, keys.size))
+        bounds = None if chosen is None or count == 1 else flow_bounds(keys, chosen, count)
+        bounds = quantile_bounds(keys, count) if bounds is None else bounds
+        if path is not None:
+            path = os.fspath(path)
+            directory.write_manifest(path, keys.dtype.name, value_dtype, sync, chosen)
+        router = cls._start_router(name, namespace, detached, keys.dtype.name, value_dtype, path, sync, chosen,
+                                   max_restarts)
         try:
+            names = ray.get(router.new_shards.remote(bounds.size + 1))
             table = Table(1, tuple(names), (1,) * len(names), bounds)
             owned, none = dict(table.partition(keys)), np.arange(0)
             ray.get([ray.get_actor(n, namespace=namespace).adopt.remote(
-                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1, shard_flow)
+                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1,
+                "off" if chosen is None else chosen)
                 for i, n in enumerate(names)])
             ray.get(router.install.remote(table))
+        except BaseException:
+            ray.get(router.destroy.remote())
+            ray.kill(router)
+            raise
+        return cls(router, name, namespace, balance)
+
+    @staticmethod
+    def _start_router(name, namespace, detached, *args):
+        options = {"name": _router_name(name), "namespace": namespace, "num_cpus": 0,
+                   "lifetime": "detached" if detached else None}
+        return RouterActor.options(**options).remote(name, namespace, *args)
+
+    @classmethod
+    def open(cls, path, *, name="nfl", namespace="nfl", balance=True, detached=False, max_restarts=5):
+        """Reopens the durable sharded index in path after its actors are gone (all of them).
+
+        Starts a router and one shard actor per shard directory; each shard
+        reopens its durable index (every acknowledged write, its flow); a
+        split or merge a crash left half done is finished or undone
+        (directory.reconcile); the table's boundaries are the shards' saved
+        ranges.  name/namespace/balance/detached/max_restarts: as bulk_load.
+        Raises FileNotFoundError if path holds no sharded index,
+        directory.ReconcileError (a ValueError) if the shards' ranges cannot
+        be reconciled, ValueError if the name is taken by running actors.
+        Cost: each shard's nfl.open (snapshot load and log replay), in parallel.
+        """
+        _start_ray(namespace)
+        path = os.fspath(path)
+        key_dtype, value_dtype, sync, flow = directory.read_manifest(path)
+        router = cls._start_router(name, namespace, detached, key_dtype, value_dtype, path, sync, flow,
+                                   max_restarts)
+        try:
+            ray.get(router.reopen.remote())
         except BaseException:
             ray.get(router.destroy.remote())
             ray.kill(router)
@@ -112,8 +169,7 @@ class ShardedIndex:
     @classmethod
     def connect(cls, name="nfl", namespace="nfl", *, balance=True):
         """A client of the running sharded index called name in namespace (ValueError if none)."""
-        if not ray.is_initialized():
-            ray.init(namespace=namespace)
+        _start_ray(namespace)
         return cls(ray.get_actor(_router_name(name), namespace=namespace), name, namespace, balance)
 
     def destroy(self):
@@ -157,7 +213,7 @@ class ShardedIndex:
         """
         try:
             return ray.get(refs)
-        except _DEAD:
+        except DEAD:
             pass
         self._refresh()
         alive = set(self._table.names)
@@ -165,7 +221,7 @@ class ShardedIndex:
         for ref, name in zip(refs if isinstance(refs, list) else [refs], names):
             try:
                 answers.append(ray.get(ref))
-            except _DEAD as exc:
+            except DEAD as exc:
                 if name in alive:
                     raise ShardUnavailableError(
                         f"shard {name} of {self.name!r} died or is restarting during {what}; "
@@ -201,29 +257,28 @@ class ShardedIndex:
         get_many's (values, found)).  Parts refused on a stale table are sent
         again after a refresh; accepted ones are never re-sent.
         """
-        todo = np.arange(keys.size)
+        todo = None  # the positions still to run; None: all (the first pass, no copy)
         write = method in ("put_many", "insert_many", "delete_many")
-        while todo.size:
+        while True:
             t = self._table
-            sub = keys[todo]
-            parts = t.partition(sub)
-            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[todo[pos]],)))
-                    for i, pos in parts]
-            answers = self._get(refs, [t.names[i] for i, _ in parts], method)
+            sub = keys if todo is None else keys[todo]
+            parts = [(i, pos if todo is None else todo[pos], pos) for i, pos in t.partition(sub)]
+            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[where],)))
+                    for i, where, pos in parts]
+            answers = self._get(refs, [t.names[i] for i, _, _ in parts], method)
             refused = []
-            for (i, pos), got in zip(parts, answers):
+            for (i, where, _), got in zip(parts, answers):
                 if got is None:
-                    refused.append(todo[pos])
+                    refused.append(where)
                     continue
                 result, self._sizes[t.names[i]] = got
-                where = todo[pos]
                 for arr, part in zip(out, result if len(out) > 1 else (result,)):
                     arr[where] = part
             if refused:
                 self._refresh(stale=True)
                 todo = np.sort(np.concatenate(refused))  # the caller's order again
             else:
-                todo = todo[:0]
+                break
         if write:
             self._maybe_rebalance()
 
