@@ -3,12 +3,20 @@
  * Build: a model node fits z linearly onto capacity = amplification * n slots
  * (smallest z to slot 0, largest to the last slot).  A slot that receives
  * one key holds an entry, up to bucket_size keys a bucket, more a child node
- * built recursively; adjacent over-full slots share one child.  If every key
- * lands in one slot the keys cannot be separated and the node is dense.
+ * built recursively; adjacent over-full slots share one child.  The model
+ * reads z where z spreads the keys (the flow's point) and the key offset
+ * where it does not (see afli.h); a node of fewer than two keys is dense.
  *
  * Insert turns an entry into a bucket, a full bucket into a child node; a
  * subtree that grew or shrank by REBUILD_FACTOR since it was built is rebuilt
- * in place, which bounds depth under skewed inserts (LIPP's adjustment).
+ * in place, which bounds depth under skewed inserts (LIPP's adjustment).  So
+ * is a node below the root that took OUTSIDE_SHARE of its build size in keys
+ * beyond the range it was fitted to (ascending or descending inserts, keys
+ * past the flow's trained range): those all land in its first or last slot,
+ * and would otherwise stack a chain of small children there.  Every rebuild
+ * of n keys follows at least n / 2 inserts or deletes below it, so its cost
+ * is amortised.  A dense node becomes a model node when it fills its first
+ * allocation, so no insert pays for a long sorted array.
  */
 #include <float.h>
 #include <math.h>
@@ -22,11 +30,21 @@
 #define REBUILD_FACTOR 4
 #define REBUILD_MIN_SIZE 64
 #define DENSE_MIN_CAPACITY 4
+#define DENSE_MAX_SIZE 8 /* a dense node this full is rebuilt as a model node */
+#define OUTSIDE_SHARE 2  /* rebuild once build_size / OUTSIDE_SHARE keys fell outside */
+#define OUTSIDE_MIN 8    /* ... and at least this many */
+#define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
+#define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
+                            over-full slots is kept without trying the key model */
+#define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
+#define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
+                                few clusters share a piece */
 
 /* ---- memory, counted so stats() can report it ---------------------------- */
 
 #define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_PAGE 4096
+#define MMAP_MIN_BYTES ((size_t)128 << 10) /* malloc maps blocks this large */
 
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
@@ -48,11 +66,23 @@ static void advise_huge(void *p, size_t bytes)
 #endif
 }
 
+/* The bytes an allocation of `bytes` takes from the heap, as glibc's malloc
+ * lays it out: an 8-byte header, 16-byte alignment and a 32-byte minimum
+ * (a 16-byte bucket holds 32), or whole pages for a block it maps on its
+ * own.  A formula, not malloc_usable_size: the same tree counts the same. */
+static size_t held_bytes(size_t bytes)
+{
+    if (bytes >= MMAP_MIN_BYTES)
+        return (bytes + 2 * sizeof(size_t) + SMALL_PAGE - 1) & ~(size_t)(SMALL_PAGE - 1);
+    size_t chunk = (bytes + sizeof(size_t) + 15) & ~(size_t)15;
+    return chunk < 32 ? 32 : chunk;
+}
+
 static void *tree_alloc(afli_tree *t, size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
     if (p)
-        t->memory += bytes;
+        t->memory += held_bytes(bytes);
     return p;
 }
 
@@ -60,14 +90,14 @@ static void *tree_calloc(afli_tree *t, size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size);
     if (p)
-        t->memory += count * size;
+        t->memory += held_bytes(count * size);
     return p;
 }
 
 static void tree_release(afli_tree *t, void *p, size_t bytes)
 {
     if (p) {
-        t->memory -= bytes;
+        t->memory -= held_bytes(bytes);
         free(p);
     }
 }
@@ -91,13 +121,69 @@ static void bucket_release(afli_tree *t, afli_bucket *b)
 
 /* ---- transform ------------------------------------------------------------ */
 
+/* z of one key through the whole flow (or none), infinities clamped. */
+static double flow_z(const afli_tree *t, uint64_t enc)
+{
+    double z = nfl_key_number(t->key_type, enc);
+    if (t->flow)
+        nfl_flow_transform(t->flow, &z, &z, 1);
+    return z > DBL_MAX ? DBL_MAX : z < -DBL_MAX ? -DBL_MAX : z;
+}
+
+/* The last encoded key in [lo, hi] whose z is that of lo (z is monotone). */
+static uint64_t flat_end(const afli_tree *t, uint64_t lo, uint64_t hi, int down)
+{
+    double z = flow_z(t, down ? hi : lo);
+    while (hi - lo > 1) { /* invariant: the flat side's end is in [lo, hi] */
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((flow_z(t, mid) == z) != down)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return down ? hi : lo;
+}
+
+/* Finds where the flow is flat at both ends of the key range. */
+static void find_flat_ends(afli_tree *t)
+{
+    uint64_t lo = 0, hi = UINT64_MAX; /* the valid codes: no NaN */
+    if (t->key_type == NFL_KEY_FLOAT64) {
+        lo = nfl_key_encode(NFL_KEY_FLOAT64, 0xFFF0000000000000ull); /* -inf */
+        hi = nfl_key_encode(NFL_KEY_FLOAT64, 0x7FF0000000000000ull); /* +inf */
+    }
+    t->z_lo = flow_z(t, lo);
+    t->z_hi = flow_z(t, hi);
+    t->flat_lo = flat_end(t, lo, hi, 0);
+    t->flat_hi = flat_end(t, lo, hi, 1);
+}
+
 void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
                     size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        z[i] = nfl_key_number(t->key_type, enc[i]);
-    if (t->flow)
-        nfl_flow_transform(t->flow, z, z, n);
+    if (!t->flow) {
+        for (size_t i = 0; i < n; i++)
+            z[i] = nfl_key_number(t->key_type, enc[i]);
+    } else { /* the flow only for keys inside its trained range */
+        double x[256];
+        size_t at[256];
+        for (size_t start = 0; start < n; start += 256) {
+            size_t m = n - start < 256 ? n - start : 256, k = 0;
+            for (size_t i = start; i < start + m; i++) {
+                if (enc[i] <= t->flat_lo) {
+                    z[i] = t->z_lo;
+                } else if (enc[i] >= t->flat_hi) {
+                    z[i] = t->z_hi;
+                } else {
+                    x[k] = nfl_key_number(t->key_type, enc[i]);
+                    at[k++] = i;
+                }
+            }
+            nfl_flow_transform(t->flow, x, x, k);
+            for (size_t i = 0; i < k; i++)
+                z[at[i]] = x[i];
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (z[i] > DBL_MAX)
             z[i] = DBL_MAX;
@@ -135,6 +221,7 @@ static void node_clear(afli_tree *t, afli_node *nd)
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
         tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->arena, nd->arena_bytes);
+        afli_release_pieces(t, nd);
     }
 }
 
@@ -174,13 +261,166 @@ void afli_fit(afli_node *nd, double zmin, double zmax)
 {
     double span = zmax - zmin;
     double last = (double)(nd->capacity - 1);
-    nd->z0 = zmin;
+    nd->model = MODEL_Z;
+    nd->origin.z0 = zmin;
     if (isfinite(span))
         nd->scale = last / span;
     else /* the keys span more than DBL_MAX: halve to stay finite */
         nd->scale = (last * 0.5) / (zmax * 0.5 - zmin * 0.5);
     if (!isfinite(nd->scale)) /* a subnormal span: no separation, not a chain */
         nd->scale = DBL_MAX;
+}
+
+/* Fits the key model mapping keys [lo, hi] (lo < hi) onto the node's slots:
+ * the offset from lo is exact; only its product with scale rounds. */
+static void fit_keys(afli_node *nd, uint64_t lo, uint64_t hi)
+{
+    nd->model = MODEL_KEY;
+    nd->origin.base = lo;
+    nd->scale = (double)(nd->capacity - 1) / (double)(hi - lo);
+}
+
+/* The end of the run of keys from i that share i's slot. */
+static size_t run_end(const afli_node *nd, const afli_entry *e, const double *z,
+                      size_t i, size_t n)
+{
+    size_t pos = afli_predict(nd, e[i].key, z[i]), j = i + 1;
+    while (j < n && afli_predict(nd, e[j].key, z[j]) == pos)
+        j++;
+    return j;
+}
+
+/* How a node's model spreads its keys: the keys it puts in over-full slots
+ * (they go one level down), and the units it must place, a key in a slot
+ * of its own or a bucket, a whole over-full slot (its child) as one. */
+typedef struct {
+    size_t overfull, units;
+} spread;
+
+static spread spread_of(const afli_node *nd,
+                        const afli_entry *e, const double *z, size_t n)
+{
+    spread s = {0, 0};
+    for (size_t i = 0, j; i < n; i = j) {
+        j = run_end(nd, e, z, i, n);
+        if (j - i > NFL_DEFAULT_BUCKET) { /* not the tree's bucket size: the
+                                             switch judges before choosing it */
+            s.overfull += j - i;
+            s.units++;
+        } else {
+            s.units += j - i;
+        }
+    }
+    return s;
+}
+
+/* Fits the model of the node's current capacity: on z or on the key offset. */
+static void refit(afli_node *nd, int by_key, const afli_entry *e,
+                  const double *z, size_t n)
+{
+    if (by_key)
+        fit_keys(nd, e[0].key, e[n - 1].key);
+    else
+        afli_fit(nd, z[0], z[n - 1]);
+}
+
+/* Whether the model puts the node's first and last key in different slots
+ * (else a child would get every key again: a chain without end). */
+static int separates(const afli_node *nd, const afli_entry *e, const double *z,
+                     size_t n)
+{
+    return afli_predict(nd, e[0].key, z[0]) != afli_predict(nd, e[n - 1].key, z[n - 1]);
+}
+
+void afli_release_pieces(afli_tree *t, afli_node *nd)
+{
+    if (nd->pieces)
+        tree_release(t, nd->pieces, ((size_t)nd->last_piece + 1) * sizeof(afli_piece));
+    nd->pieces = NULL;
+}
+
+/* Fits the pieces model over the node's capacity and n keys (2 <= n <=
+ * UINT32_MAX): `count` pieces of equal key width, each a line over its own
+ * keys onto its share of the slots, in proportion to its keys.  Returns 0
+ * (the model untouched) if the table cannot be allocated. */
+static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
+                      size_t n, size_t count)
+{
+    afli_piece *pc = tree_alloc(t, count * sizeof *pc);
+    if (!pc)
+        return 0;
+    nd->model = MODEL_PIECES;
+    nd->origin.base = e[0].key;
+    nd->scale = (double)count / ((double)(e[n - 1].key - e[0].key) + 1.0);
+    nd->last_piece = (uint32_t)(count - 1);
+    nd->pieces = pc;
+    size_t per = nd->capacity / n, rest = nd->capacity % n; /* slots a key */
+    for (size_t k = 0, i = 0; k < count; k++) {
+        size_t j = i; /* the piece's keys: [i, j) */
+        while (j < n && afli_piece_of(nd, e[j].key) == k)
+            j++;
+        pc[k].first = i * per + i * rest / n;
+        pc[k].end = j * per + j * rest / n;
+        pc[k].base = j > i ? e[i].key : e[0].key;
+        pc[k].scale = j - i >= 2 && pc[k].end - pc[k].first >= 2
+                          ? (double)(pc[k].end - pc[k].first - 1) /
+                                (double)(e[j - 1].key - e[i].key)
+                          : 0.0;
+        i = j;
+    }
+    return 1;
+}
+
+/* Fits the node's model to its n >= 2 keys: on z when the flow (or a float
+ * key's number) spreads them well, else on the key offset if that puts at
+ * most half as many keys in over-full slots.  Integer keys without a flow
+ * always use the key offset: it is the same line as z, without z's
+ * rounding.  A node whose model sends most keys down (clusters far apart)
+ * takes the pieces model if that sends at most half as many down;
+ * otherwise it is mostly a router: it keeps ROUTER_SLOTS slots per unit,
+ * not AFLI_AMPLIFICATION per key, which would be nearly all empty. */
+void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
+                       const double *z, size_t n)
+{
+    int z_usable = (t->flow || t->key_type == NFL_KEY_FLOAT64) && z[n - 1] > z[0];
+    spread zs = {n, n}, ks;
+    nd->pieces = NULL;
+    if (z_usable) {
+        afli_fit(nd, z[0], z[n - 1]);
+        zs = spread_of(nd, e, z, n);
+        if (zs.overfull <= n / Z_GOOD_SHARE && separates(nd, e, z, n))
+            return;
+    }
+    fit_keys(nd, e[0].key, e[n - 1].key);
+    ks = spread_of(nd, e, z, n);
+    int by_key = !z_usable || 2 * ks.overfull <= zs.overfull;
+    if (!by_key) {
+        afli_fit(nd, z[0], z[n - 1]);
+        if (!separates(nd, e, z, n)) {
+            by_key = 1;
+            fit_keys(nd, e[0].key, e[n - 1].key);
+        }
+    }
+    spread chosen = by_key ? ks : zs;
+    if (2 * chosen.overfull <= n)
+        return;
+    if (n >= PIECES_MIN_KEYS && n <= UINT32_MAX / PIECES_PER_UNIT &&
+        fit_pieces(t, nd, e, n, PIECES_PER_UNIT * chosen.units)) {
+        if (2 * spread_of(nd, e, z, n).overfull <= chosen.overfull &&
+            separates(nd, e, z, n))
+            return;
+        afli_release_pieces(t, nd);
+        refit(nd, by_key, e, z, n);
+    }
+    size_t room = ROUTER_SLOTS * chosen.units, full = nd->capacity;
+    if (room >= full)
+        return;
+    nd->capacity = room < DENSE_MIN_CAPACITY ? DENSE_MIN_CAPACITY : room;
+    refit(nd, by_key, e, z, n);
+    if (!separates(nd, e, z, n)) {
+        nd->capacity = full;
+        refit(nd, by_key, e, z, n);
+    }
 }
 
 /* Fills a bucket of n sorted entries with room for `room` in all. */
@@ -214,16 +454,13 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
 
 /* Bytes of the buckets a node's build makes: its arena. */
 static size_t arena_size(const afli_tree *t, const afli_node *nd,
-                         const double *z, size_t n)
+                         const afli_entry *e, const double *z, size_t n)
 {
     size_t bytes = 0;
-    for (size_t i = 0; i < n;) {
-        size_t pos = afli_predict(nd, z[i]), j = i + 1;
-        while (j < n && afli_predict(nd, z[j]) == pos)
-            j++;
+    for (size_t i = 0, j; i < n; i = j) {
+        j = run_end(nd, e, z, i, n);
         if (j - i > 1 && j - i <= (size_t)t->bucket_size)
             bytes += bucket_bytes(j - i);
-        i = j;
     }
     return bytes;
 }
@@ -234,17 +471,15 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
 {
     size_t bs = (size_t)t->bucket_size;
     size_t i = 0;
-    nd->arena_bytes = arena_size(t, nd, z, n);
+    nd->arena_bytes = arena_size(t, nd, e, z, n);
     nd->arena = nd->arena_bytes ? tree_alloc(t, nd->arena_bytes) : NULL;
     advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
     if (nd->arena_bytes && !nd->arena)
         return NFL_ENOMEM;
     char *next_bucket = nd->arena;
     while (i < n) {
-        size_t pos = afli_predict(nd, z[i]);
-        size_t j = i + 1;
-        while (j < n && afli_predict(nd, z[j]) == pos)
-            j++;
+        size_t pos = afli_predict(nd, e[i].key, z[i]);
+        size_t j = run_end(nd, e, z, i, n);
         if (j - i == 1) {
             nd->kinds[pos] = SLOT_ENTRY;
             nd->slots[pos].entry = e[i];
@@ -259,10 +494,8 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
             size_t last = pos;
             size_t k = j;
             while (k < n) {
-                size_t p = afli_predict(nd, z[k]);
-                size_t m = k + 1;
-                while (m < n && afli_predict(nd, z[m]) == p)
-                    m++;
+                size_t p = afli_predict(nd, e[k].key, z[k]);
+                size_t m = run_end(nd, e, z, k, n);
                 if (p != last + 1 || m - k <= bs || (i == 0 && m == n))
                     break;
                 last = p;
@@ -286,14 +519,15 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
  * slot array: then huge pages cost no memory.  (Where keys pile into a few
  * slots, as raw skewed keys do in the root, most small pages stay untouched
  * and unpaged, and huge pages would page them all in.) */
-static int slots_dense(const afli_node *nd, const double *z, size_t n)
+static int slots_dense(const afli_node *nd, const afli_entry *e,
+                       const double *z, size_t n)
 {
     const size_t per_page = SMALL_PAGE / sizeof(afli_slot);
     if (nd->capacity * sizeof(afli_slot) < 2 * HUGE_PAGE)
         return 0;
     size_t pages = 0, last = (size_t)-1;
     for (size_t i = 0; i < n; i++) {
-        size_t page = afli_predict(nd, z[i]) / per_page;
+        size_t page = afli_predict(nd, e[i].key, z[i]) / per_page;
         pages += page != last;
         last = page;
     }
@@ -304,27 +538,26 @@ static int slots_dense(const afli_node *nd, const double *z, size_t n)
 static afli_node *build_node(afli_tree *t, const afli_entry *e,
                              const double *z, size_t n)
 {
-    if (n < 2 || !(z[n - 1] > z[0]))
+    if (n < 2)
         return dense_node(t, e, n);
     afli_node *nd = tree_calloc(t, 1, sizeof *nd);
     if (!nd)
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
-    afli_fit(nd, z[0], z[n - 1]);
-    if (afli_predict(nd, z[0]) == afli_predict(nd, z[n - 1])) {
-        tree_release(t, nd, sizeof *nd); /* no separation: dense */
-        return dense_node(t, e, n);
-    }
+    afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
     nd->size = nd->build_size = n;
+    nd->lo = e[0].key;
+    nd->hi = e[n - 1].key;
     nd->kinds = tree_calloc(t, nd->capacity, 1);
     nd->slots = tree_alloc(t, nd->capacity * sizeof(afli_slot));
     if (!nd->kinds || !nd->slots) {
         tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+        afli_release_pieces(t, nd);
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }
-    if (slots_dense(nd, z, n)) {
+    if (slots_dense(nd, e, z, n)) {
         advise_huge(nd->kinds, nd->capacity);
         advise_huge(nd->slots, nd->capacity * sizeof(afli_slot));
     }
@@ -335,11 +568,18 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     return nd;
 }
 
+void afli_set_flow(afli_tree *t, nfl_flow *flow)
+{
+    t->flow = flow;
+    if (flow)
+        find_flat_ends(t);
+}
+
 int afli_init(afli_tree *t, int key_type, nfl_flow *flow)
 {
     memset(t, 0, sizeof *t);
     t->key_type = key_type;
-    t->flow = flow;
+    afli_set_flow(t, flow);
     t->bucket_size = NFL_DEFAULT_BUCKET;
     t->root = dense_node(t, NULL, 0);
     return t->root ? NFL_OK : NFL_ENOMEM;
@@ -390,7 +630,7 @@ uint64_t *afli_find(const afli_tree *t, uint64_t key, double z)
                        ? &nd->entries[i].value
                        : NULL;
         }
-        size_t pos = afli_predict(nd, z);
+        size_t pos = afli_predict(nd, key, z);
         afli_slot *s = &nd->slots[pos];
         switch (nd->kinds[pos]) {
         case SLOT_ENTRY:
@@ -440,6 +680,18 @@ size_t afli_collect(const afli_node *nd, afli_entry *out)
     return n;
 }
 
+/* z of n entries, a block at a time (the flow's block transform). */
+static void entries_z(const afli_tree *t, const afli_entry *e, double *z, size_t n)
+{
+    uint64_t keys[256];
+    for (size_t i = 0; i < n; i += 256) {
+        size_t m = n - i < 256 ? n - i : 256;
+        for (size_t k = 0; k < m; k++)
+            keys[k] = e[i + k].key;
+        afli_transform(t, keys, z + i, m);
+    }
+}
+
 /* Rebuilds a subtree in place (its parent's pointers stay valid). */
 static int rebuild(afli_tree *t, afli_node *nd)
 {
@@ -449,8 +701,7 @@ static int rebuild(afli_tree *t, afli_node *nd)
     int rc = NFL_ENOMEM;
     if (e && z) {
         afli_collect(nd, e);
-        for (size_t i = 0; i < n; i++)
-            z[i] = afli_z(t, e[i].key);
+        entries_z(t, e, z, n);
         afli_node *fresh = build_node(t, e, z, n);
         if (fresh) {
             node_clear(t, nd);
@@ -464,14 +715,16 @@ static int rebuild(afli_tree *t, afli_node *nd)
     return rc;
 }
 
-static int needs_rebuild(const afli_node *nd)
+static int needs_rebuild(const afli_node *nd, int is_root)
 {
     if (nd->dense)
         return 0;
     return (nd->size >= REBUILD_MIN_SIZE &&
             nd->size >= REBUILD_FACTOR * nd->build_size) ||
            (nd->build_size >= REBUILD_MIN_SIZE &&
-            nd->size * REBUILD_FACTOR <= nd->build_size);
+            nd->size * REBUILD_FACTOR <= nd->build_size) ||
+           (!is_root && nd->outside >= OUTSIDE_MIN &&
+            nd->outside * OUTSIDE_SHARE >= nd->build_size);
 }
 
 /* ---- insert ------------------------------------------------------------------- */
@@ -488,13 +741,12 @@ static afli_node *split_slot(afli_tree *t, const afli_entry *e, size_t n,
     merged[m++] = extra;
     for (; i < n; i++)
         merged[m++] = e[i];
-    for (i = 0; i < m; i++)
-        z[i] = afli_z(t, merged[i].key);
+    entries_z(t, merged, z, m);
     return build_node(t, merged, z, m);
 }
 
-/* Inserts into a dense node; may turn it into a model node when it fills up
- * with keys whose z now differ. */
+/* Inserts into a dense node; turns it into a model node once it holds
+ * DENSE_MAX_SIZE keys. */
 static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
 {
     size_t n = nd->size - 1; /* size was already counted for e */
@@ -512,8 +764,7 @@ static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
     memmove(nd->entries + i + 1, nd->entries + i,
             (n - i) * sizeof(afli_entry));
     nd->entries[i] = e;
-    if (nd->size == nd->capacity && nd->size >= 2 * DENSE_MIN_CAPACITY &&
-        afli_z(t, nd->entries[0].key) < afli_z(t, nd->entries[n].key))
+    if (nd->size >= DENSE_MAX_SIZE)
         rebuild(t, nd); /* the entry is in; a failed rebuild leaves a valid node */
     return NFL_OK;
 }
@@ -566,22 +817,25 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
     return NFL_OK;
 }
 
-/* Adds delta to the size of every node on z's path, in one descent.  Returns
+/* Adds delta to the size of every node on the key's path, in one descent
+ * (an insert also counts the nodes whose range it falls outside).  Returns
  * the node the path ends at (and, for a model node, its slot in *pos) and
  * sets *adjust to the highest node on the path that now grew or shrank
  * enough to be rebuilt (NULL if none). */
-static afli_node *count_path(afli_tree *t, double z, int64_t delta,
+static afli_node *count_path(afli_tree *t, uint64_t key, double z, int64_t delta,
                              size_t *pos, afli_node **adjust)
 {
     afli_node *nd = t->root;
     *adjust = NULL;
     for (;;) {
         nd->size += (uint64_t)delta;
-        if (!*adjust && needs_rebuild(nd))
+        if (delta > 0 && !nd->dense && (key < nd->lo || key > nd->hi))
+            nd->outside++;
+        if (!*adjust && needs_rebuild(nd, nd == t->root))
             *adjust = nd;
         if (nd->dense)
             return nd;
-        *pos = afli_predict(nd, z);
+        *pos = afli_predict(nd, key, z);
         if (nd->kinds[*pos] != SLOT_CHILD)
             return nd;
         nd = nd->slots[*pos].child;
@@ -593,10 +847,10 @@ static int insert_new(afli_tree *t, afli_entry e, double z)
 {
     size_t pos = 0;
     afli_node *adjust;
-    afli_node *nd = count_path(t, z, 1, &pos, &adjust);
+    afli_node *nd = count_path(t, e.key, z, 1, &pos, &adjust);
     int rc = nd->dense ? dense_insert(t, nd, e) : slot_insert(t, nd, pos, e);
     if (rc != NFL_OK) {
-        count_path(t, z, -1, &pos, &adjust);
+        count_path(t, e.key, z, -1, &pos, &adjust);
         return rc;
     }
     t->size++;
@@ -654,7 +908,7 @@ int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old)
         *old = *found;
     size_t pos = 0;
     afli_node *adjust;
-    afli_node *nd = count_path(t, z, -1, &pos, &adjust);
+    afli_node *nd = count_path(t, key, z, -1, &pos, &adjust);
     if (nd->dense) {
         size_t n = nd->size + 1; /* size already counted the removal */
         size_t i = afli_lower_bound(nd->entries, n, key);

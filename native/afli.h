@@ -1,13 +1,26 @@
 /* afli.h - the AFLI tree (internal to the C core).
  *
- * A model node maps z = f(x) linearly to one of `capacity` slots; a slot is
+ * A model node maps a key linearly to one of `capacity` slots; a slot is
  * empty, one entry, a bucket of up to bucket_size entries, or a child node.
- * Runs of adjacent over-full slots share one child.  A dense node is a sorted
- * entry array, used where a linear model on z cannot separate the keys (all
- * z equal).  Keys are encoded (order-preserving uint64) and compared exactly;
- * z only chooses the slot, so ties in z never lose a key.  Because the slot
- * function is monotone in z and z is monotone in the key, an in-order walk of
- * the slots visits keys in ascending order.
+ * Runs of adjacent over-full slots share one child.  The model reads one of
+ * two inputs, chosen per node at build: z = f(x), the flow's output (or the
+ * key's number without a flow), or the encoded key's offset from the node's
+ * lowest key, an exact integer until the last multiply.  z is a double of
+ * the whole key: near 2^63 it cannot tell apart keys closer than 2048, and
+ * past the flow's trained range it is clamped to one value, so a node whose
+ * keys z cannot spread uses the key model, which separates any two keys of a
+ * node whose span is small enough to need it.  A node whose keys sit in
+ * tight clusters far apart (runs of ids spread over the 64-bit range), which
+ * one line would send down one child per cluster, uses the pieces model: the
+ * top bits of the key offset pick a piece, each piece a line of its own over
+ * its own share of the slots (amplification slots a key), so the clusters
+ * stay in the node.  (For float keys the encoded
+ * key grows with the exponent and mantissa, about like log |x|: keys across
+ * many magnitudes spread evenly on it.)  A dense node is a sorted entry
+ * array of at most a few keys (an empty tree, a node that shrank).  Keys are
+ * encoded (order-preserving uint64) and compared exactly; the model only
+ * chooses the slot.  Both models are monotone in the key, so an in-order
+ * walk of the slots visits keys in ascending order.
  *
  * Nothing here locks: callers (index.c, executor.c) hold the index's lock.
  */
@@ -45,16 +58,37 @@ typedef union {
     afli_node *child;
 } afli_slot;
 
+typedef union {
+    double z0;     /* z model: the z that maps to slot 0 */
+    uint64_t base; /* key and pieces models: the encoded key at offset 0 */
+} afli_origin;
+
+enum { MODEL_Z = 0, MODEL_KEY = 1, MODEL_PIECES = 2 };
+
+/* One piece of a pieces model: the keys afli_piece_of gives its index map
+ * linearly onto slots [first, end) (an empty piece: end == first, its keys
+ * go to slot first, the next piece's first). */
+typedef struct {
+    uint64_t base; /* the piece's lowest key at build: maps to slot first */
+    double scale;  /* slots per unit of key offset from base */
+    uint64_t first, end;
+} afli_piece;
+
 struct afli_node { /* what a lookup reads comes first: one cache line */
-    double z0;           /* model: the z that maps to slot 0 */
-    double scale;        /* model: slots per unit of z */
+    afli_origin origin;  /* model: the input at offset 0 */
+    double scale;        /* slots (pieces: pieces) per unit of z or offset */
     size_t capacity;     /* model: slots; dense: allocated entries */
     uint8_t *kinds;      /* model: SLOT_* of each slot */
     afli_slot *slots;    /* model: the slots */
+    afli_piece *pieces;  /* pieces model: last_piece + 1 pieces */
+    int dense;
+    uint8_t model;       /* model: MODEL_* */
+    uint32_t last_piece; /* pieces model: higher indexes read this piece */
     afli_entry *entries; /* dense: size sorted entries */
     uint64_t size;       /* entries in this subtree */
-    int dense;
     uint64_t build_size; /* size when the subtree was last built */
+    uint64_t lo, hi;     /* model: the smallest and largest key at build */
+    uint64_t outside;    /* inserts below lo or above hi since the build */
     void *arena;         /* model: the buckets made at build, in slot order */
     size_t arena_bytes;
 };
@@ -62,21 +96,48 @@ struct afli_node { /* what a lookup reads comes first: one cache line */
 typedef struct {
     afli_node *root;  /* never NULL: an empty tree is an empty dense node */
     nfl_flow *flow;   /* NULL: the identity transform */
+    /* The flow is flat past its trained range: keys <= flat_lo all have z
+     * z_lo, keys >= flat_hi all have z_hi (found once at init; the
+     * transform skips the flow for them). */
+    uint64_t flat_lo, flat_hi;
+    double z_lo, z_hi;
     int key_type;
     int bucket_size;  /* 1..NFL_MAX_BUCKET */
     size_t size;
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;
 
-/* The slot of z in a model node: monotone non-decreasing in z, NaN-safe. */
-static inline size_t afli_predict(const afli_node *nd, double z)
+/* The piece of a key in a pieces model: monotone non-decreasing in it. */
+static inline size_t afli_piece_of(const afli_node *nd, uint64_t key)
 {
-    double p = (z - nd->z0) * nd->scale;
+    uint64_t off = key > nd->origin.base ? key - nd->origin.base : 0;
+    double i = (double)off * nd->scale;
+    return i < (double)nd->last_piece ? (size_t)i : nd->last_piece;
+}
+
+/* The slot of a key (encoded, with its z) in a model node: monotone
+ * non-decreasing in the key, NaN-safe. */
+static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
+{
+    double p;
+    size_t first = 0, last = nd->capacity - 1;
+    if (nd->model == MODEL_Z) {
+        p = (z - nd->origin.z0) * nd->scale;
+    } else if (nd->model == MODEL_KEY) {
+        p = key > nd->origin.base ? (double)(key - nd->origin.base) * nd->scale : 0.0;
+    } else {
+        const afli_piece *pc = &nd->pieces[afli_piece_of(nd, key)];
+        if (pc->end == pc->first) /* empty: the next piece's first slot */
+            return pc->first < nd->capacity ? pc->first : last;
+        first = pc->first;
+        last = pc->end - 1;
+        p = key > pc->base ? (double)(key - pc->base) * pc->scale : 0.0;
+    }
     if (!(p > 0.0))
-        return 0;
-    if (p >= (double)(nd->capacity - 1))
-        return nd->capacity - 1;
-    return (size_t)p;
+        return first;
+    if (p >= (double)(last - first))
+        return last;
+    return first + (size_t)p;
 }
 
 /* The child at slot pos (a SLOT_CHILD) unless the walk just came from it:
@@ -97,6 +158,15 @@ static inline afli_node *afli_new_child(const afli_node *nd, size_t pos,
 size_t afli_capacity(size_t n, double amplification);
 /* Fits nd's model (capacity set) mapping zmin to slot 0, zmax to the last. */
 void afli_fit(afli_node *nd, double zmin, double zmax);
+/* Fits a model node (capacity set) to n >= 2 entries sorted by unique key,
+ * with their z, as a build does: z, key or pieces model, router capacity.
+ * A pieces table comes from t (counted in t->memory); release it with
+ * afli_release_pieces.  Allocation failures only narrow the choice. */
+void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
+                       const double *z, size_t n);
+void afli_release_pieces(afli_tree *t, afli_node *nd);
+/* Sets the tree's flow (key_type set first) and where it is flat. */
+void afli_set_flow(afli_tree *t, nfl_flow *flow);
 
 int afli_init(afli_tree *t, int key_type, nfl_flow *flow);
 void afli_destroy(afli_tree *t);

@@ -6,13 +6,14 @@
  * group descends together, AMAC style: each key is a small state machine
  * that does one step, prefetches the memory its next step needs and yields
  * to the next key, so the misses of the whole group are in flight at once.
- * A key enters at the root with its slot already predicted and prefetched.
+ * A key enters at the root with its slot already predicted and prefetched
+ * (or, in a pieces model, its piece: the slot needs it).
  */
 #include "afli.h"
 
 #define GROUP 16
 
-enum { AT_NODE, AT_SLOT, AT_BUCKET, DONE };
+enum { AT_NODE, AT_PIECE, AT_SLOT, AT_BUCKET, DONE };
 
 typedef struct {
     const afli_node *nd;
@@ -26,19 +27,30 @@ static inline void prefetch(const void *p)
     __builtin_prefetch(p, 0, 3);
 }
 
-/* Starts a descent at the root: predicts the slot of z and prefetches it
- * (the root's header is hot: every key reads it). */
-static void enter(const afli_node *root, probe *p, double z)
+/* At a model node: prefetches the slot of the key (a pieces model: first
+ * its piece). */
+static void at_model(probe *p, uint64_t key, double z)
+{
+    const afli_node *nd = p->nd;
+    if (nd->model == MODEL_PIECES && p->stage != AT_PIECE) {
+        prefetch(&nd->pieces[afli_piece_of(nd, key)]);
+        p->stage = AT_PIECE;
+        return;
+    }
+    p->pos = afli_predict(nd, key, z);
+    p->slot = &nd->slots[p->pos];
+    prefetch(&nd->kinds[p->pos]);
+    prefetch(p->slot);
+    p->stage = AT_SLOT;
+}
+
+/* Starts a descent at the root (its header is hot: every key reads it). */
+static void enter(const afli_node *root, probe *p, uint64_t key, double z)
 {
     p->nd = root;
     p->stage = AT_NODE;
-    if (root->dense)
-        return;
-    p->pos = afli_predict(root, z);
-    p->slot = &root->slots[p->pos];
-    prefetch(&root->kinds[p->pos]);
-    prefetch(p->slot);
-    p->stage = AT_SLOT;
+    if (!root->dense)
+        at_model(p, key, z);
 }
 
 /* One step of one key's descent; returns 1 when the key is resolved. */
@@ -54,13 +66,12 @@ static int step(probe *p, uint64_t key, double z, uint64_t **found)
                          : NULL;
             return 1;
         }
-        p->pos = afli_predict(nd, z);
-        p->slot = &nd->slots[p->pos];
-        prefetch(&nd->kinds[p->pos]);
-        prefetch(p->slot);
-        p->stage = AT_SLOT;
+        at_model(p, key, z);
         return 0;
     }
+    case AT_PIECE:
+        at_model(p, key, z);
+        return 0;
     case AT_SLOT:
         switch (p->nd->kinds[p->pos]) {
         case SLOT_ENTRY:
@@ -108,7 +119,7 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
     size_t next = 0, active = 0;
     for (; active < GROUP && next < n; active++, next++) {
         lane_key[active] = next;
-        enter(t->root, &p[active], z[next]);
+        enter(t->root, &p[active], keys[next], z[next]);
     }
     size_t lanes = active;
     while (active) {
@@ -120,7 +131,8 @@ void afli_find_batch(const afli_tree *t, const uint64_t *keys, const double *z,
                 continue;
             if (next < n) {
                 lane_key[j] = next;
-                enter(t->root, &p[j], z[next++]);
+                enter(t->root, &p[j], keys[next], z[next]);
+                next++;
             } else {
                 p[j].stage = DONE;
                 active--;

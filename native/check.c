@@ -66,7 +66,7 @@ static int check_entry(checker *c, unsigned depth, const afli_entry *e,
     c->prev_z = z;
     unsigned level = depth;
     for (const bound *b = path; b; b = b->up, level--) {
-        size_t p = afli_predict(b->nd, z);
+        size_t p = afli_predict(b->nd, e->key, z);
         if (p < b->first || p > b->last)
             return fail(c, level, "entry %zu is held in slots %zu..%zu but "
                         "predicts slot %zu", c->seen - 1, b->first, b->last, p);
@@ -107,14 +107,41 @@ static int check_child(checker *c, const afli_node *nd, size_t pos, size_t last,
     return check_node(c, child, depth + 1, &b);
 }
 
+/* A pieces table: pieces in slot order, each over slots [first, end) with a
+ * finite scale >= 0, together exactly the node's slots. */
+static int check_pieces(checker *c, const afli_node *nd, unsigned depth)
+{
+    const afli_piece *pc = nd->pieces;
+    if (!pc)
+        return fail(c, depth, "pieces model without a table");
+    for (size_t k = 0; k <= nd->last_piece; k++)
+        if (pc[k].first != (k ? pc[k - 1].end : 0) || pc[k].end < pc[k].first ||
+            !(pc[k].scale >= 0.0 && isfinite(pc[k].scale)))
+            return fail(c, depth, "piece %zu: slots %llu..%llu after %llu, scale %g",
+                        k, (unsigned long long)pc[k].first,
+                        (unsigned long long)pc[k].end,
+                        (unsigned long long)(k ? pc[k - 1].end : 0), pc[k].scale);
+    if (pc[nd->last_piece].end != nd->capacity)
+        return fail(c, depth, "pieces end at slot %llu of %zu",
+                    (unsigned long long)pc[nd->last_piece].end, nd->capacity);
+    return 0;
+}
+
 static int check_model(checker *c, const afli_node *nd, unsigned depth,
                        const bound *path)
 {
-    if (!(nd->capacity >= 2 && isfinite(nd->z0) && nd->scale > 0.0 &&
-          isfinite(nd->scale)))
-        return fail(c, depth, "model node: capacity %zu, z0 %g, scale %g "
-                    "(needs >= 2 slots, finite z0, finite scale > 0)",
-                    nd->capacity, nd->z0, nd->scale);
+    static const char *const names[] = {"z", "key", "pieces"};
+    if (nd->model > MODEL_PIECES)
+        return fail(c, depth, "model node: unknown model %u", nd->model);
+    if (!(nd->capacity >= 2 && (nd->model != MODEL_Z || isfinite(nd->origin.z0)) &&
+          nd->scale > 0.0 && isfinite(nd->scale) &&
+          (nd->model == MODEL_PIECES) == (nd->pieces != NULL)))
+        return fail(c, depth, "model node: capacity %zu, %s model, scale %g, "
+                    "pieces %p (needs >= 2 slots, a finite z0, finite scale > 0, "
+                    "a table for the pieces model only)",
+                    nd->capacity, names[nd->model], nd->scale, (const void *)nd->pieces);
+    if (nd->model == MODEL_PIECES && check_pieces(c, nd, depth))
+        return 1;
     size_t before = c->seen;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
         const afli_slot *s = &nd->slots[pos];
@@ -190,12 +217,19 @@ size_t nfl_model_capacity(size_t n, double amplification)
     return afli_capacity(n, amplification);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot)
 {
     afli_tree t = {0};
     t.key_type = key_type;
-    t.flow = (nfl_flow *)flow; /* afli_transform only reads it */
+    t.bucket_size = NFL_DEFAULT_BUCKET;
+    afli_set_flow(&t, (nfl_flow *)flow); /* the transform only reads it */
     afli_node model = {0};
     model.capacity = afli_capacity(n, amplification);
     memset(per_slot, 0, model.capacity * sizeof *per_slot);
@@ -203,28 +237,32 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
         return NFL_OK;
     double *z = malloc(n * sizeof *z);
     uint64_t *enc = malloc(n * sizeof *enc);
-    if (!z || !enc) {
+    afli_entry *e = malloc(n * sizeof *e);
+    if (!z || !enc || !e) {
         free(z);
         free(enc);
+        free(e);
         return NFL_ENOMEM;
     }
     nfl_encode(key_type, keys, enc, n);
+    qsort(enc, n, sizeof *enc, cmp_u64); /* the build sees sorted keys */
     afli_transform(&t, enc, z, n);
-    double zmin = z[0], zmax = z[0];
-    for (size_t i = 1; i < n; i++) {
-        zmin = z[i] < zmin ? z[i] : zmin;
-        zmax = z[i] > zmax ? z[i] : zmax;
-    }
-    if (zmax > zmin && model.capacity >= 2) {
-        afli_fit(&model, zmin, zmax);
+    for (size_t i = 0; i < n; i++)
+        e[i].key = enc[i];
+    int rc = NFL_OK;
+    if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
+        afli_choose_model(&t, &model, e, z, n);
+        rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
-            per_slot[afli_predict(&model, z[i])]++;
-    } else { /* the keys cannot be separated: one dense node */
+            per_slot[afli_predict(&model, enc[i], z[i])]++;
+        afli_release_pieces(&t, &model);
+    } else {
         per_slot[0] = (uint32_t)n;
     }
     free(z);
     free(enc);
-    return NFL_OK;
+    free(e);
+    return rc;
 }
 
 size_t nfl_root_slot_counts(nfl_index *idx, uint32_t *per_slot, size_t room)
@@ -242,7 +280,7 @@ size_t nfl_root_slot_counts(nfl_index *idx, uint32_t *per_slot, size_t room)
         memset(per_slot, 0, capacity * sizeof *per_slot);
         n = afli_collect(root, e);
         for (size_t i = 0; i < n; i++)
-            per_slot[afli_predict(root, afli_z(t, e[i].key))]++;
+            per_slot[afli_predict(root, e[i].key, afli_z(t, e[i].key))]++;
     }
     index_read_end(idx);
     free(e);

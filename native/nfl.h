@@ -151,6 +151,8 @@ size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
 /* The largest entry; 0 when empty. */
 int nfl_max(nfl_index *index, uint64_t *key, uint64_t *value);
 
+#define NFL_DEPTH_BINS 16
+
 typedef struct {
     uint64_t size;
     uint64_t model_nodes;
@@ -158,6 +160,9 @@ typedef struct {
     uint64_t buckets;
     uint64_t max_depth;
     double avg_depth;      /* mean depth of the entries, root = 1 */
+    uint64_t dense_keys;   /* entries held in dense nodes (sorted arrays) */
+    uint64_t max_dense;    /* entries of the largest dense node */
+    uint64_t depth_keys[NFL_DEPTH_BINS]; /* entries at depth d + 1; the last bin: deeper too */
     uint64_t memory_bytes;
     int bucket_size;
     int flow_enabled;
@@ -184,7 +189,10 @@ size_t nfl_model_capacity(size_t n, double amplification);
  * nfl_model_capacity(n, amplification) slots; flow NULL: no flow.  With the
  * tree's amplification this is the root nfl_bulk_load builds over the same
  * unique keys (all keys in slot 0 where it builds a dense node).  Returns
- * NFL_OK or NFL_ENOMEM.  O(n). */
+ * NFL_OK for a one-line model, NFL_SLOTS_PIECES for the pieces model (keys
+ * in clusters far apart: a lookup reads the key's piece, then its slot), or
+ * NFL_ENOMEM.  O(n). */
+#define NFL_SLOTS_PIECES 1
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot);
 /* The same counts read off a built index's root: per_slot gets its slots

@@ -152,7 +152,7 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
             i = afli_lower_bound(nd->entries, nd->size, w->lo);
         return emit_run(w, nd->entries + i, nd->size - i);
     }
-    size_t start = on_bound ? afli_predict(nd, w->zlo) : 0;
+    size_t start = on_bound ? afli_predict(nd, w->lo, w->zlo) : 0;
     const afli_node *last = NULL, *child;
     for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
         for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
@@ -219,7 +219,7 @@ static int walk_desc(range_walk *w, const afli_node *nd, int on_bound)
         }
         return emit_run_desc(w, nd->entries, n);
     }
-    size_t start = on_bound ? afli_predict(nd, w->zhi) : nd->capacity - 1;
+    size_t start = on_bound ? afli_predict(nd, w->hi, w->zhi) : nd->capacity - 1;
     const afli_node *last_child = NULL;
     for (size_t pos = start + 1; pos-- > 0;) {
         const afli_slot *s = &nd->slots[pos];

@@ -18,6 +18,7 @@ from nfl._native import ffi, lib
 TAIL_PERCENT = 99.0
 MAX_BUCKET = lib.NFL_MAX_BUCKET  # a bucket's entries, at most (the C core's limit)
 ENTRY_BYTES, BUCKET_HEADER_BYTES, CACHE_LINE = 16, 8, 64  # afli_entry, afli_bucket's header
+PIECE_LEVELS = 1.0  # a pieces model's table read: about one cache miss, as a level costs
 
 
 class ConflictStats(NamedTuple):
@@ -37,6 +38,16 @@ def _raw_keys(keys) -> np.ndarray:
     return np.ascontiguousarray(keys)
 
 
+def root_model(keys, flow=None, amplification=None) -> tuple:
+    """(per_slot, pieces): the slot counts and whether the C core fits the pieces model.
+
+    pieces: keys in clusters far apart, each piece of the key range a line of
+    its own; a lookup then reads the key's piece before its slot (PIECE_LEVELS).
+    """
+    counts, rc = _slot_counts(keys, flow, amplification)
+    return counts, rc == lib.NFL_SLOTS_PIECES
+
+
 def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
     """Keys in each slot (empty ones too) of the model node the C core fits over keys.
 
@@ -45,6 +56,10 @@ def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
     (nfl.flow.compiled.Compiled) or None; amplification:
     slots per key, None for the tree's own.  O(n) time, 4 bytes per slot.
     """
+    return _slot_counts(keys, flow, amplification)[0]
+
+
+def _slot_counts(keys, flow, amplification):
     keys = _raw_keys(keys)
     capacity = lib.nfl_model_capacity(keys.size, amplification or 0.0)
     counts = np.empty(capacity, dtype=np.uint32)
@@ -54,13 +69,17 @@ def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
                              amplification or 0.0, ffi.from_buffer("uint32_t[]", counts))
     if rc == lib.NFL_ENOMEM:
         raise MemoryError("out of memory counting slots")
-    return counts
+    return counts, rc
+
+
+def occupied(counts: np.ndarray) -> np.ndarray:
+    """Keys per occupied slot, in slot order (int64): counts without the empty slots."""
+    return counts[counts > 0].astype(np.int64)
 
 
 def model_counts(keys, flow=None, amplification=None) -> np.ndarray:
     """Keys per occupied slot, in slot order (int64): per_slot without the empty slots."""
-    counts = per_slot(keys, flow, amplification)
-    return counts[counts > 0].astype(np.int64)
+    return occupied(per_slot(keys, flow, amplification))
 
 
 def stats_of(counts: np.ndarray) -> ConflictStats:

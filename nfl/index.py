@@ -38,6 +38,11 @@ _FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
     lib.NFL_FROM_START, lib.NFL_LO_EXCLUSIVE, lib.NFL_HI_INCLUSIVE, lib.NFL_REVERSE)
 
 
+def _depth_histogram(st) -> dict:
+    """{depth: entries at that depth} (root = 1) of a nfl_stats; the deepest bin also holds deeper entries."""
+    return {d + 1: int(st.depth_keys[d]) for d in range(lib.NFL_DEPTH_BINS) if st.depth_keys[d]}
+
+
 def _same(value):
     return value
 
@@ -760,6 +765,9 @@ class Index(_index.Core):
             "buckets": st.buckets,
             "max_depth": st.max_depth,
             "avg_depth": st.avg_depth,
+            "depth_histogram": _depth_histogram(st),
+            "dense_keys": st.dense_keys,
+            "max_dense_node": st.max_dense,
             "tail_conflicts_raw": self._conflicts[0],
             "tail_conflicts_flow": self._conflicts[1],
             "bucket_size": st.bucket_size,

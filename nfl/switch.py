@@ -17,7 +17,10 @@ lookups, flow on vs off, with (raw, flow + transform + tables) levels from
 this model: 1M lognormal (0.70, 0.27 + 0.25 + 0.01) 1.76x; 5M lognormal
 (0.99, 0.27 + 0.25 + 0.01) 1.55x; 1.5M ipv4 (0.70, 0.43 + 0.25 + 0.13)
 0.90x; with 1.3 MB of tables, 2M ipv4 0.77x.  The flow is kept only if its
-total comes out lower.
+total comes out lower.  A root that takes the pieces model (keys in clusters
+far apart; raw skewed keys too) has low tail conflicts by construction and
+pays a level for its piece read (conflicts.PIECE_LEVELS): then only the cost
+rule decides.
 """
 import os
 import warnings
@@ -92,7 +95,8 @@ def choose_flow(keys: np.ndarray, flow="auto") -> FlowChoice:
     pass over the keys per candidate, plus training when asked.
     """
     check_flow_arg(flow)
-    raw_counts = conflicts.model_counts(keys)
+    raw_slots, raw_pieces = conflicts.root_model(keys)
+    raw_counts = conflicts.occupied(raw_slots)
     raw_stats = conflicts.stats_of(raw_counts)
     raw, raw_bucket = raw_stats.p99, conflicts.bucket_for(raw_stats)
     if isinstance(flow, str) and flow == "off":
@@ -100,18 +104,20 @@ def choose_flow(keys: np.ndarray, flow="auto") -> FlowChoice:
     f, why_not = _flow_for(keys, flow)
     if f is None:
         return FlowChoice(None, raw, None, raw_bucket, why_not)
-    flow_counts = conflicts.model_counts(keys, f)
+    flow_slots, flow_pieces = conflicts.root_model(keys, f)
+    flow_counts = conflicts.occupied(flow_slots)
     flow_stats = conflicts.stats_of(flow_counts)
     transformed, flow_bucket = flow_stats.p99, conflicts.bucket_for(flow_stats)
     if flow != "auto":
         given = 'flow="on": trained' if flow == "on" else "given" if isinstance(flow, Flow) else f"loaded from {flow}"
         return FlowChoice(f, raw, transformed, flow_bucket, f"{given}, used as asked")
     tails = f"tail conflicts {raw:g} raw, {transformed:g} with the flow"
-    if not transformed < (1.0 - TAIL_GAIN) * raw:
+    if not raw_pieces and not transformed < (1.0 - TAIL_GAIN) * raw:
         return FlowChoice(None, raw, transformed, raw_bucket,
                           f"auto: off, {tails}: not lower by more than {TAIL_GAIN:.0%}")
-    raw_levels = conflicts.lookup_levels(raw_counts, raw_bucket)
-    flow_levels = conflicts.lookup_levels(flow_counts, flow_bucket) + TRANSFORM_LEVELS + table_levels(f)
+    raw_levels = conflicts.lookup_levels(raw_counts, raw_bucket) + conflicts.PIECE_LEVELS * raw_pieces
+    flow_levels = (conflicts.lookup_levels(flow_counts, flow_bucket) + conflicts.PIECE_LEVELS * flow_pieces
+                   + TRANSFORM_LEVELS + table_levels(f))
     costs = f"lookup cost {raw_levels:.2f} levels raw, {flow_levels:.2f} with the flow (transform and tables included)"
     if not flow_levels < raw_levels:
         return FlowChoice(None, raw, transformed, raw_bucket, f"auto: off, {tails}, but {costs}")

@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sortedcontainers import SortedDict
 
 import nfl
+from workloads import hard
 
 I64 = (-(2**63), 2**63 - 1)
 U64 = (0, 2**64 - 1)
@@ -59,6 +60,16 @@ def initial_keys(kind, n, seed, dtype):
         centers = rng.uniform(0, 1e15, 8)
         c = rng.integers(0, 8, n)
         raw = centers[c] + rng.uniform(0, 1, n) * widths[c]
+    elif kind == "dense-runs":  # runs of consecutive ids all over the 64-bit range
+        raw = hard.dense_runs(rng, n, mean_run=64)
+        if dtype == "int64":
+            return np.unique(raw.view(np.int64))
+        return np.unique(raw.astype(np.float64) if dtype == "float64" else raw)
+    elif kind == "wide":  # many magnitudes: +-10^(+-300) floats, 2^(0..63) integers
+        if dtype == "float64":
+            return np.unique(hard.wide_floats(rng, n))
+        raw = np.unique((2.0 ** rng.uniform(0, 62.9, n)).astype(np.int64))
+        return raw if dtype == "int64" else raw.astype(np.uint64)
     else:  # consecutive runs near 2**53 and 2**63, ties after double rounding
         base = 2**63 if dtype == "uint64" else 2**53
         raw = np.array([base + i for i in range(n)], dtype=object)
@@ -127,7 +138,7 @@ class IndexMachine(RuleBasedStateMachine):
         return key
 
     # ---- setup ---------------------------------------------------------
-    @initialize(kind=st.sampled_from(["empty", "lognormal", "clustered", "consecutive"]),
+    @initialize(kind=st.sampled_from(["empty", "lognormal", "clustered", "consecutive", "dense-runs", "wide"]),
                 n=st.integers(1, 3000), seed=st.integers(0, 2**32 - 1))
     def build(self, kind, n, seed):
         if kind == "empty":
@@ -316,6 +327,27 @@ class IndexMachine(RuleBasedStateMachine):
         self.index.put_many(keys, values)
         for k, v in zip(keys.tolist(), listed):
             self.model[self.k(k)] = v
+
+    @precondition(lambda self: len(self.model) > 0)
+    @rule(n=st.integers(1, 1500), above=st.booleans(), step=st.sampled_from([1, 3, 1000, 2**40]),
+          ascending=st.booleans())
+    def insert_beyond(self, n, above, step, ascending):
+        """Keys past the current maximum (or below the minimum) one at a time, in one direction:
+        they all land in an edge slot of every node on their path."""
+        edge = self.model.keys()[-1 if above else 0]
+        if self.key_dtype == "float64":
+            scale = max(abs(edge), 1.0) * 1e-9
+            cand = [edge + (i if above else -i) * step * scale for i in range(1, n + 1)]
+            cand = [k for k in cand if math.isfinite(k)]
+        else:
+            lo, hi = U64 if self.key_dtype == "uint64" else I64
+            cand = [edge + (i if above else -i) * step for i in range(1, n + 1)]
+            cand = [k for k in cand if lo <= k <= hi]
+        if not ascending:
+            cand.reverse()
+        for i, k in enumerate(cand):
+            assert self.index.insert(k, i) == (self.k(k) not in self.model)
+            self.model.setdefault(self.k(k), i)
 
     @precondition(lambda self: len(self.model) > 0)
     @rule()

@@ -53,11 +53,17 @@ def test_auto_weighs_the_flow_tables(monkeypatch, lognormal, cost, kept):
     keys, flow = lognormal
     monkeypatch.setattr(switch, "_flow_for", lambda k, f: (flow, None))
     monkeypatch.setattr(switch, "table_levels", lambda f: cost)
-    raw_levels = _levels(keys, 6, conflicts.lookup_levels)
-    assert switch.TRANSFORM_LEVELS < raw_levels < 1.0 + switch.TRANSFORM_LEVELS  # the table decides
+    raw_slots, raw_pieces = conflicts.root_model(keys)  # raw lognormal: the pieces model, a piece read more
+    bucket = conflicts.bucket_for(conflicts.stats_of(conflicts.occupied(raw_slots)))
+    raw_levels = conflicts.lookup_levels(conflicts.occupied(raw_slots), bucket) + conflicts.PIECE_LEVELS * raw_pieces
+    flow_counts = conflicts.model_counts(keys, flow)
+    flow_levels = conflicts.lookup_levels(flow_counts, conflicts.bucket_for(conflicts.stats_of(flow_counts)))
+    flow_levels += switch.TRANSFORM_LEVELS
+    assert flow_levels < raw_levels < flow_levels + 1.0  # the table decides
     choice = switch.choose_flow(keys, "auto")
     assert (choice.flow is flow) is kept
-    assert choice.tail_conflicts_flow < 0.9 * choice.tail_conflicts_raw  # the paper's rule alone would keep it
+    # the paper's rule alone would keep it, or cannot judge a pieces root (low tails, a piece read more)
+    assert raw_pieces or choice.tail_conflicts_flow < 0.9 * choice.tail_conflicts_raw
     idx = nfl.Index.bulk_load(keys, flow="auto")
     assert idx.stats()["tail_conflicts_flow"] == choice.tail_conflicts_flow
     assert idx.stats()["flow_enabled"] is kept

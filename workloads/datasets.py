@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import generators as gen
+from . import hard
 from .sosd import read_unique, suffix_dtype
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -73,6 +74,7 @@ DISTRIBUTIONS = {
     "exponential": _exponential,
     "zipf-gaps": _zipf_gaps,
     "clustered": _clustered,
+    "dense-runs": hard.dense_runs,
 }
 
 

@@ -3,7 +3,10 @@
  * Random op sequences (bulk load, upsert/insert/update, get, delete, batch
  * ops, range scans, max) over key sets that stress the tree: clustered keys,
  * consecutive integers near 2^53 and 2^63 (ties after conversion to double),
- * the key type's extremes, and negative and tiny floats.  Built and run under
+ * the key type's extremes, negative and tiny floats, dense runs of ids all
+ * over the 64-bit range, keys across many magnitudes, inserts past either
+ * end (descending, ascending), with and without a flow that is flat past
+ * [0, 1e4] (so most keys share one clamped z).  Built and run under
  * AddressSanitizer and UBSan by tests/test_native_sanitized.py.
  */
 #include <math.h>
@@ -134,6 +137,19 @@ static uint64_t gen_key(int kt, int pattern)
             if (kt == NFL_KEY_INT64) return k - (1ull << 61);
             return k;
         }
+    case 4: /* dense runs: consecutive ids at 64 bases spread over the range */
+        {
+            uint64_t base = (r % 64) * 0x9E3779B97F4A7C15ull;
+            uint64_t k = base + rnd() % 300;
+            if (kt == NFL_KEY_FLOAT64) return from_double((double)(int64_t)k);
+            return k;
+        }
+    case 5: /* many magnitudes */
+        if (kt == NFL_KEY_FLOAT64) {
+            double d = ldexp(1.0 + (double)(rnd() % 1024) / 1024.0, (int)(r % 2000) - 1000);
+            return from_double(rnd() % 2 ? d : -d);
+        }
+        return (1ull << (r % 64)) + rnd() % 16;
     default: /* extremes and specials */
         {
             if (kt == NFL_KEY_FLOAT64) {
@@ -188,10 +204,45 @@ static void check_range(nfl_index *idx, ref_map *m, uint64_t lo, uint64_t hi, in
     CHECK(got == expect, "range count %zu != %zu (flags %d)", got, expect, flags);
 }
 
-static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t load)
+/* A flow that is linear on [0, 1e4] and flat outside it. */
+static const double FLAT_FLOW[] = {1313229894.0, 1, 1, 0, 1e-4, 0.0, 2, 0.0, 0.5, 1.0, 1.0, 3.0};
+#define FLAT_FLOW_N (sizeof FLAT_FLOW / sizeof FLAT_FLOW[0])
+
+static nfl_index *make_index(int kt, int with_flow)
+{
+    return with_flow ? nfl_create(kt, FLAT_FLOW, FLAT_FLOW_N) : nfl_create(kt, NULL, 0);
+}
+
+/* Inserts n keys past one end of the index, one at a time, in one direction;
+ * checks the whole contents after each quarter. */
+static void insert_beyond(nfl_index *idx, ref_map *m, int above, int ascending, size_t n)
+{
+    int kt = m->key_type;
+    uint64_t edge = m->n ? m->e[above ? m->n - 1 : 0].enc : (1ull << 63);
+    for (size_t i = 1; i <= n; i++) {
+        size_t d = ascending == above ? i : n + 1 - i;
+        uint64_t enc = above ? edge + 7 * d : edge - 7 * d;
+        if (above ? enc <= edge : enc >= edge)
+            continue; /* past the end of the codes */
+        uint64_t raw = 0;
+        nfl_decode(kt, &enc, &raw, 1);
+        double number;
+        memcpy(&number, &raw, sizeof number);
+        if (kt == NFL_KEY_FLOAT64 && isnan(number))
+            continue;
+        int was = ref_put(m, raw, i, NFL_UPSERT);
+        CHECK(nfl_put(idx, raw, i, NFL_UPSERT) == was, "insert beyond");
+        if (i % (n / 4 + 1) == 0)
+            check_all(idx, m);
+    }
+    check_all(idx, m);
+}
+
+static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t load,
+                         int with_flow)
 {
     ref_map m = {NULL, 0, 0, kt};
-    nfl_index *idx = nfl_create(kt, NULL, 0);
+    nfl_index *idx = make_index(kt, with_flow);
     CHECK(idx != NULL, "create");
     /* bulk load `load` distinct keys */
     uint64_t *lk = malloc((load + 1) * 8), *lv = malloc((load + 1) * 8);
@@ -207,7 +258,7 @@ static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t l
     check_all(idx, &m);
     if (nl > 1) { /* a duplicate is refused and leaves the index empty */
         lk[nl] = lk[0];
-        nfl_index *d = nfl_create(kt, NULL, 0);
+        nfl_index *d = make_index(kt, with_flow);
         CHECK(nfl_bulk_load(d, lk, lv, nl + 1, bucket, &dup) == NFL_EDUPLICATE, "dup");
         CHECK(nfl_size(d) == 0, "dup leaves empty");
         nfl_free(d);
@@ -285,9 +336,15 @@ static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t l
         ref_put(&m, all[n0 - 1 - i], i, NFL_INSERT);
     }
     check_all(idx, &m);
+    insert_beyond(idx, &m, (int)(rnd() % 2), (int)(rnd() % 2), 1 + rnd() % 2000);
     nfl_stats st;
     nfl_get_stats(idx, &st);
     CHECK(st.size == m.n, "stats size");
+    uint64_t at_depth = 0;
+    for (int d = 0; d < NFL_DEPTH_BINS; d++)
+        at_depth += st.depth_keys[d];
+    CHECK(at_depth == m.n, "depth histogram counts every key");
+    CHECK(st.dense_keys <= m.n && st.max_dense <= st.dense_keys, "dense counts");
     free(all);
     free(lk);
     free(lv);
@@ -300,10 +357,10 @@ int main(int argc, char **argv)
     unsigned rounds = argc > 1 ? (unsigned)atoi(argv[1]) : 3;
     for (unsigned r = 0; r < rounds; r++)
         for (int kt = 0; kt < 3; kt++)
-            for (int pattern = 0; pattern < 4; pattern++)
+            for (int pattern = 0; pattern < 6; pattern++)
                 for (int bucket = 1; bucket <= NFL_MAX_BUCKET; bucket += NFL_MAX_BUCKET - 1) {
                     size_t load = (size_t)(rnd() % 3000);
-                    run_sequence(kt, pattern, bucket, 6000, load);
+                    run_sequence(kt, pattern, bucket, 6000, load, (int)(rnd() % 2));
                 }
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
