@@ -15,27 +15,7 @@
 #include <string.h>
 
 #include "nfl.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            if (++failures > 20)                                             \
-                exit(1);                                                     \
-        }                                                                    \
-    } while (0)
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ull;
-}
+#include "harness.h"
 
 /* A raw key of key type kt from a pool of about `span` keys: clustered so
  * that batches hit, miss and repeat keys, and inserts grow buckets and
