@@ -8,7 +8,8 @@ Three measurements, each a same-run ratio of medians over interleaved rounds
     python -m bench.batch_threads pandas    [--sets lognormal,uniform,osm,ipv4] [--sizes 1_000_000,10_000_000]
 
 scaling: get_many of --keys present keys (random order, repeats) with
-threads=1 against threads=2 (and more with --threads), results checked equal.
+threads=1 against threads=2 (and more with --threads), results checked equal;
+--op put, insert or delete times that batch write instead.
 breakeven: seconds per call for batch sizes from 1K to 1M keys, threads=1
 against threads=2: where a second thread starts to pay (the default policy's
 keys-per-thread in nfl/index.py).  pandas: get_many (default threads, and
@@ -57,15 +58,32 @@ def present_queries(keys, n, seed=1):
     return keys[np.random.default_rng(seed).integers(0, keys.size, n)]
 
 
-def best_of(contenders, rounds):
-    """{name: [seconds per round]}: each round runs every contender once, in turn (interleaved)."""
+def best_of(contenders, rounds, setup=None):
+    """{name: [seconds per round]}: each round runs every contender once, in turn (interleaved).
+
+    setup(), untimed, before each timed call: its result is passed to the contender."""
     times = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            state = setup() if setup else None
             start = time.perf_counter()
-            fn()
+            fn(state) if setup else fn()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def _op(index, op, q, threads):
+    """(call, setup) timing one batch op of q over threads: get, put (upserts of present keys),
+    insert (of q, absent: into a fresh copy each time) or delete (of q, present: from a fresh copy)."""
+    if op == "get":
+        return (lambda: index.get_many(q, threads=threads)), None
+    if op == "put":
+        values = np.arange(q.size, dtype=np.int64)
+        return (lambda: index.put_many(q, values, threads=threads)), None
+    if op == "insert":
+        values = np.arange(q.size, dtype=np.int64)
+        return (lambda idx: idx.insert_many(q, values, threads=threads)), index.copy
+    return (lambda idx: idx.delete_many(q, threads=threads)), index.copy
 
 
 def _load():
@@ -74,27 +92,33 @@ def _load():
 
 def scaling(args):
     keys = load_keys(args.set, args.keys)[0]
+    if args.op == "insert":  # load every other key, insert the rest
+        keys, q = keys[::2], np.random.default_rng(1).permutation(keys[1::2])
+    else:
+        q = present_queries(keys, args.keys) if args.op != "delete" else np.random.default_rng(1).permutation(keys)
     t0 = time.perf_counter()
     index = nfl.Index.bulk_load(keys, flow=args.flow)
     print(f"{args.set}: {keys.size:,} keys, flow={args.flow} ({'on' if index.flow else 'off'}), "
-          f"built in {time.perf_counter() - t0:.1f} s")
-    q = present_queries(keys, args.keys)
+          f"built in {time.perf_counter() - t0:.1f} s; {args.op} of {q.size:,} keys")
     counts = sorted({1, *args.threads})
-    want = index.get_many(q, threads=1)
-    for t in counts[1:]:
-        got = index.get_many(q, threads=t)
-        if not (np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])):
-            raise AssertionError(f"threads={t} gave other results than threads=1")
+    if args.op == "get":
+        want = index.get_many(q, threads=1)
+        for t in counts[1:]:
+            got = index.get_many(q, threads=t)
+            if not (np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])):
+                raise AssertionError(f"threads={t} gave other results than threads=1")
     load0 = _load()
-    times = best_of({t: (lambda t=t: index.get_many(q, threads=t)) for t in counts}, args.rounds)
+    calls = {t: _op(index, args.op, q, t) for t in counts}
+    setup = calls[1][1]
+    times = best_of({t: call for t, (call, _) in calls.items()}, args.rounds, setup)
     base = statistics.median(times[1])
     rows = []
     for t in counts:
         med = statistics.median(times[t])
-        rows.append({"set": args.set, "keys": int(keys.size), "queries": int(q.size), "threads": t,
-                     "median_s": med, "mlookups_per_s": q.size / med / 1e6, "speedup": base / med,
+        rows.append({"set": args.set, "op": args.op, "keys": int(keys.size), "queries": int(q.size),
+                     "threads": t, "median_s": med, "mops_per_s": q.size / med / 1e6, "speedup": base / med,
                      "rounds_s": times[t]})
-        print(f"threads={t}: median {med:.3f} s ({q.size / med / 1e6:.2f} M lookups/s), "
+        print(f"threads={t}: median {med:.3f} s ({q.size / med / 1e6:.2f} M ops/s), "
               f"{base / med:.2f}x threads=1; rounds " + " ".join(f"{x:.3f}" for x in times[t]))
     print(f"load average {load0} before, {_load()} after; cores {len(os.sched_getaffinity(0))}")
     return rows
@@ -160,6 +184,9 @@ def parser():
     ap.add_argument("--set", default="lognormal", choices=sorted(SETS), help="key set of scaling and breakeven")
     ap.add_argument("--keys", type=usage.positive, default=10_000_000, help="keys (and queries) of scaling")
     ap.add_argument("--threads", type=_csv(int), default=[2], help="thread counts scaling sets against 1")
+    ap.add_argument("--op", default="get", choices=["get", "put", "insert", "delete"],
+                    help="scaling's batch op: get, put (upserts of present keys), insert (the odd keys into "
+                         "an index of the even ones), delete (every key)")
     ap.add_argument("--batches", type=_csv(int), default=[1024, 4096, 16384, 32768, 65536, 262144, 1048576],
                     help="batch sizes of breakeven")
     ap.add_argument("--sets", type=_csv(str), default=["lognormal", "uniform", "osm", "ipv4"],

@@ -123,7 +123,8 @@ def test_writes_are_the_same_on_any_thread_count_and_the_last_wins(dtype, flow):
     for threads in THREADS[1:]:
         assert all((a == b) if isinstance(a, dict) else (a == b).all()
                    for a, b in zip(results[1], results[threads])), threads
-    assert results[1][2] == {k: x for k, x in as_dict(base).items() if k not in set(q.tolist())}
+    gone = set(q.tolist())
+    assert results[1][2] == {k: x for k, x in as_dict(base).items() if k not in gone}
 
 
 @pytest.mark.parametrize("threads", [2, 4])
