@@ -159,13 +159,16 @@ static void team_stop(team *tm)
     pthread_mutex_destroy(&tm->mu);
 }
 
-/* Threads worth starting for n ops: threads, at most one per SLICE_ALIGN. */
+/* Threads worth starting for n ops: threads within 1..NFL_MAX_THREADS, at
+ * most one per SLICE_ALIGN ops. */
 static int team_size(size_t n, int threads)
 {
     size_t slices = (n + SLICE_ALIGN - 1) / SLICE_ALIGN;
+    if (threads < 1 || slices <= 1)
+        return 1;
     if (threads > NFL_MAX_THREADS)
         threads = NFL_MAX_THREADS;
-    return (size_t)threads < slices ? threads : (int)(slices ? slices : 1);
+    return (size_t)threads < slices ? threads : (int)slices;
 }
 
 /* ---- reads ----------------------------------------------------------------- */
