@@ -17,7 +17,9 @@ threads=1) against pandas.Index.get_indexer on the same queries, both warm
 (pandas builds its hash table at the first call, outside the timing); a set
 smaller than a size asked for is measured at all its keys and says so.
 Every table prints the load average before and after (the machine is shared).
---json writes the rows.
+--json writes the rows.  The real sets (osm, ipv4) are read from
+workloads.datasets.data_dir(): set NFL_DATA_DIR when running from a
+worktree that has no ../shared/data beside it.
 """
 import json
 import os
