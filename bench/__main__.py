@@ -111,6 +111,9 @@ def check_inputs(args, specs):
         for spec in specs:
             stream.check_workload(spec)
         _overrides(args.p)
+        unknown = [p for p in args.paths if p not in runner.PATHS]
+        if unknown or not args.paths:
+            raise ValueError(f"unknown path {unknown}; choose from {','.join(runner.PATHS)}")
         return adapters.make(args.indexes, shards=args.shards)
     except (ValueError, FileNotFoundError) as mistake:
         raise usage.UsageError(str(mistake)) from None
@@ -121,7 +124,7 @@ def execute(args, specs, out, console, chosen):
     keyed = _load_keys(args)
     streams = _build_streams(keyed, specs, args, console)
     timers = _timers()
-    paths = runner.PATHS
+    paths = args.paths
     with Steps(len(streams) * len(chosen) * len(paths), console) as steps:
         runs = runner.run_all(chosen, streams, args.batch, timers, steps, paths, args.repeat)
     results = {
@@ -156,6 +159,10 @@ def _common(p, ops_default=None):
                    help=f"comma-separated, from {','.join(adapters.ALL)} "
                         "(and nfl-noprefetch, afli-noprefetch: the tuned lookup path off; "
                         "nfl-cluster: Ray shards, see --shards)")
+    p.add_argument("--paths", type=_csv, default=list(runner.PATHS),
+                   help=f"comma-separated, from {','.join(runner.PATHS)} (default: all): batch = the index's "
+                        "batch API (nfl: fused native batches); per-op-native = one op at a time in C, each "
+                        "timed alone (nfl, afli); per-op = one Python call per op")
     p.add_argument("--shards", type=usage.positive, default=2, help="shards of nfl-cluster (Ray actors on this machine)")
     p.add_argument("--ops", type=usage.positive, default=ops_default, help="ops per stream (default: the workload's)")
     p.add_argument("--batch", type=usage.positive, default=256, help="ops per batch (paper: 256)")

@@ -2,7 +2,8 @@
 
 An adapter loads keys and values, exposes its per-op Python calls
 (`handlers`), and, where the index has a batch API, replays a segment of an op
-stream through it (`batch_pass`).  What it cannot run it refuses with
+stream through it (`batch_pass`); an index with native single-op calls also
+replays one op at a time in C, each op timed alone (`native_pass`).  What it cannot run it refuses with
 NotApplicable and a reason, which the report shows as n/a.
 """
 import itertools
@@ -17,6 +18,7 @@ from .perop import Handlers
 
 ALL_OPS = frozenset(range(len(NAMES)))
 NO_BATCH = "no batch API (its per-op path is its best)"
+NO_NATIVE = "no native per-op path (its single ops are Python calls)"
 
 
 class NotApplicable(Exception):
@@ -34,6 +36,8 @@ class Adapter:
     batch_method = ""  # how the batch path runs and is timed
     batch_times_ops = False  # the batch path times each op (else per-op latency is derived)
     batch_latency = "derived: batch time / ops in the batch"  # how its per-op latency is had
+    native_ops = frozenset()  # op codes the per-op native path handles; empty: it has none
+    native_method = native_latency = ""  # how the per-op native path is timed (throughput, latency)
 
     def check(self, stream, path):
         """Raises NotApplicable when this adapter cannot run `stream` on `path`."""
@@ -46,6 +50,8 @@ class Adapter:
             missing = set(present(stream)) - self.batch_ops
             if missing:
                 raise NotApplicable(f"batch API has no {describe(missing)}")
+        if path == "per-op-native" and not self.native_ops:
+            raise NotApplicable(NO_NATIVE)
 
     def load(self, keys, values):
         """Builds the index from scratch over keys (numpy) and int64 values."""
@@ -62,15 +68,19 @@ class Adapter:
         batch_times_ops, each op's ns; raises Mismatch on a wrong read."""
         raise NotImplementedError
 
+    def native_pass(self, stream, start, end, batch, batch_ns, op_ns):
+        """batch_pass on the per-op native path: one op at a time in C, each timed alone into op_ns."""
+        raise NotImplementedError
+
     def info(self):
         """Facts about the loaded index for the report (size, structure…)."""
         return {}
 
 
 class Nfl(Adapter):
-    """nfl.Index; the batch path is the native op-stream executor."""
+    """nfl.Index; the batch and per-op native paths are the native op-stream executor."""
 
-    ops = batch_ops = ALL_OPS
+    ops = batch_ops = native_ops = ALL_OPS
     batch_times_ops = True
     batch_method = "native executor (C), each batch of {batch} timed by the cycle counter"
     batch_latency = (
@@ -78,6 +88,12 @@ class Nfl(Adapter):
         "read, {overhead:.0f} ns); a batch of reads only executes as one fused batch lookup whose ops "
         "share its time equally; any other batch first prepares all its keys in one fused pass, whose "
         "time its ops share equally, then times each op"
+    )
+    native_method = "native executor (C), one op at a time, nothing fused or prefetched; each batch of {batch} " \
+        "timed by the cycle counter"
+    native_latency = (
+        "second replay, each op timed alone by the cycle counter (a read just before and just after it, no "
+        "time shared); includes one counter read, {overhead:.0f} ns (latency_net_ns subtracts it)"
     )
 
     def __init__(self, name, flow, prefetch=True):
@@ -101,15 +117,19 @@ class Nfl(Adapter):
         ix = self.index
         return Handlers(ix.get, ix.__setitem__, ix.delete, ix.scan)
 
-    def batch_pass(self, stream, start, end, batch, batch_ns, op_ns):
+    def batch_pass(self, stream, start, end, batch, batch_ns, op_ns, each=False):
         bad, seg_batch_ns, seg_op_ns = native.Executor(stream).run(
-            self.index._ptr, start, end, batch, time_ops=op_ns is not None
+            self.index._ptr, start, end, batch, time_ops=op_ns is not None, each=each
         )
         batch_ns[start // batch : start // batch + len(seg_batch_ns)] = seg_batch_ns
         if op_ns is not None:
             op_ns[start:end] = seg_op_ns
         if bad >= 0:
-            raise Mismatch(self.name, "batch", stream, bad, self._replayed_read(stream, bad))
+            path = "per-op-native" if each else "batch"
+            raise Mismatch(self.name, path, stream, bad, self._replayed_read(stream, bad))
+
+    def native_pass(self, stream, start, end, batch, batch_ns, op_ns):
+        self.batch_pass(stream, start, end, batch, batch_ns, op_ns, each=True)
 
     def _replayed_read(self, stream, i):
         """What op i read: replays ops before it on a fresh index, then reads its key."""
@@ -330,4 +350,4 @@ def make(names, shards=2):
     return [known[n]() for n in names]
 
 
-ALL = ("nfl", "afli", "sorteddict", "dict", "pygm", "searchsorted")
+ALL = ("nfl", "afli", "sorteddict", "dict", "pygm", "searchsorted", "pandas")

@@ -16,6 +16,7 @@ without splits.
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -27,10 +28,16 @@ from .ops import DELETE, INSERT, READ, RMW, SCAN, UPDATE
 from .perop import Handlers
 
 
-def _start_ray(cpus=None):
+def _start_ray(cpus=None, inline_bytes=None):
+    """A local Ray cluster; inline_bytes: Ray's max_direct_call_object_size (None: nfl.cluster's choice, 0: Ray's)."""
     import ray
 
+    from nfl.cluster.sharded import INLINE_BYTES
+
     if not ray.is_initialized():
+        inline_bytes = INLINE_BYTES if inline_bytes is None else inline_bytes
+        if inline_bytes:
+            os.environ.setdefault("RAY_max_direct_call_object_size", str(inline_bytes))
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="nfl-bench")
 
 
@@ -146,10 +153,12 @@ def measure_reads(n, batch, shards, repeat, seed=1):
                     out[pos] = k[pos].view(np.int64)
 
         run_sharded()  # warm: actors' first calls, object store
-        results = {}
         order = [("local", run_local), ("sharded", run_sharded), ("routing", run_routing)]
-        for name, fn in order:
-            results[name] = _median_ns(fn, repeat)
+        times = {name: [] for name, _ in order}
+        for _ in range(repeat):  # interleaved, so that a change of load meets every variant alike
+            for name, fn in order:
+                times[name] += _median_ns(fn, 1)[1]
+        results = {name: (float(np.median(ts)), ts) for name, ts in times.items()}
         tiny = np.array([keys[0]], dtype=np.uint64)
         results["round_trip_1key"] = _median_ns(lambda: [sidx.get_many(tiny) for _ in range(100)], repeat)
         results["round_trip_1key"] = (results["round_trip_1key"][0] / 100, results["round_trip_1key"][1])
@@ -212,11 +221,15 @@ def main(argv=None):
     ap.add_argument("--skew-inserts", type=int, default=1_000_000)
     ap.add_argument("--skew-shards", type=int, default=4)
     ap.add_argument("--skip-reads", action="store_true", help="only the skewed insert stream")
+    ap.add_argument("--skip-skew", action="store_true", help="only the reads")
+    ap.add_argument("--inline-bytes", type=int, default=None,
+                    help="Ray's max_direct_call_object_size (default: nfl.cluster's, 4 MiB; 0: Ray's, 100 KiB)")
     args = ap.parse_args(argv)
-    _start_ray(args.cpus)
+    _start_ray(args.cpus, args.inline_bytes)
     report = {"command": " ".join(["python -m bench.cluster", *sys.argv[1:]]),
+              "inline_bytes": os.environ.get("RAY_max_direct_call_object_size"),
               "reads": None if args.skip_reads else measure_reads(args.n, args.batch, args.shards, args.repeat),
-              "skew": measure_skew(args.n, args.skew_shards, args.skew_inserts, 8192)}
+              "skew": None if args.skip_skew else measure_skew(args.n, args.skew_shards, args.skew_inserts, 8192)}
     print(json.dumps(report, indent=1, default=float))
     return 0
 

@@ -1,4 +1,7 @@
-"""The batch path of nfl: op streams replayed by the native executor (nfl_execute)."""
+"""nfl's native paths: op streams replayed by the native executor.
+
+The batch path runs nfl_execute (fused batches); the per-op native path runs
+nfl_execute_each (one op at a time, each timed alone)."""
 import numpy as np
 
 
@@ -30,15 +33,18 @@ class Executor:
     def _buf(self, ctype, array, start=None, end=None):
         return self.ffi.NULL if array is None else self.ffi.from_buffer(ctype, array[start:end])
 
-    def run(self, index_ptr, start, end, batch, time_ops=False):
-        """Runs ops [start, end) on an nfl_index * in batches of `batch`.
+    def run(self, index_ptr, start, end, batch, time_ops=False, each=False):
+        """Runs ops [start, end) on an nfl_index * in batches of `batch`: fused
+        (nfl_execute), or with each=True one op at a time (nfl_execute_each).
 
         Returns (first op whose read differed from expected or -1, ns of each
-        batch, ns of each op or None)."""
+        batch, ns of each op or None).  Raises RuntimeError if the executor
+        fails (a bad op code, no memory)."""
         report = self.ffi.new("nfl_exec_report *")
         batch_ticks = np.zeros(-(-(end - start) // batch), dtype=np.uint64)
         op_ticks = np.zeros(end - start, dtype=np.uint64) if time_ops else None
-        rc = self.lib.nfl_execute(
+        name = "nfl_execute_each" if each else "nfl_execute"
+        rc = getattr(self.lib, name)(
             index_ptr,
             self._buf("uint8_t[]", self.op, start, end),
             self._buf("uint64_t[]", self.key, start, end),
@@ -52,6 +58,6 @@ class Executor:
             report,
         )
         if rc != 0:
-            raise RuntimeError(f"nfl_execute failed with code {rc} after {report.ops_done} ops")
+            raise RuntimeError(f"{name} failed with code {rc} after {report.ops_done} ops")
         bad = -1 if report.first_mismatch < 0 else start + report.first_mismatch
         return bad, batch_ticks / self.ticks_per_ns, None if op_ticks is None else op_ticks / self.ticks_per_ns

@@ -1,10 +1,20 @@
-"""PNG plots of a results dict: throughput bars per index, latency CDFs on a log axis."""
+"""PNG plots of a results dict: throughput bars per index, latency CDFs on a log axis, p50/p99/p99.9 bars.
+
+Each path is drawn its own way and named in the legend: the batch path
+(solid bars, thick lines), the per-op native path (dotted bars, dash-dot
+lines: each op timed alone in C) and the per-op Python path (hatched bars,
+thin lines)."""
 import re
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+#: Bar hatch per path in the throughput plot.
+PATH_HATCH = {"batch": "", "per-op-native": "..", "per-op": "//"}
+PERCENTILE_BARS = ("p50", "p99", "p99.9")
+
 
 def _slug(*parts):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(parts))
@@ -36,7 +46,7 @@ def throughput(results, path, per_row=3):
                 pos = x - 0.425 + (j + 0.5) * width
                 if run and run["status"] == "ok":
                     mops = run["throughput_ops_s"] / 1e6
-                    ax.bar(pos, mops, width, color=colors[idx], hatch="" if p == "batch" else "//",
+                    ax.bar(pos, mops, width, color=colors[idx], hatch=PATH_HATCH[p],
                            edgecolor="white", label=f"{idx} · {p}")
                     ax.text(pos, mops, f"{mops:.3g}", rotation=90, ha="center", va="bottom", fontsize=6)
                 else:
@@ -47,7 +57,8 @@ def throughput(results, path, per_row=3):
         ax.set_xlim(-0.5, len(workloads) - 0.5)
         ax.set_xticks(range(len(workloads)), workloads)
         ax.set_ylabel("Mops/s (log)")
-        ax.set_title(f"Throughput, {dataset}: batch path solid, per-op Python path hatched", fontsize=10)
+        ax.set_title(f"Throughput, {dataset}: batch path solid, per-op native (C, each op alone) "
+                     "dotted, per-op Python hatched", fontsize=10)
         ax.grid(axis="y", which="both", alpha=0.3)
     handles = {}
     for ax in axes[:, 0]:
@@ -61,7 +72,10 @@ def throughput(results, path, per_row=3):
 
 
 def latency_kind(run):
-    """"measured" when each op was timed, else how its per-op latency was had ("derived", "shared")."""
+    """"alone" when each op ran and was timed alone in C (the per-op native path), "measured" when each op
+    was timed otherwise, else how its per-op latency was had ("derived", "shared")."""
+    if run["path"] == "per-op-native":
+        return "alone"
     method = run["method"]["latency"]
     if method.startswith("derived"):
         return "derived"
@@ -69,31 +83,57 @@ def latency_kind(run):
 
 
 #: Line style by latency kind; derived and shared latencies are not one op's own time.
-KIND_STYLE = {"measured": "-", "derived": "--", "shared": "--"}
-KIND_LABEL = {"measured": "", "derived": " (derived: batch time / ops)", "shared": " (fused pass shared equally)"}
-PATH_WIDTH = {"batch": 2.0, "per-op": 1.0}
+KIND_STYLE = {"measured": "-", "derived": "--", "shared": "--", "alone": "-."}
+KIND_LABEL = {"measured": "", "derived": " (derived: batch time / ops)", "shared": " (fused pass shared equally)",
+              "alone": " (each op timed alone in C)"}
+PATH_WIDTH = {"batch": 2.0, "per-op-native": 1.5, "per-op": 1.0}
+
+
+def _series_label(run):
+    return f"{run['index']} · {run['path']}{KIND_LABEL[latency_kind(run)]}"
+
+
+def percentile_bars(ax, runs, colors):
+    """Bars of p50, p99 and p99.9 of all ops per index·path (log y), each bar's value written on it."""
+    width = 0.85 / max(len(runs), 1)
+    for j, r in enumerate(runs):
+        kind = latency_kind(r)
+        xs = [x - 0.425 + (j + 0.5) * width for x in range(len(PERCENTILE_BARS))]
+        ys = [r["latency_all_ns"][p] for p in PERCENTILE_BARS]
+        ax.bar(xs, ys, width, color=colors[r["index"]], hatch=PATH_HATCH[r["path"]], edgecolor="white",
+               alpha=0.55 if kind in ("derived", "shared") else 1.0, label=_series_label(r))
+        for x, y in zip(xs, ys):
+            ax.text(x, y, f"{y:,.0f}", rotation=90, ha="center", va="bottom", fontsize=6)
+    ax.set(yscale="log", ylabel="ns per op (log)")
+    ax.set_title("p50 / p99 / p99.9 of all ops, colours as in the CDF\nsolid: batch, dotted: per-op native (C)\n"
+                 "hatched: per-op Python; faded: not timed per op", fontsize=9)
+    ax.set_xticks(range(len(PERCENTILE_BARS)), PERCENTILE_BARS)
+    ax.margins(y=0.3)
+    ax.grid(axis="y", which="both", alpha=0.3)
 
 
 def latency_cdf(results, dataset, workload, path):
-    """Per-op latency of all ops: CDF (log x) and its tail 1 - CDF (log-log), one line per index·path.
+    """Per-op latency of all ops: CDF (log x), its tail 1 - CDF (log-log), one line per index·path, and
+    p50/p99/p99.9 bars.
 
     The CDF's x axis ends at the largest p99.99 of the runs shown (one
     outlier would otherwise squeeze the body into a corner; the tail panel
-    keeps every point).  Thick lines: the batch path, thin: the per-op path;
+    keeps every point).  Thick lines: the batch path, dash-dot: the per-op
+    native path (each op timed alone in C), thin: the per-op Python path;
     dashed and labelled: latencies derived from batch times or shared
     across a fused pass rather than timed per op.
     """
     runs = [r for r in results["runs"] if (r["dataset"], r["workload"]) == (dataset, workload)
             and r["status"] == "ok"]
     colors = {idx: plt.cm.tab10(i) for i, idx in enumerate(_ordered(r["index"] for r in results["runs"]))}
-    fig, (cdf_ax, tail_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (cdf_ax, tail_ax, bar_ax) = plt.subplots(1, 3, figsize=(18, 4.5))
     for r in runs:
         points = r["latency_cdf_ns"]
         xs = [p[0] for p in points]
         fs = [p[1] for p in points]
         kind = latency_kind(r)
         style = dict(color=colors[r["index"]], linestyle=KIND_STYLE[kind], linewidth=PATH_WIDTH[r["path"]],
-                     label=f"{r['index']} · {r['path']}{KIND_LABEL[kind]}")
+                     label=_series_label(r))
         cdf_ax.step(xs, fs, where="post", **style)
         tail = [(x, 1 - f) for x, f in points if f < 1]
         if tail:
@@ -109,7 +149,9 @@ def latency_cdf(results, dataset, workload, path):
                 title="Tail (1 − CDF), every point")
     for ax in (cdf_ax, tail_ax):
         ax.grid(which="both", alpha=0.3)
-    cdf_ax.legend(fontsize=7, title="thick: batch path, thin: per-op; dashed: not timed per op", title_fontsize=7)
+    cdf_ax.legend(fontsize=7, title="thick: batch path, dash-dot: per-op native (C), thin: per-op Python;\n"
+                  "dashed: not timed per op", title_fontsize=7)
+    percentile_bars(bar_ax, runs, colors)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -33,11 +33,22 @@ def _mops(run):
     return f"{run['throughput_ops_s'] / 1e6:.2f}" if run["status"] == "ok" else "n/a"
 
 
+def _net(run):
+    """'READ 250 / 400 / 900' per op type: the percentiles less the timer's own cost."""
+    return "; ".join(f"{op} " + " / ".join(_ns(s[p]) for p in TABLE_PERCENTILES)
+                     for op, s in run["latency_net_ns"].items())
+
+
 def _note(run):
+    """How the run's per-op latencies were had, in a few words (n/a: why not)."""
     if run["status"] != "ok":
         return run["status"][len("n/a: "):]
+    kind = plots.latency_kind(run)
+    if kind == "alone":
+        return (f"each op run and timed alone in C, nothing fused or shared; includes one counter read "
+                f"({run['timer_overhead_ns']:.0f} ns); less it: {_net(run)}")
     notes = {"derived": "per-op latency derived", "shared": "fused passes' time shared equally"}
-    return notes.get(plots.latency_kind(run), "")
+    return notes.get(kind, "")
 
 
 def _rows(runs):
@@ -118,15 +129,20 @@ def markdown(results, plot_paths):
         "",
         "## How it was measured",
         "",
-        "- **batch path**: nfl and afli replay the op stream in the native executor (C) in batches; "
-        "peers use their best batch API where they have one (numpy.searchsorted: vectorized lookups per batch), "
-        "else n/a. **per-op path**: one Python call per op, for every index.",
+        "- **batch path**: nfl and afli replay the op stream in the native executor (C) in fused batches; "
+        "peers use their best batch API where they have one (numpy.searchsorted, pandas.Index.get_indexer: "
+        "vectorized lookups per batch), else n/a. **per-op-native path** (nfl and afli): the executor runs one "
+        "op at a time in C (each key prepared alone, nothing fused or prefetched) and times each op alone "
+        "between two cycle-counter reads: the figures to set beside a C++ index timed per op; n/a for peers, "
+        "whose single ops are Python calls. **per-op path**: one Python call per op, for every index.",
         "- Each run replays the identical stream twice, on a freshly loaded index each time when the stream "
         "writes: once timed per batch (throughput, per-batch latency), once timed per op (latency percentiles).",
         f"- Native cycle counter: {t['native']['ticks_per_ns']:.3f} ticks/ns, one read costs "
-        f"{t['native']['overhead_ns']:.1f} ns (included in each per-op latency, not subtracted). "
-        "A batch of reads only executes as one fused batch lookup; its ops share its time equally. Any other "
-        "batch prepares all its keys in one fused pass (its time shared equally), then times each op."
+        f"{t['native']['overhead_ns']:.1f} ns (the median gap between back-to-back reads; included in each "
+        "per-op latency, not subtracted; for the per-op-native path, `latency_net_ns` in results.json and the "
+        "table's note subtract it). On the batch path a batch of reads only executes as one fused batch lookup; "
+        "its ops share its time equally. Any other batch prepares all its keys in one fused pass (its time "
+        "shared equally), then times each op."
         if t.get("native") else "- Native executor: not available in this build.",
         f"- Python per-op timer (perf_counter_ns): {t['python']['overhead_ns']:.0f} ns per back-to-back pair "
         "(included, not subtracted).",

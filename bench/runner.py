@@ -1,10 +1,13 @@
-"""Runs indexes over op streams on both paths and turns the timings into run records.
+"""Runs indexes over op streams on each path and turns the timings into run records.
 
-Each (index, workload, path) is measured in two replays of the identical
-stream, each on a freshly loaded index when the stream writes: the first is
-timed per batch (throughput and per-batch latency, as the paper measures), the
-second per op (latency percentiles), because timing each op slows the fastest
-indexes.  Every read is checked against the stream in both.
+The paths: `batch` (the stream in batches through the index's batch API; for
+nfl the native executor's fused batches), `per-op-native` (one op at a time
+in C, nothing fused, each op timed alone: nfl and afli) and `per-op` (one Python
+call per op).  Each (index, workload, path) is measured in two replays of the
+identical stream, each on a freshly loaded index when the stream writes: the
+first is timed per batch (throughput and per-batch latency, as the paper
+measures), the second per op (latency percentiles), because timing each op
+slows the fastest indexes.  Every read is checked against the stream in both.
 """
 import time
 from dataclasses import dataclass
@@ -17,7 +20,8 @@ from .check import as_results, verify
 from .histogram import Histogram
 from .ops import NAMES, WRITES, present
 
-PATHS = ("batch", "per-op")
+NATIVE = "per-op-native"
+PATHS = ("batch", NATIVE, "per-op")
 
 
 @dataclass
@@ -43,9 +47,10 @@ def replay(adapter, stream, path, batch, time_ops, advance=lambda k: None):
     n = len(stream.op)
     batch_ns = np.zeros(-(-n // batch))
     op_ns = np.zeros(n) if time_ops else None
-    if path == "batch":
+    if path != "per-op":
+        run = adapter.native_pass if path == NATIVE else adapter.batch_pass
         for s, e in segments(n, batch):
-            adapter.batch_pass(stream, s, e, batch, batch_ns, op_ns)
+            run(stream, s, e, batch, batch_ns, op_ns)
             advance(e - s)
         return batch_ns, op_ns
     handlers, cols = adapter.handlers(), perop.columns(stream)
@@ -70,6 +75,8 @@ def _methods(adapter, path, batch, timers):
             f"{timers['python']['overhead_ns']:.0f} ns overhead)",
         )
     overhead = (timers.get("native") or {}).get("overhead_ns", 0.0)
+    if path == NATIVE:
+        return adapter.native_method.format(batch=batch), adapter.native_latency.format(overhead=overhead)
     return adapter.batch_method.format(batch=batch), adapter.batch_latency.format(overhead=overhead)
 
 
@@ -80,12 +87,23 @@ def _per_op_from_batches(stream, batch, batch_ns):
     return np.repeat(batch_ns / sizes, sizes)
 
 
+def by_op_type(stream, op_ns):
+    """{op type name: latency summary} of the op types in the stream."""
+    return {NAMES[c]: Histogram.of(op_ns[stream.op == c]).summary() for c in present(stream)}
+
+
+def net_of_timer(stream, op_ns, overhead_ns):
+    """Figures of ops each timed alone, less the timer's own cost (one counter read), floored at 0."""
+    return {"timer_overhead_ns": overhead_ns,
+            "latency_net_ns": by_op_type(stream, np.maximum(op_ns - overhead_ns, 0.0))}
+
+
 def latency_record(stream, op_ns, batch, batch_ns):
     """Latency figures of one run: per op type, all ops (with a CDF), and per batch."""
     overall = Histogram.of(op_ns)
     full = batch_ns[: len(stream.op) // batch] if len(stream.op) >= batch else batch_ns
     return {
-        "latency_ns": {NAMES[c]: Histogram.of(op_ns[stream.op == c]).summary() for c in present(stream)},
+        "latency_ns": by_op_type(stream, op_ns),
         "latency_all_ns": overall.summary(),
         "latency_cdf_ns": overall.cdf(),
         "batch_latency_ns": Histogram.of(full).summary(),
@@ -132,12 +150,14 @@ def measure(adapter, workload, path, batch, timers, steps, repeat=1):
         fresh()
         _, op_ns = replay(adapter, stream, path, batch, True, steps.ops(f"{adapter.name} {path}: latency", n))
     throughput_method, latency_method = _methods(adapter, path, batch, timers)
+    net = net_of_timer(stream, op_ns, timers["native"]["overhead_ns"]) if path == NATIVE else {}
     return {
         **record,
         "status": "ok",
         "throughput_ops_s": n / (batch_ns.sum() * 1e-9),
         "throughput_all_ops_s": [n / (t * 1e-9) for t in totals],
         **latency_record(stream, op_ns, batch, batch_ns),
+        **net,
         "method": {"throughput": throughput_method + (f"; median of {repeat} replays" if repeat > 1 else ""),
                    "latency": latency_method},
         "load_s": load_s,

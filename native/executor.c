@@ -6,16 +6,26 @@
  * on request each op too, with the CPU's cycle counter.  Reads are checked
  * against the stream's expected values as they run.
  *
- * Per-op timing is chained: one timestamp per op, an op's latency being the
- * time since the previous timestamp, so the per-op latencies of a batch sum
- * to its batch latency and each includes exactly one read of the counter.
+ * Two ways to run a batch:
  *
- * A batch of reads only executes as one fused, prefetching batch lookup
- * (nfl_get_many: the tuned lookup path).  Any other batch takes the write
- * lock once, prepares the keys of all its ops and brings their tree paths
- * into cache together (index_prepare), so the misses of its ops overlap too,
- * then runs the ops in order on the tree.  Either way the ops share the time
- * of the fused pass equally.
+ * nfl_execute, the fused batch path.  A batch of reads only executes as one
+ * fused, prefetching batch lookup (nfl_get_many: the tuned lookup path).  Any
+ * other batch takes the write lock once, prepares the keys of all its ops and
+ * brings their tree paths into cache together (index_prepare), so the misses
+ * of its ops overlap too, then runs the ops in order on the tree.  Either way
+ * the ops share the time of the fused pass equally.  Per-op timing is
+ * chained: one timestamp per op, an op's latency being the time since the
+ * previous timestamp, so the per-op latencies of a batch sum to its batch
+ * latency and each includes exactly one read of the counter.
+ *
+ * nfl_execute_each, the per-op native path: one op at a time, each key
+ * prepared alone (encode, flow transform) and its tree operation run, with
+ * nothing fused, prefetched or shared.  Each op is timed alone, between two
+ * reads of the counter taken just before and just after it, so its latency
+ * is its own and includes the cost of one counter read
+ * (nfl_timer_overhead_ticks, measured the same way with no op between).  The
+ * index lock is taken once per batch, outside the timed ops, as a C++ index
+ * without a lock is timed.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -112,6 +122,16 @@ double nfl_timer_overhead_ticks(void)
 
 /* ---- Executing ops ------------------------------------------------------ */
 
+/* The arrays of an op stream (value, scan_len, expected may be NULL where no
+ * op needs them; check_stream makes sure). */
+typedef struct {
+    const uint8_t *op;
+    const uint64_t *key;
+    const uint64_t *value;
+    const int64_t *scan_len;
+    const int64_t *expected;
+} exec_stream;
+
 /* What one op needs besides its own fields. */
 typedef struct {
     nfl_index *index;
@@ -128,6 +148,12 @@ static inline void fold(nfl_exec_report *r, uint64_t x)
     r->checksum = (r->checksum ^ x) * 0x100000001b3ull;
 }
 
+static inline void note_mismatch(nfl_exec_report *r, size_t i)
+{
+    if (r->first_mismatch < 0)
+        r->first_mismatch = (int64_t)i;
+}
+
 /* A read's result as the stream states it: the value, or -1 when absent. */
 static inline int64_t read_value(exec_ctx *c, index_key k)
 {
@@ -137,50 +163,55 @@ static inline int64_t read_value(exec_ctx *c, index_key k)
     return got;
 }
 
-/* Runs one op on its key, raw and prepared, under the write lock.  Returns
- * 1 on a result that differs from expected, 0 if it matches, a negative
- * NFL_ code on an index error. */
-static inline int exec_op(exec_ctx *c, uint8_t op, uint64_t key, index_key k,
-                          uint64_t value, int64_t scan_len, int64_t expected)
+/* Runs op i of the stream on its prepared key, under the write lock, and
+ * counts it.  Returns 0, or a negative NFL_ code on an index error (the op
+ * then does not count); a result that differs from expected is noted in the
+ * report. */
+static inline int exec_op(exec_ctx *c, const exec_stream *s, size_t i,
+                          index_key k)
 {
-    int rc;
-    switch (op) {
+    int rc = 0, bad = 0;
+    switch (s->op[i]) {
     case NFL_OP_READ:
-        return read_value(c, k) != expected;
+        bad = read_value(c, k) != s->expected[i];
+        break;
     case NFL_OP_UPDATE:
     case NFL_OP_INSERT:
-        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT, NULL);
-        return rc < 0 ? rc : 0;
+        rc = afli_put(&c->index->tree, k.enc, k.z, s->value[i], NFL_UPSERT, NULL);
+        break;
     case NFL_OP_SCAN: {
-        size_t got = index_range(c->index, key, 0, NFL_TO_END, c->scan_keys,
-                                 c->scan_values, (size_t)scan_len);
+        size_t got = index_range(c->index, s->key[i], 0, NFL_TO_END, c->scan_keys,
+                                 c->scan_values, (size_t)s->scan_len[i]);
         c->report->scanned += got;
         if (got)
             fold(c->report, c->scan_keys[got - 1] ^ c->scan_values[got - 1]);
-        return 0;
+        break;
     }
-    case NFL_OP_RMW: {
-        int bad = read_value(c, k) != expected;
-        rc = afli_put(&c->index->tree, k.enc, k.z, value, NFL_UPSERT, NULL);
-        return rc < 0 ? rc : bad;
-    }
+    case NFL_OP_RMW:
+        bad = read_value(c, k) != s->expected[i];
+        rc = afli_put(&c->index->tree, k.enc, k.z, s->value[i], NFL_UPSERT, NULL);
+        break;
     default: /* NFL_OP_DELETE; codes are checked before the run */
         fold(c->report, (uint64_t)afli_remove(&c->index->tree, k.enc, k.z, NULL));
-        return 0;
     }
+    if (rc < 0)
+        return rc;
+    if (bad)
+        note_mismatch(c->report, i);
+    c->report->ops_done++;
+    return 0;
 }
 
 /* Runs reads i..end-1 as one fused batch lookup, recording the first whose
  * result differs from expected. */
-static void exec_reads(exec_ctx *c, const uint64_t *key, const int64_t *expected,
-                       size_t i, size_t end)
+static void exec_reads(exec_ctx *c, const exec_stream *s, size_t i, size_t end)
 {
-    nfl_get_many(c->index, key + i, end - i, c->run_values, c->run_found);
+    nfl_get_many(c->index, s->key + i, end - i, c->run_values, c->run_found);
     for (size_t j = i; j < end; j++) {
         int64_t got = c->run_found[j - i] ? (int64_t)c->run_values[j - i] : -1;
         fold(c->report, (uint64_t)got);
-        if (got != expected[j] && c->report->first_mismatch < 0)
-            c->report->first_mismatch = (int64_t)j;
+        if (got != s->expected[j])
+            note_mismatch(c->report, j);
     }
     c->report->ops_done += end - i;
 }
@@ -201,32 +232,78 @@ static void share(uint64_t *op_ticks, size_t b, size_t end, uint64_t span)
     op_ticks[end - 1] += span % (end - b);
 }
 
+/* The fused batch path on ops [b, end); see the top of the file. */
+static int exec_batch_fused(exec_ctx *c, const exec_stream *s, size_t b,
+                            size_t end, uint64_t *op_ticks)
+{
+    uint64_t start = ticks_now();
+    int rc = NFL_OK;
+    if (all_reads(s->op, b, end)) {
+        exec_reads(c, s, b, end);
+        if (op_ticks)
+            share(op_ticks, b, end, ticks_now() - start);
+        return rc;
+    }
+    index_write_begin(c->index);
+    index_prepare(c->index, s->key + b, end - b, c->prepared);
+    uint64_t prev = op_ticks ? ticks_now() : start;
+    if (op_ticks)
+        share(op_ticks, b, end, prev - start);
+    for (size_t i = b; i < end && rc == NFL_OK; i++) {
+        rc = exec_op(c, s, i, c->prepared[i - b]);
+        if (op_ticks && rc == NFL_OK) {
+            uint64_t now = ticks_now();
+            op_ticks[i] += now - prev;
+            prev = now;
+        }
+    }
+    index_write_end(c->index);
+    return rc;
+}
+
+/* The per-op native path on ops [b, end): each op alone, timed alone. */
+static int exec_batch_each(exec_ctx *c, const exec_stream *s, size_t b,
+                           size_t end, uint64_t *op_ticks)
+{
+    int rc = NFL_OK;
+    index_write_begin(c->index);
+    for (size_t i = b; i < end && rc == NFL_OK; i++) {
+        if (op_ticks) {
+            uint64_t start = ticks_now();
+            rc = exec_op(c, s, i, index_prepare_key(c->index, s->key[i]));
+            op_ticks[i] = ticks_now() - start;
+        } else {
+            rc = exec_op(c, s, i, index_prepare_key(c->index, s->key[i]));
+        }
+    }
+    index_write_end(c->index);
+    return rc;
+}
+
 /* Checks op codes and the arrays they need; sets the longest scan. */
-static int check_stream(const uint8_t *op, const uint64_t *value,
-                        const int64_t *scan_len, const int64_t *expected,
-                        size_t n, size_t *max_scan)
+static int check_stream(const exec_stream *s, size_t n, size_t *max_scan)
 {
     *max_scan = 0;
     for (size_t i = 0; i < n; i++) {
-        switch (op[i]) {
+        switch (s->op[i]) {
         case NFL_OP_READ:
-            if (!expected)
+            if (!s->expected)
                 return NFL_EINVAL;
             break;
         case NFL_OP_RMW:
-            if (!expected || !value)
+            if (!s->expected || !s->value)
                 return NFL_EINVAL;
             break;
         case NFL_OP_UPDATE:
         case NFL_OP_INSERT:
-            if (!value)
+            if (!s->value)
                 return NFL_EINVAL;
             break;
         case NFL_OP_SCAN:
-            if (!scan_len || scan_len[i] < 0)
+            if (!s->scan_len || s->scan_len[i] < 0)
                 return NFL_EINVAL;
-            if ((size_t)scan_len[i] > *max_scan)
-                *max_scan = (size_t)scan_len[i];
+            if ((size_t)s->scan_len[i] > *max_scan)
+                *max_scan = (size_t)s->scan_len[i];
             break;
         case NFL_OP_DELETE:
             break;
@@ -237,20 +314,23 @@ static int check_stream(const uint8_t *op, const uint64_t *value,
     return NFL_OK;
 }
 
-int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
-                const uint64_t *value, const int64_t *scan_len,
-                const int64_t *expected, size_t n, size_t batch,
-                uint64_t *op_ticks, uint64_t *batch_ticks,
-                nfl_exec_report *report)
+typedef int (*exec_batch_fn)(exec_ctx *, const exec_stream *, size_t, size_t,
+                             uint64_t *);
+
+/* Checks the stream, then runs it batch by batch with run_batch. */
+static int execute(exec_batch_fn run_batch, nfl_index *index,
+                   const exec_stream *s, size_t n, size_t batch,
+                   uint64_t *op_ticks, uint64_t *batch_ticks,
+                   nfl_exec_report *report)
 {
     size_t max_scan;
     int rc;
 
-    if (!index || !report || batch == 0 || (n && (!op || !key)))
+    if (!index || !report || batch == 0 || (n && (!s->op || !s->key)))
         return NFL_EINVAL;
     memset(report, 0, sizeof *report);
     report->first_mismatch = -1;
-    rc = check_stream(op, value, scan_len, expected, n, &max_scan);
+    rc = check_stream(s, n, &max_scan);
     if (rc != NFL_OK)
         return rc;
 
@@ -272,36 +352,7 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
     for (size_t b = 0; b < n && rc == NFL_OK; b += batch) {
         size_t end = n - b < batch ? n : b + batch;
         uint64_t start = ticks_now();
-        if (all_reads(op, b, end)) {
-            exec_reads(&c, key, expected, b, end);
-            if (op_ticks)
-                share(op_ticks, b, end, ticks_now() - start);
-        } else {
-            index_write_begin(index);
-            index_prepare(index, key + b, end - b, c.prepared);
-            uint64_t prev = op_ticks ? ticks_now() : start;
-            if (op_ticks)
-                share(op_ticks, b, end, prev - start);
-            for (size_t i = b; i < end && rc == NFL_OK; i++) {
-                int r = exec_op(&c, op[i], key[i], c.prepared[i - b],
-                                value ? value[i] : 0,
-                                scan_len ? scan_len[i] : 0,
-                                expected ? expected[i] : -1);
-                if (r < 0) {
-                    rc = r;
-                    break;
-                }
-                if (r && report->first_mismatch < 0)
-                    report->first_mismatch = (int64_t)i;
-                report->ops_done++;
-                if (op_ticks) {
-                    uint64_t now = ticks_now();
-                    op_ticks[i] += now - prev;
-                    prev = now;
-                }
-            }
-            index_write_end(index);
-        }
+        rc = run_batch(&c, s, b, end, op_ticks);
         if (batch_ticks)
             batch_ticks[b / batch] = ticks_now() - start;
     }
@@ -310,4 +361,26 @@ int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
     free(c.run_found);
     free(c.prepared);
     return rc;
+}
+
+int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
+                const uint64_t *value, const int64_t *scan_len,
+                const int64_t *expected, size_t n, size_t batch,
+                uint64_t *op_ticks, uint64_t *batch_ticks,
+                nfl_exec_report *report)
+{
+    exec_stream s = {op, key, value, scan_len, expected};
+    return execute(exec_batch_fused, index, &s, n, batch, op_ticks,
+                   batch_ticks, report);
+}
+
+int nfl_execute_each(nfl_index *index, const uint8_t *op, const uint64_t *key,
+                     const uint64_t *value, const int64_t *scan_len,
+                     const int64_t *expected, size_t n, size_t batch,
+                     uint64_t *op_ticks, uint64_t *batch_ticks,
+                     nfl_exec_report *report)
+{
+    exec_stream s = {op, key, value, scan_len, expected};
+    return execute(exec_batch_each, index, &s, n, batch, op_ticks,
+                   batch_ticks, report);
 }

@@ -24,14 +24,25 @@ typedef struct {
     uint64_t checksum;      /* folds every result, so nothing is optimized away */
 } nfl_exec_report;
 
-/* Runs an op stream in batches of `batch` ops.  expected[i] is the value a
- * read or read-modify-write must return (-1: the key must be absent).
- * op_ticks (n entries) and batch_ticks (ceil(n / batch)) may be NULL. */
+/* Runs an op stream in batches of `batch` ops, each batch fused (a batch
+ * lookup, or its keys prepared and prefetched together; its ops share the
+ * fused pass's time).  expected[i] is the value a read or read-modify-write
+ * must return (-1: the key must be absent).  op_ticks (n entries) and
+ * batch_ticks (ceil(n / batch)) may be NULL.  Returns NFL_OK, NFL_EINVAL for
+ * a bad op code or a missing array, NFL_ENOMEM, or an index error. */
 int nfl_execute(nfl_index *index, const uint8_t *op, const uint64_t *key,
                 const uint64_t *value, const int64_t *scan_len,
                 const int64_t *expected, size_t n, size_t batch,
                 uint64_t *op_ticks, uint64_t *batch_ticks,
                 nfl_exec_report *report);
+/* nfl_execute without fusion: one op at a time, each timed alone between two
+ * counter reads (op_ticks[i] is op i's own time plus one counter read); the
+ * index lock is taken once per batch, outside the timed ops. */
+int nfl_execute_each(nfl_index *index, const uint8_t *op, const uint64_t *key,
+                     const uint64_t *value, const int64_t *scan_len,
+                     const int64_t *expected, size_t n, size_t batch,
+                     uint64_t *op_ticks, uint64_t *batch_ticks,
+                     nfl_exec_report *report);
 /* The cycle counter, its rate (calibrated once) and the cost of reading it. */
 uint64_t nfl_ticks(void);
 double nfl_ticks_per_ns(void);

@@ -17,6 +17,11 @@
 #include "index.h"
 #include "keys.h"
 
+#define RADIX_BITS 8
+#define RADIX_BUCKETS ((size_t)1 << RADIX_BITS)
+#define RADIX_DIGIT(key, shift) ((size_t)((key) >> (shift)) & (RADIX_BUCKETS - 1))
+#define RADIX_SMALL 32 /* buckets this small are sorted by insertion */
+
 int index_lock_init(pthread_rwlock_t *lock)
 {
     pthread_rwlockattr_t attr;
@@ -115,50 +120,94 @@ int nfl_set_option(nfl_index *idx, int option, int64_t value)
 
 /* ---- bulk load ----------------------------------------------------------- */
 
-/* LSD radix sort of entries by key, 16 bits a pass; skips constant digits. */
-static int sort_entries(afli_entry *e, size_t n)
+static void insertion_sort(afli_entry *e, size_t n)
 {
-    afli_entry *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    size_t *count = malloc(65536 * sizeof *count);
-    if (!tmp || !count) {
-        free(tmp);
-        free(count);
-        return NFL_ENOMEM;
+    for (size_t i = 1; i < n; i++) {
+        afli_entry x = e[i];
+        size_t j = i;
+        for (; j > 0 && e[j - 1].key > x.key; j--)
+            e[j] = e[j - 1];
+        e[j] = x;
     }
-    afli_entry *src = e, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65536 * sizeof *count);
+}
+
+/* Sorts n entries by key in place (American flag sort: MSD radix, RADIX_BITS
+ * a digit from bit `shift` down, each bucket permuted into place by cycles;
+ * small buckets by insertion).  No second buffer: a first load faults in
+ * only the entries.  Constant digits cost one counting pass and no moves. */
+static void sort_entries(afli_entry *e, size_t n, int shift)
+{
+    while (n > RADIX_SMALL) {
+        size_t next[RADIX_BUCKETS] = {0}, end[RADIX_BUCKETS];
         for (size_t i = 0; i < n; i++)
-            count[(src[i].key >> shift) & 0xFFFF]++;
-        if (n == 0 || count[(src[0].key >> shift) & 0xFFFF] == n)
+            next[RADIX_DIGIT(e[i].key, shift)]++;
+        if (next[RADIX_DIGIT(e[0].key, shift)] == n) { /* a constant digit */
+            if (shift == 0)
+                return; /* equal keys: the duplicate check names them */
+            shift -= RADIX_BITS;
             continue;
-        size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
         }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].key >> shift) & 0xFFFF]++] = src[i];
-        afli_entry *swap = src;
-        src = dst;
-        dst = swap;
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX_BUCKETS; d++) {
+            sum += next[d];
+            end[d] = sum;
+            next[d] = sum - next[d];
+        }
+        for (size_t d = 0; d < RADIX_BUCKETS; d++) {
+            while (next[d] < end[d]) {
+                afli_entry x = e[next[d]];
+                size_t b = RADIX_DIGIT(x.key, shift);
+                while (b != d) { /* carry x to its bucket, take what was there */
+                    afli_entry y = e[next[b]];
+                    e[next[b]++] = x;
+                    x = y;
+                    b = RADIX_DIGIT(x.key, shift);
+                }
+                e[next[d]++] = x;
+            }
+        }
+        if (shift == 0)
+            return;
+        for (size_t d = 0, at = 0; d < RADIX_BUCKETS; at = end[d++])
+            sort_entries(e + at, end[d] - at, shift - RADIX_BITS);
+        return;
     }
-    if (src != e)
-        memcpy(e, src, n * sizeof *e);
-    free(tmp);
-    free(count);
+    insertion_sort(e, n);
+}
+
+/* Encodes keys into entries e with their values; 1 if already ascending. */
+static int encode_entries(int key_type, const uint64_t *keys,
+                          const uint64_t *values, size_t n, afli_entry *e)
+{
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        e[i].key = nfl_key_encode(key_type, keys[i]);
+        e[i].value = values[i];
+        sorted &= i == 0 || e[i - 1].key < e[i].key;
+    }
+    return sorted;
+}
+
+/* The z of n sorted entries into z; NFL_EORDER where they do not ascend
+ * (a flow that is not monotone over these keys). */
+static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
+                     double *z)
+{
+    for (size_t at = 0; at < n; at += INDEX_CHUNK) {
+        uint64_t enc[INDEX_CHUNK];
+        size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
+        for (size_t i = 0; i < m; i++)
+            enc[i] = e[at + i].key;
+        afli_transform(t, enc, z + at, m);
+    }
+    for (size_t i = 1; i < n; i++)
+        if (!(z[i - 1] <= z[i]))
+            return NFL_EORDER;
     return NFL_OK;
 }
 
-static int is_sorted(const afli_entry *e, size_t n)
-{
-    for (size_t i = 1; i < n; i++)
-        if (e[i - 1].key >= e[i].key)
-            return 0;
-    return 1;
-}
-
+/* Fresh memory is what a first load pays for (page faults), so the load
+ * touches little: the entries, sorted in place, and their z. */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -168,29 +217,17 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     afli_tree *t = &idx->tree;
     afli_entry *e = malloc((n ? n : 1) * sizeof *e);
     double *z = malloc((n ? n : 1) * sizeof *z);
-    int rc = (e && z) ? NFL_OK : NFL_ENOMEM;
-    for (size_t i = 0; rc == NFL_OK && i < n; i++) {
-        e[i].key = nfl_key_encode(t->key_type, keys[i]);
-        e[i].value = values[i];
-    }
-    if (rc == NFL_OK && !is_sorted(e, n))
-        rc = sort_entries(e, n);
+    int rc = e && z ? NFL_OK : NFL_ENOMEM;
+    if (rc == NFL_OK && !encode_entries(t->key_type, keys, values, n, e))
+        sort_entries(e, n, 64 - RADIX_BITS);
     for (size_t i = 1; rc == NFL_OK && i < n; i++) {
         if (e[i - 1].key == e[i].key) {
             *dup_key = nfl_key_decode(t->key_type, e[i].key);
             rc = NFL_EDUPLICATE;
         }
     }
-    for (size_t at = 0; rc == NFL_OK && at < n; at += INDEX_CHUNK) {
-        uint64_t enc[INDEX_CHUNK];
-        size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
-        for (size_t i = 0; i < m; i++)
-            enc[i] = e[at + i].key;
-        afli_transform(t, enc, z + at, m);
-    }
-    for (size_t i = 1; rc == NFL_OK && i < n; i++)
-        if (!(z[i - 1] <= z[i]))
-            rc = NFL_EORDER; /* a flow that is not monotone: refuse */
+    if (rc == NFL_OK)
+        rc = entries_z(t, e, n, z);
     index_write_begin(idx);
     int was = t->bucket_size;
     t->bucket_size = bucket_size; /* the build reads it */
@@ -205,14 +242,6 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
 }
 
 /* ---- point operations ----------------------------------------------------- */
-
-static index_key prepare_key(const nfl_index *idx, uint64_t key)
-{
-    index_key k;
-    k.enc = nfl_key_encode(idx->tree.key_type, key);
-    k.z = afli_z(&idx->tree, k.enc);
-    return k;
-}
 
 /* Takes the index's lock for a point op: blocking with wait, else only if it
  * is free at once.  1 if taken. */
@@ -234,7 +263,7 @@ int nfl_point(nfl_index *idx, int op, uint64_t key, uint64_t *value, int wait)
     int write = op != NFL_POINT_GET && op != NFL_POINT_SIZE;
     index_key k = {0, 0.0};
     if (op != NFL_POINT_SIZE)
-        k = prepare_key(idx, key);
+        k = index_prepare_key(idx, key);
     if (!point_lock(idx, write, wait))
         return NFL_EBUSY;
     int rc;

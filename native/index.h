@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "afli.h"
+#include "keys.h"
 
 /* Keys encoded and transformed together before their tree operations. */
 #define INDEX_CHUNK 256
@@ -34,6 +35,16 @@ typedef struct {
     uint64_t enc;
     double z;
 } index_key;
+
+/* One raw key prepared for its tree operation (no prefetching): the point
+ * operations' and the executor's single-op path. */
+static inline index_key index_prepare_key(const nfl_index *idx, uint64_t key)
+{
+    index_key k;
+    k.enc = nfl_key_encode(idx->tree.key_type, key);
+    k.z = afli_z(&idx->tree, k.enc);
+    return k;
+}
 
 /* What follows runs under a lock the caller holds (the executor holds the
  * write lock across a batch).

@@ -209,7 +209,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """The nfl command; returns the exit status (argparse exits 2 for a bad command line)."""
+    """The nfl command on argv (None: sys.argv[1:]); returns the exit status.
+
+    Raises SystemExit 2 (argparse) for a bad command line and 0 for --help or
+    --version; an OSError, ValueError, ImportError or MemoryError of the work
+    is one line on stderr and status 1, not a traceback.  Cost: that of the
+    subcommand (a bulk load, a snapshot read: O(n)).
+    """
     args = _parser().parse_args(argv)
     try:
         return args.run(args)

@@ -124,6 +124,18 @@ class Index(_index.Core):
     values are int64 or uint64, or any Python objects with
     value_dtype="object" (an ObjectIndex: see there).  Build one with
     ``Index.bulk_load(keys)`` or start empty with ``Index(key_dtype=...)``.
+
+    The single-key operations are C (nfl._index.Core) and share one
+    contract: ``idx[k]``, ``idx[k] = v``, ``del idx[k]``, ``k in idx``,
+    ``len(idx)``, get(key, default=None), insert(key, value) (False and no
+    change if key exists), replace(key, value) (False and no change if it is
+    absent), delete(key) (False if absent), pop(key[, default]) and
+    setdefault(key, default=None).  A key the key dtype cannot hold exactly
+    (negative or >= 2**64 for uint64, a non-integral float for an integer
+    index, NaN) raises ValueError, a non-number TypeError; a value the value
+    dtype cannot hold likewise; ``idx[k]``, ``del idx[k]`` and pop without a
+    default raise KeyError for an absent key.  Cost: O(tree depth) each
+    (about one cache miss a level); ``len`` is O(1).
     """
 
     def __new__(cls, key_dtype="uint64", value_dtype="int64", *, _flow=None):
@@ -280,7 +292,9 @@ class Index(_index.Core):
         one values array holding default where the key is absent.  threads:
         how many threads the C core splits the batch over (None: chosen by
         the batch's size and the cores; see _threads); the results are the
-        same for any."""
+        same for any.  Raises ValueError naming the first key the key dtype
+        cannot hold, TypeError for a non-numeric array, ValueError/TypeError
+        for a bad threads.  Cost: O(m * depth) for m keys, GIL released."""
         if default is not None:
             self._value(default)  # checked before any work
         k = self._key_array(keys)
@@ -294,7 +308,9 @@ class Index(_index.Core):
         return values
 
     def contains_many(self, keys, *, threads=None):
-        """A bool array: which keys are present (threads: as get_many)."""
+        """A bool array: which keys are present (threads: as get_many).
+
+        Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array.  Cost: one native call, O(m * depth) for m keys, GIL released."""
         k = self._key_array(keys)
         threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         found = np.empty(k.size, dtype=bool)
@@ -363,7 +379,7 @@ class Index(_index.Core):
     def popitem(self, last=True):
         """Removes and returns the (key, value) of the largest key (the smallest with last=False).
 
-        KeyError if the index is empty."""
+        Raises KeyError if the index is empty.  Cost: O(depth) (a native read and a delete)."""
         try:
             key, value = self.peekitem(-1 if last else 0)
         except IndexError:
@@ -372,14 +388,17 @@ class Index(_index.Core):
         return key, value
 
     def clear(self):
-        """Removes every entry (keeps the dtypes and the flow)."""
+        """Removes every entry (keeps the dtypes and the flow).  Raises nothing.  Cost: O(n) to free the tree."""
         empty = np.empty(0, dtype=np.uint64)
         self._writes += 1
         _check(lib.nfl_bulk_load(self._ptr, _u64(empty), _u64(empty), 0, self._bucket_size(),
                                  ffi.new("uint64_t *")))
 
     def copy(self):
-        """An independent index with the same entries, dtypes and flow; O(n)."""
+        """An independent index with the same entries, dtypes and flow (shared: a Flow is immutable).
+
+        Raises MemoryError when the native index cannot allocate.  Cost: O(n):
+        one native read of every entry and a bulk load of them (no sort)."""
         keys, values = self._export()
         return type(self)._from_entries(keys, values, self._value_dtype, self._flow, self._bucket_size(),
                                         self._conflicts)
@@ -390,19 +409,27 @@ class Index(_index.Core):
         return st.bucket_size
 
     def put_many(self, keys, values, *, threads=None):
-        """Upserts a batch; with duplicate keys in the batch the last wins.
+        """Upserts a batch; with duplicate keys in the batch the last wins.  Returns None.
 
-        threads: as get_many.  A write batch over threads looks its keys up
-        in parallel and changes the tree on one thread, in the batch's order
-        (native/parallel.c), so the results are the same for any."""
+        keys and values: arrays (or sequences) of the same length.  Raises
+        ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array, ValueError/TypeError for values the value dtype cannot hold or
+        a length mismatch (nothing is written then).  threads: as get_many;
+        a write batch over threads looks its keys up in parallel and changes
+        the tree on one thread, in the batch's order (native/parallel.c), so
+        the results are the same for any.  Cost: one native call,
+        O(m * depth) for m keys, GIL released."""
         self._put_many(keys, values, lib.NFL_UPSERT, threads)
 
     def insert_many(self, keys, values, *, threads=None):
-        """Inserts a batch; a bool array, False where the key existed (threads: as put_many)."""
+        """Inserts a batch; a bool array, False where the key existed (its value is kept).
+
+        Raises as put_many does; threads as put_many.  Cost: one native call, O(m * depth)."""
         return ~self._put_many(keys, values, lib.NFL_INSERT, threads)
 
     def delete_many(self, keys, *, threads=None):
-        """Deletes a batch; a bool array, True where the key was there (threads: as put_many)."""
+        """Deletes a batch; a bool array, True where the key was there (threads: as put_many).
+
+        Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array (nothing is deleted then).  Cost: one native call, O(m * depth)."""
         k = self._key_array(keys)
         threads = _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
@@ -468,7 +495,11 @@ class Index(_index.Core):
         return item
 
     def range(self, lo, hi):
-        """Entries with lo <= key < hi, ascending, as (keys, values) arrays."""
+        """Entries with lo <= key < hi, ascending, as (keys, values) arrays (empty if lo >= hi).
+
+        lo and hi need not be keys of the dtype (bounds round inwards).
+        Raises TypeError for a bound that is not a number.  Cost: one
+        native call (one consistent read), O(log n + k) for k entries."""
         start = self._lo(lo)
         hi_key = _keys.ceil_key(hi, self._key_dtype)
         if start is None:
@@ -480,8 +511,11 @@ class Index(_index.Core):
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays.
 
-        The common case (an int count up to _ITER_CHUNK, a key of the dtype)
-        is inlined here, one native call into a pooled buffer: it runs per call.
+        start need not be a key of the dtype (2.5 in an integer index starts
+        at 3).  Raises ValueError for a negative count, TypeError for a
+        non-integral one or a non-number start.  Cost: one native call,
+        O(log n + count).  (The common case -- an int count up to _ITER_CHUNK, a
+        key of the dtype -- is inlined: one call into a pooled buffer.)
         """
         if type(count) is not int or not 0 < count <= _ITER_CHUNK:
             return self._scan_checked(start, count)
@@ -562,30 +596,32 @@ class Index(_index.Core):
         return None if item is None else item[0]
 
     def ceiling_key(self, key):
-        """The smallest key >= key, or None.  O(log n) (one native read)."""
+        """The smallest key >= key, or None.  key need not be a key of the dtype.
+
+        Raises TypeError for None or a non-number.  Cost: O(log n) (one native read)."""
         return self._nearest(key, True, False)
 
     lower_bound = ceiling_key
 
     def higher_key(self, key):
-        """The smallest key > key, or None."""
+        """The smallest key > key, or None.  Raises as ceiling_key.  Cost: O(log n) (one native read)."""
         return self._nearest(key, False, False)
 
     def floor_key(self, key):
-        """The largest key <= key, or None."""
+        """The largest key <= key, or None.  Raises as ceiling_key.  Cost: O(log n) (one native read)."""
         return self._nearest(key, True, True)
 
     def lower_key(self, key):
-        """The largest key < key, or None."""
+        """The largest key < key, or None.  Raises as ceiling_key.  Cost: O(log n) (one native read)."""
         return self._nearest(key, False, True)
 
     def min_key(self):
-        """The smallest key, or None when empty.  O(depth)."""
+        """The smallest key, or None when empty.  Raises nothing.  Cost: O(depth) (one native read)."""
         item = self._first(0, 0, _ALL)
         return None if item is None else item[0]
 
     def max_key(self):
-        """The largest key, or None when empty.  O(depth)."""
+        """The largest key, or None when empty.  Raises nothing.  Cost: O(depth) (one native read)."""
         scratch = self._scratch_for(1)
         key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
@@ -666,7 +702,7 @@ class Index(_index.Core):
         return self._irange(minimum, maximum, inclusive, reverse, _pick_keys)
 
     def irange_items(self, minimum=None, maximum=None, inclusive=(True, True), reverse=False):
-        """irange of (key, value) pairs."""
+        """irange of (key, value) pairs: same arguments, exceptions and cost."""
         return self._irange(minimum, maximum, inclusive, reverse, _pick_items)
 
     def _iter_all(self, pick, reverse=False):
@@ -681,26 +717,39 @@ class Index(_index.Core):
         return self._iter_all(_pick_items, reverse)
 
     def items(self):
-        """A view of the (key, value) pairs in ascending key order (nfl.views.ItemsView)."""
+        """A view of the (key, value) pairs in ascending key order (nfl.views.ItemsView).
+
+        Raises nothing.  Cost: O(1); iterating it O(n), RuntimeError if the index changes meanwhile."""
         return views.ItemsView(self)
 
     def keys(self):
-        """A view of the keys in ascending order (nfl.views.KeysView): set operations, O(log n) `in`."""
+        """A view of the keys in ascending order (nfl.views.KeysView): set operations, O(log n) `in`.
+
+        Raises nothing.  Cost: O(1); iterating it O(n), RuntimeError if the index changes meanwhile."""
         return views.KeysView(self)
 
     def values(self):
-        """A view of the values in ascending key order (nfl.views.ValuesView)."""
+        """A view of the values in ascending key order (nfl.views.ValuesView).
+
+        Raises nothing.  Cost: O(1); iterating it O(n), RuntimeError if the index changes meanwhile."""
         return views.ValuesView(self)
 
     def __iter__(self):
+        """The keys in ascending order, lazily (read in chunks).
+
+        Raises RuntimeError if the index changes while it runs (as dict's
+        iterators).  Cost: O(1) per key."""
         return self._iter_all(_pick_keys)
 
     def __reversed__(self):
-        """The keys in descending order."""
+        """The keys in descending order; as __iter__ (RuntimeError on a change, O(1) per key)."""
         return self._iter_all(_pick_keys, reverse=True)
 
     def __eq__(self, other):
-        """True when other is a Mapping with the same keys and values (dict semantics)."""
+        """True when other is a Mapping with the same keys and values (dict semantics).
+
+        NotImplemented for a non-Mapping; raises nothing.  Cost: O(n) (two
+        native reads for another Index, one lookup per key otherwise)."""
         if not isinstance(other, collections.abc.Mapping):
             return NotImplemented
         if len(self) != len(other):
@@ -750,8 +799,10 @@ class Index(_index.Core):
     def save(self, path):
         """Writes an atomic, checksummed snapshot: the old file or the new, never a torn one.
 
-        Object values are pickled (protocol 5); pickle's error for a value it
-        cannot pickle, before anything is written."""
+        path: a file name (str or os.PathLike).  Object values are pickled
+        (protocol 5); pickle's error for a value it cannot pickle, before
+        anything is written; OSError from the file system.  Cost: O(n): one
+        read of every entry, one write and fsync of the file and its directory."""
         snapshot.save(self._to_record(), path)
 
     @classmethod
@@ -760,7 +811,10 @@ class Index(_index.Core):
 
         A snapshot of object values holds them pickled: loading it runs
         pickle (after the file's checksum is verified), so load only files
-        from a trusted source, as with pickle itself."""
+        from a trusted source, as with pickle itself.  Raises
+        nfl.SnapshotNotFoundError (a FileNotFoundError) for a missing file.
+        Cost: O(n): the file is read and checked, and the entries bulk loaded
+        in key order (no sort)."""
         return cls._from_record(snapshot.load(path)[0], os.fspath(path))
 
     def __reduce__(self):
@@ -784,7 +838,9 @@ class Index(_index.Core):
         return self._flow
 
     def stats(self) -> dict:
-        """Structure and memory figures of the index (see api.md)."""
+        """Structure and memory figures of the index (see api.md): a new dict.
+
+        Raises nothing.  Cost: O(1) (the C core keeps the counts)."""
         st = ffi.new("nfl_stats *")
         lib.nfl_get_stats(self._ptr, st)
         return {
@@ -805,14 +861,16 @@ class Index(_index.Core):
         }
 
     def _check(self):
-        """Checks every structural invariant of the native tree (nfl_check); AssertionError
-        naming the first violation.  O(n * depth): for tests."""
+        """Checks every structural invariant of the native tree (nfl_check); raises AssertionError
+        naming the first violation.  Cost: O(n * depth): for tests."""
         msg = ffi.new("char[]", lib.NFL_CHECK_MESSAGE)
         if lib.nfl_check(self._ptr, msg, lib.NFL_CHECK_MESSAGE) != 0:
             raise AssertionError(f"nfl index invariant broken: {ffi.string(msg).decode()}")
 
     def memory_usage(self) -> int:
-        """Bytes held by the native structure."""
+        """Bytes held by the native structure (slots, buckets, nodes; not the Python objects).
+
+        Raises nothing.  Cost: O(1)."""
         return lib.nfl_memory_usage(self._ptr)
 
     def __repr__(self):
@@ -847,7 +905,7 @@ class ObjectIndex(Index):
         Without default: (values, found), values None where not found; with
         one: the values array holding default where the key is absent.
         threads is checked as Index.get_many's, but object values are read
-        on one thread (holding the GIL)."""
+        on one thread.  Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array.  Cost: O(m * depth) for m keys, holding the GIL."""
         k = self._key_array(keys)
         _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         values = np.empty(k.size, dtype=object)
@@ -880,7 +938,10 @@ class ObjectIndex(Index):
         return np.array(keys, dtype=np.uint64), _keys.object_array(values, len(values))
 
     def delete_many(self, keys, *, threads=None):
-        """Deletes a batch, on one thread (threads is checked only); a bool array, True where the key was there."""
+        """Deletes a batch on one thread (threads is checked only); a bool array, True where the key was there (its reference is dropped).
+
+        Raises ValueError naming the first key the key dtype cannot hold,
+        TypeError for a non-numeric array.  Cost: O(m * depth), holding the GIL."""
         k = self._key_array(keys)
         _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
@@ -888,7 +949,9 @@ class ObjectIndex(Index):
         return deleted
 
     def clear(self):
-        """Removes every entry, then drops the index's references to the values."""
+        """Removes every entry, then drops the index's references to the values.
+
+        Raises nothing (a value's __del__ may run).  Cost: O(n)."""
         self._clear_objects()
 
     def _range(self, lo_bits, hi_bits, flags, max_count):
@@ -899,7 +962,10 @@ class ObjectIndex(Index):
         return (keys, values) if n == max_count else (keys[:n], values[:n].copy())
 
     def scan(self, start, count):
-        """The first count entries with key >= start, as (keys array, values object array)."""
+        """The first count entries with key >= start, as (keys array, values object array).
+
+        Raises ValueError for a negative count, TypeError for a non-integral
+        one or a non-number start.  Cost: O(log n + count), holding the GIL."""
         if type(count) is not int:
             count = _keys._integral(count, "count")
         if count < 0:

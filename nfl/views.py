@@ -17,12 +17,21 @@ class KeysView(collections.abc.KeysView):
     __slots__ = ()
 
     def __contains__(self, key):
+        """Whether key is in the index; False for anything the key dtype cannot hold.
+
+        Raises nothing.  Cost: O(log n) (one lookup)."""
         return key in self._mapping
 
     def __iter__(self):
+        """The keys, ascending.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per key (chunked native reads)."""
         return iter(self._mapping)
 
     def __reversed__(self):
+        """The keys, descending.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per key (chunked native reads)."""
         return reversed(self._mapping)
 
 
@@ -32,6 +41,9 @@ class ItemsView(collections.abc.ItemsView):
     __slots__ = ()
 
     def __contains__(self, item):
+        """Whether item is a (key, value) pair of the index; False for anything else.
+
+        Raises nothing of its own (== of the values may).  Cost: O(log n) (two lookups)."""
         try:
             key, value = item
         except (TypeError, ValueError):
@@ -42,9 +54,15 @@ class ItemsView(collections.abc.ItemsView):
         return found is not _ABSENT and found == value
 
     def __iter__(self):
+        """The (key, value) pairs, ascending by key.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per pair (chunked native reads)."""
         return self._mapping._iter_items()
 
     def __reversed__(self):
+        """The (key, value) pairs, descending by key.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per pair (chunked native reads)."""
         return self._mapping._iter_items(reverse=True)
 
 
@@ -54,7 +72,13 @@ class ValuesView(collections.abc.ValuesView):
     __slots__ = ()
 
     def __iter__(self):
+        """The values, in ascending key order.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per value (chunked native reads)."""
         return self._mapping._iter_values()
 
     def __reversed__(self):
+        """The values, in descending key order.
+
+        Raises RuntimeError if the index changes while it runs.  Cost: O(1) per value (chunked native reads)."""
         return self._mapping._iter_values(reverse=True)

@@ -31,7 +31,9 @@ def test_quick_end_to_end(tmp_path):
     results = json.loads((out / "results.json").read_text())
     ok = {(r["workload"], r["index"], r["path"]) for r in results["runs"] if r["status"] == "ok"}
     for workload in ("workloadc", "workloada"):
-        assert {(workload, "nfl", "batch"), (workload, "nfl", "per-op"), (workload, "sorteddict", "per-op")} <= ok
+        assert {(workload, "nfl", "batch"), (workload, "nfl", "per-op-native"), (workload, "nfl", "per-op"),
+                (workload, "sorteddict", "per-op")} <= ok
+    assert ("workloadc", "pandas", "batch") in ok and ("workloada", "pandas", "batch") not in ok
     assert ("workloadc", "searchsorted", "batch") in ok
     assert ("workloada", "pygm", "per-op") not in ok
     assert results["timer"]["native"]["overhead_ns"] > 0
@@ -51,3 +53,10 @@ def test_wrong_results_exit_nonzero_with_the_reason(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli, "execute", wrong)
     assert cli.main(["quick", "--out", str(tmp_path)]) == 1
+
+
+def test_an_unknown_path_is_a_usage_error(tmp_path, capsys):
+    from bench import __main__ as cli
+
+    assert cli.main(["quick", "--paths", "batch,per-op-natve", "--out", str(tmp_path)]) == 2
+    assert "per-op-natve" in capsys.readouterr().err

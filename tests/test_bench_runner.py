@@ -159,10 +159,10 @@ def test_results_json_schema_and_reports(tmp_path):
                "config": {"batch": 64}, "workloads": [], "runs": runs}
     report.write(results, tmp_path)
     loaded = json.loads((tmp_path / "results.json").read_text())
-    assert len(loaded["runs"]) == len(names) * 2
+    assert len(loaded["runs"]) == len(names) * len(runner.PATHS)
     for run in loaded["runs"]:
         assert {"index", "workload", "dataset", "path", "ops", "throughput_ops_s", "status", "latency_ns"} <= set(run)
-        assert run["path"] in ("batch", "per-op")
+        assert run["path"] in ("batch", "per-op-native", "per-op")
         assert run["status"] == "ok" or run["status"].startswith("n/a: ")
         for figures in run["latency_ns"].values():
             assert {"p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"} <= set(figures)

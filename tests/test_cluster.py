@@ -21,7 +21,9 @@ import nfl
 ray = pytest.importorskip("ray")
 
 from nfl.cluster import ShardedIndex, ShardUnavailableError, sharded  # noqa: E402
-from nfl.cluster.routing import Table, quantile_bounds  # noqa: E402
+from nfl.cluster.directory import ReconcileError, reconcile  # noqa: E402
+from nfl.cluster.routing import Table, flow_bounds, quantile_bounds  # noqa: E402
+from nfl.flow import Flow, layout  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,64 @@ def test_quantile_bounds_balance_entry_counts():
     bounds = quantile_bounds(keys, 4)
     counts = np.bincount(np.searchsorted(bounds, keys, side="right"), minlength=4)
     assert counts.max() - counts.min() <= 1
+
+
+def _cdf_flow(keys, bins, rng):
+    """A spline flow through the quantiles of a 10 % sample of keys: a flow fitted to their CDF, without torch."""
+    sample = np.sort(rng.choice(keys, keys.size // 10, replace=False)).astype(np.float64)
+    lo, hi = float(keys.min()), float(keys.max())
+    levels = np.linspace(0, 1, bins + 1)
+    knots = (np.quantile(sample, levels) - lo) / (hi - lo)
+    knots[0], knots[-1] = 0.0, 1.0
+    knots, first = np.unique(knots, return_index=True)
+    cdf = levels[first]
+    cdf[-1] = 1.0
+    return Flow(layout.pack(layout.Spline("linear", 1 / (hi - lo), -lo / (hi - lo), knots, np.diff(cdf))))
+
+
+def _counts(bounds, keys):
+    return np.bincount(np.searchsorted(bounds, keys, side="right"), minlength=bounds.size + 1)
+
+
+def test_flow_cdf_and_quantile_bounds_balance_a_skewed_key_set():
+    rng = np.random.default_rng(5)
+    keys = np.unique((rng.lognormal(0, 2, 200_000) * 1e9).astype(np.uint64))
+    rng.shuffle(keys)
+    flow = _cdf_flow(keys, 100, rng)
+    for shards in (2, 4, 7):
+        even = np.linspace(float(keys.min()), float(keys.max()), shards + 1)[1:-1].astype(np.uint64)
+        assert _counts(even, keys).max() > 0.9 * keys.size  # the key set is skewed: equal key widths fail
+        by_flow, exact = flow_bounds(keys, flow, shards), quantile_bounds(keys, shards)
+        assert (np.diff(by_flow.astype(np.float64)) > 0).all() and by_flow.dtype == keys.dtype
+        assert _counts(by_flow, keys).max() < 1.05 * keys.size / shards
+        assert _counts(exact, keys).max() - _counts(exact, keys).min() <= 1
+        z = flow.transform(keys)
+        for i, b in enumerate(by_flow.tolist(), 1):  # each bound is the first key past the CDF's cut
+            assert b == keys[z >= i / shards].min()
+    coarse = Flow(layout.pack(layout.Spline("linear", 1e-30, 0.0, np.array([0.0, 1.0]), np.array([1.0]))))
+    assert flow_bounds(keys, coarse, 4) is None  # every key in the first slice: no cut
+
+
+def test_reconcile_finishes_or_undoes_a_change_of_ranges():
+    a, b, c = "x/shard-0", "x/shard-1", "x/shard-2"
+    assert reconcile({a: {"lo": None, "hi": 5, "epoch": 1}, b: {"lo": 5, "hi": None, "epoch": 1}, c: None}) == (
+        [(a, None, 5), (b, 5, None)], [c])
+    moving = {"lo": 5, "hi": 9, "epoch": 2, "moving": {"hi": None, "to": c}}
+    left = {"lo": None, "hi": 5, "epoch": 1}
+    # a split cut short before the new shard took its range: undone
+    assert reconcile({a: left, b: moving, c: None}) == ([(a, None, 5), (b, 5, None)], [c])
+    # ... after: done (the old shard keeps its lower part; restrict drops the rest)
+    assert reconcile({a: left, b: moving, c: {"lo": 9, "hi": None, "epoch": 2}}) == (
+        [(a, None, 5), (b, 5, 9), (c, 9, None)], [])
+    into = {"lo": 5, "hi": None, "epoch": 2, "into": a}
+    # a merge of b into a cut short before a took the joined range: undone; after: done
+    assert reconcile({a: left, b: into}) == ([(a, None, 5), (b, 5, None)], [])
+    assert reconcile({a: {"lo": None, "hi": None, "epoch": 2}, b: into}) == ([(a, None, None)], [b])
+    for bad in ({a: left}, {a: left, b: {"lo": 6, "hi": None, "epoch": 1}},
+                {a: left, b: {"lo": 4, "hi": None, "epoch": 1}}, {a: None},
+                {a: left, b: moving, c: {"lo": 9, "hi": None, "epoch": 3}}):
+        with pytest.raises(ReconcileError):
+            reconcile(bad)
 
 
 def test_import_nfl_never_imports_ray():
@@ -343,3 +403,131 @@ def test_killed_durable_shard_restarts_with_every_acknowledged_write(cluster, tm
         assert sidx.contains_many(keys).all()
     finally:
         sidx.destroy()
+
+
+def _wait_restarted(sidx, i, old_pid, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info = sidx.shard_info()[i]
+            if info["pid"] != old_pid:
+                return info
+        except ShardUnavailableError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"shard {i} did not come back")
+
+
+def test_durable_shards_cut_by_the_flow_keep_it_through_restarts_and_splits(cluster, tmp_path):
+    rng = np.random.default_rng(8)
+    keys = np.unique((rng.lognormal(0, 2, 40_000) * 1e9).astype(np.uint64))
+    flow = _cdf_flow(keys, 64, rng)
+    sidx = ShardedIndex.bulk_load(keys, shards=4, flow=flow, path=tmp_path, name=f"t{next(_made)}",
+                                  namespace="nfl-tests", balance=False)
+    try:
+        st = sidx.stats()
+        sizes = [s["size"] for s in st["shards"]]
+        assert max(sizes) < 1.1 * keys.size / 4  # balanced by the flow's CDF on a skewed key set
+        assert sidx._table.bounds.tolist() == flow_bounds(keys, flow, 4).tolist()
+        assert all(s["flow_enabled"] for s in st["shards"])
+        with pytest.raises(FileExistsError):
+            ShardedIndex.bulk_load(keys, shards=2, flow="off", path=tmp_path, name="other", namespace="nfl-tests")
+        victim = sidx.shard_info()[2]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        assert _wait_restarted(sidx, 2, victim)["flow_enabled"]  # reopened from its directory, with its flow
+        ray.get(_router(sidx).split.remote(2))
+        assert [s["flow_enabled"] for s in sidx.stats()["shards"]] == [True] * 5  # the new shard too
+        _, found = sidx.get_many(keys)
+        assert found.all()
+    finally:
+        sidx.destroy()
+
+
+def test_in_memory_shard_dying_at_a_split_puts_the_index_out_of_service(cluster):
+    sidx = _load(np.arange(1000, dtype=np.uint64), shards=2, balance=False)
+    try:
+        os.kill(sidx.shard_info()[1]["pid"], signal.SIGKILL)
+        with pytest.raises(ShardUnavailableError, match="did not come back"):
+            ray.get(_router(sidx).split.remote(1))
+        with pytest.raises(ShardUnavailableError, match="out of service"):
+            sidx.get_many(np.arange(0, 1000, 10, dtype=np.uint64))  # the dead shard's part: no silent loss
+        assert sidx.get_many(np.arange(10, dtype=np.uint64))[1].all()  # the live shard still answers
+        with pytest.raises(ShardUnavailableError, match="out of service"):
+            ShardedIndex.connect(sidx.name, "nfl-tests")
+    finally:
+        sidx.destroy()
+
+
+def test_shard_dying_during_a_split_then_the_whole_cluster_reopens(cluster, tmp_path):
+    keys = np.arange(0, 60_000, 2, dtype=np.uint64)
+    sidx = _load(keys, shards=2, path=str(tmp_path), balance=False)
+    range_file = tmp_path / "shard-1" / "range.json"
+    victim = sidx.shard_info()[1]["pid"]
+    acked, failures, other = {}, [], []
+    stop, moving_seen = threading.Event(), threading.Event()
+
+    def killer():  # kills the splitting shard once it has durably refused its upper half
+        while not stop.is_set():
+            if b"moving" in range_file.read_bytes():
+                os.kill(victim, signal.SIGKILL)
+                moving_seen.set()
+                return
+            time.sleep(0.001)
+
+    def writer():
+        client = ShardedIndex.connect(sidx.name, "nfl-tests", balance=False)
+        k = 1
+        while not stop.is_set():
+            batch = np.arange(k, k + 2 * 64, 2, dtype=np.uint64) + 30_000  # odd keys over both halves of shard 1
+            try:
+                client.put_many(batch, batch.astype(np.int64) * 5)
+                acked.update(dict.fromkeys(batch.tolist()))
+            except ShardUnavailableError as exc:
+                failures.append(exc)
+            except Exception as exc:  # anything else fails the test
+                other.append(exc)
+                return
+            k = (k + 2 * 64) % 30_000
+
+    threads = [threading.Thread(target=f) for f in (killer, writer)]
+    for th in threads:
+        th.start()
+    try:
+        repeated = ray.get(_router(sidx).split.remote(1))
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(timeout=120)
+    try:
+        assert not any(th.is_alive() for th in threads), "a call hung"
+        assert not other, other[:3]
+        assert moving_seen.is_set() and repeated >= 1, "the shard did not die during its split"
+        assert all("died or is restarting" in str(e) for e in failures)
+        assert sidx.stats()["shard_count"] == 3  # refreshes this client's table
+        bounds = sidx._table.bounds.tolist()
+        assert len(bounds) == 2
+        want = np.array(sorted(acked), dtype=np.uint64)
+        values, found = sidx.get_many(want)
+        assert found.all() and (values == want.astype(np.int64) * 5).all()
+        size = len(sidx)
+        # every actor gone at once, nothing closed: the whole cluster reopens from its directories
+        for handle in [sidx._shard(n) for n in sidx._table.names] + [_router(sidx)]:
+            ray.kill(handle, no_restart=True)
+        sidx = None
+        again = ShardedIndex.open(tmp_path, name=f"t{next(_made)}", namespace="nfl-tests", balance=False)
+        try:
+            assert again._table.bounds.tolist() == bounds
+            assert len(again) == size
+            values, found = again.get_many(want)
+            assert found.all() and (values == want.astype(np.int64) * 5).all()
+            assert again.contains_many(keys).all()
+            ks, _ = again.range(0, 2**64)
+            assert (np.diff(ks.astype(np.float64)) > 0).all() and ks.size == size
+            again[7] = 7  # writable, and split numbering goes on past the old shards
+            ray.get(_router(again).split.remote(0))
+            assert again[7] == 7 and (tmp_path / "shard-3").is_dir()
+        finally:
+            again.destroy()
+    finally:
+        if sidx is not None:
+            sidx.destroy()

@@ -473,12 +473,14 @@ static void op_execute(input *in, nfl_index *idx, model *m)
     }
     nfl_exec_report rep;
     uint64_t op_ticks[N], batch_ticks[N];
-    int timed = n && u8(in) % 2;
-    REQUIRE(nfl_execute(idx, op, key, value, scan_len, expected, n, batch, timed ? op_ticks : NULL,
-                        timed ? batch_ticks : NULL, &rep) == NFL_OK, "execute failed");
+    uint8_t how = n ? u8(in) : 0; /* bit 0: timed; bit 1: one op at a time (nfl_execute_each) */
+    int timed = how & 1;
+    REQUIRE((how & 2 ? nfl_execute_each : nfl_execute)(idx, op, key, value, scan_len, expected, n, batch,
+                                                      timed ? op_ticks : NULL, timed ? batch_ticks : NULL,
+                                                      &rep) == NFL_OK, "execute failed");
     REQUIRE(rep.ops_done == n && rep.first_mismatch == -1, "execute result");
     REQUIRE(rep.scanned == scanned, "execute scanned");
-    uint64_t op_sum = 0, batch_sum = 0; /* chained timing: op latencies sum to the batches' */
+    uint64_t op_sum = 0, batch_sum = 0; /* ops' times (chained or each alone) fit in their batches' */
     for (size_t i = 0; timed && i < n; i++)
         op_sum += op_ticks[i], batch_sum += i % batch ? 0 : batch_ticks[i / batch];
     REQUIRE(op_sum <= batch_sum, "execute: op ticks exceed batch ticks");

@@ -3,6 +3,7 @@
     from nfl.cluster import ShardedIndex
     sidx = ShardedIndex.bulk_load(keys, values, shards=4)
     values, found = sidx.get_many(queries); sidx[k] = v; sidx.range(lo, hi)
+    sidx = ShardedIndex.open(path)   # a durable one (bulk_load(..., path=path)) after its actors are gone
 
 Needs Ray (pip install "nfl[cluster]"); `import nfl` never imports this.
 """
@@ -11,6 +12,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('nfl.cluster needs Ray: pip install "nfl[cluster]"') from exc
 
+from nfl.cluster.directory import ReconcileError
 from nfl.cluster.sharded import ShardedIndex, ShardUnavailableError
 
-__all__ = ["ShardedIndex", "ShardUnavailableError"]
+__all__ = ["ShardedIndex", "ShardUnavailableError", "ReconcileError"]

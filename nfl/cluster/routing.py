@@ -82,6 +82,24 @@ class Table:
                      np.delete(self.bounds, i))
 
 
+def flow_bounds(keys: np.ndarray, flow, shards: int):
+    """The N-1 cuts of the flow's CDF at 1/N, 2/N, ...: for each, the smallest key the flow maps past it.
+
+    A trained flow maps keys near-uniformly into [0, 1], so equal slices of
+    its output hold about equal entry counts.  Returns the bounds, strictly
+    ascending, or None when a slice holds no key (the flow is too coarse for
+    this many shards).  Cost: one transform of the keys plus O(n).
+    """
+    z = flow.transform(keys)
+    owner = np.minimum((z * shards).astype(np.int64), shards - 1)
+    counts = np.bincount(owner, minlength=shards)
+    if (counts == 0).any():
+        return None
+    firsts = np.full(shards, keys.max(), dtype=keys.dtype)
+    np.minimum.at(firsts, owner, keys)  # z is monotone in the key: slice i starts at its smallest key
+    return firsts[1:]
+
+
 def quantile_bounds(keys: np.ndarray, shards: int) -> np.ndarray:
     """The N-1 keys that cut unique keys (any order) into N ranges of equal counts.
 

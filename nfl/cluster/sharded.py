@@ -14,25 +14,41 @@ Not atomic across shards: a batch that spans shards is applied shard by
 shard, and a shard that dies mid-call (ShardUnavailableError) may or may not
 have applied its part; the other parts were applied.
 """
+import os
 import time
 
 import numpy as np
 import ray
 
 from nfl import _keys
+from nfl.cluster import directory
+from nfl.cluster.errors import DEAD, ShardUnavailableError
 from nfl.cluster.router import Router
-from nfl.cluster.routing import Table, quantile_bounds
+from nfl.cluster.routing import Table, flow_bounds, quantile_bounds
 
 RouterActor = ray.remote(Router)
-
-
-class ShardUnavailableError(RuntimeError):
-    """A shard's actor died (or is restarting) while it ran a call; its part may or may not be applied."""
-
-
 _CHUNK = 4096  # keys per scan() call of an ascending irange
 _MAX_STUCK = 20  # refusals under an unchanged table before giving up
-_DEAD = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+
+
+INLINE_BYTES = 4 << 20  # arguments and results up to this size travel inside Ray's task messages
+
+
+def _start_ray(namespace):
+    """ray.init(namespace=...) unless Ray is running in this process.
+
+    A Ray it starts passes objects up to INLINE_BYTES inside its task
+    messages, not through the shared-memory object store (Ray's default
+    cut is 100 KiB): a shard's part of a 64K-key batch is 256 KiB out and
+    288 KiB back, and the object store's create/seal/fetch round trips cost
+    more than copying that inline (README: measured).  Set
+    RAY_max_direct_call_object_size yourself to choose otherwise, or when
+    you start Ray yourself.
+    """
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_max_direct_call_object_size", str(INLINE_BYTES))
+    ray.init(namespace=namespace)
 
 
 def _router_name(name):
@@ -43,12 +59,17 @@ class ShardedIndex:
     """An ordered map from 8-byte keys to 8-byte integer values over Ray actors.
 
     Build one with ShardedIndex.bulk_load(keys, ...); attach another client to
-    running shards with ShardedIndex.connect(name, namespace).  A client
+    running shards with ShardedIndex.connect(name, namespace); restart a
+    durable one whose actors are all gone with ShardedIndex.open(path).  A client
     object is for one thread; several clients (threads, processes, machines)
     may share the shards.
     """
 
     def __init__(self, router, name, namespace, balance=True):
+        """A client of the shards a router actor serves; use bulk_load or connect, which make it.
+
+        Raises what Ray raises if the router is gone Cost: two Ray calls to the router.
+        """
         self._router, self.name, self.namespace = router, name, namespace
         self._balance = balance
         self._handles = {}
@@ -67,19 +88,25 @@ class ShardedIndex:
         """A sharded index over keys (any order), in `shards` ranges of equal entry counts.
 
         keys/values/flow: as nfl.Index.bulk_load (the flow is chosen once, on
-        all keys, and every in-memory shard uses it).  path: a directory for
-        durable shards (path/shard-<n>, each an nfl.open index with range.json;
-        durable shards have no flow); Ray restarts a durable shard's actor up
-        to max_restarts times from its directory.  name/namespace: the Ray
-        names to connect() by; detached: actors outlive this driver.
-        balance: split/merge shards as writes skew them.  Starts Ray
-        (ray.init()) if it is not running.  Cost: O(n) to find the cuts, one
-        bulk load per shard, all shards in parallel.
+        all keys, and every shard, durable or not, and every shard a split
+        makes later uses it).  The ranges are cut where the flow's CDF
+        crosses 1/N, 2/N, ... when a flow is chosen (routing.flow_bounds),
+        else at the exact key quantiles (also when the flow leaves a slice
+        empty).  path: a new directory for durable shards (directory.py:
+        path/shard-<n>, each an nfl.open index with range.json; FileExistsError
+        if path holds a sharded index already: reopen it with open());
+        Ray restarts a durable shard's actor up to max_restarts times from
+        its directory.  name/namespace: the Ray names to connect() by;
+        detached: actors outlive this driver.  balance: split/merge shards
+        as writes skew them.  Starts Ray (see _start_ray) if it is not running.
+        Raises what nfl.Index.bulk_load raises for keys, values and flow,
+        ValueError for shards < 1 (the actors made so far are destroyed on any
+        failure).  Cost: O(n) to find the cuts (plus the flow's training, if asked),
+        one bulk load per shard, all shards in parallel.
         """
         from nfl.switch import choose_flow
 
-        if not ray.is_initialized():
-            ray.init()
+        _start_ray(namespace)
         keys = _keys.bulk_keys(keys)
         if values is None:
             values = np.arange(keys.size, dtype=np.int64)
@@ -88,19 +115,22 @@ class ShardedIndex:
         values = _keys.value_array(values, value_dtype, keys.size).view(value_dtype)
         if type(shards) is not int or shards < 1:
             raise ValueError(f"shards must be an int >= 1, got {shards!r}")
-        chosen = choose_flow(keys, flow).flow if path is None else None
-        shard_flow = "off" if chosen is None else chosen
-        bounds = quantile_bounds(keys, min(shards, max(1, keys.size)))
-        options = {"name": _router_name(name), "namespace": namespace, "num_cpus": 0,
-                   "lifetime": "detached" if detached else None}
-        router = RouterActor.options(**options).remote(name, namespace, keys.dtype.name, value_dtype, path,
-                                                       sync, chosen, max_restarts)
-        names = ray.get(router.new_shards.remote(bounds.size + 1))
+        chosen = choose_flow(keys, flow).flow
+        count = min(shards, max(1, keys.size))
+        bounds = None if chosen is None or count == 1 else flow_bounds(keys, chosen, count)
+        bounds = quantile_bounds(keys, count) if bounds is None else bounds
+        if path is not None:
+            path = os.fspath(path)
+            directory.write_manifest(path, keys.dtype.name, value_dtype, sync, chosen)
+        router = cls._start_router(name, namespace, detached, keys.dtype.name, value_dtype, path, sync, chosen,
+                                   max_restarts)
         try:
+            names = ray.get(router.new_shards.remote(bounds.size + 1))
             table = Table(1, tuple(names), (1,) * len(names), bounds)
             owned, none = dict(table.partition(keys)), np.arange(0)
             ray.get([ray.get_actor(n, namespace=namespace).adopt.remote(
-                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1, shard_flow)
+                keys[owned.get(i, none)], values[owned.get(i, none)], *table.span(i), 1,
+                "off" if chosen is None else chosen)
                 for i, n in enumerate(names)])
             ray.get(router.install.remote(table))
         except BaseException:
@@ -109,15 +139,54 @@ class ShardedIndex:
             raise
         return cls(router, name, namespace, balance)
 
+    @staticmethod
+    def _start_router(name, namespace, detached, *args):
+        options = {"name": _router_name(name), "namespace": namespace, "num_cpus": 0,
+                   "lifetime": "detached" if detached else None}
+        return RouterActor.options(**options).remote(name, namespace, *args)
+
+    @classmethod
+    def open(cls, path, *, name="nfl", namespace="nfl", balance=True, detached=False, max_restarts=5):
+        """Reopens the durable sharded index in path after its actors are gone (all of them).
+
+        Starts a router and one shard actor per shard directory; each shard
+        reopens its durable index (every acknowledged write, its flow); a
+        split or merge a crash left half done is finished or undone
+        (directory.reconcile); the table's boundaries are the shards' saved
+        ranges.  name/namespace/balance/detached/max_restarts: as bulk_load.
+        Raises FileNotFoundError if path holds no sharded index,
+        directory.ReconcileError (a ValueError) if the shards' ranges cannot
+        be reconciled, ValueError if the name is taken by running actors.
+        Cost: each shard's nfl.open (snapshot load and log replay), in parallel.
+        """
+        _start_ray(namespace)
+        path = os.fspath(path)
+        key_dtype, value_dtype, sync, flow = directory.read_manifest(path)
+        router = cls._start_router(name, namespace, detached, key_dtype, value_dtype, path, sync, flow,
+                                   max_restarts)
+        try:
+            ray.get(router.reopen.remote())
+        except BaseException:
+            ray.get(router.destroy.remote())
+            ray.kill(router)
+            raise
+        return cls(router, name, namespace, balance)
+
     @classmethod
     def connect(cls, name="nfl", namespace="nfl", *, balance=True):
-        """A client of the running sharded index called name in namespace (ValueError if none)."""
-        if not ray.is_initialized():
-            ray.init(namespace=namespace)
+        """A client of the running sharded index called name in namespace.
+
+        Raises ValueError if there is none. Cost: two Ray calls to the router
+        (Ray is started first, see _start_ray, if it is not running).
+        """
+        _start_ray(namespace)
         return cls(ray.get_actor(_router_name(name), namespace=namespace), name, namespace, balance)
 
     def destroy(self):
-        """Closes and kills every shard and the router; this and every other client are then unusable."""
+        """Closes and kills every shard and the router; this and every other client are then unusable.
+
+        Raises what Ray raises if the router is already gone. Cost: one call per shard to close it.
+        """
         ray.get(self._router.destroy.remote())
         ray.kill(self._router)
 
@@ -157,7 +226,7 @@ class ShardedIndex:
         """
         try:
             return ray.get(refs)
-        except _DEAD:
+        except DEAD:
             pass
         self._refresh()
         alive = set(self._table.names)
@@ -165,7 +234,7 @@ class ShardedIndex:
         for ref, name in zip(refs if isinstance(refs, list) else [refs], names):
             try:
                 answers.append(ray.get(ref))
-            except _DEAD as exc:
+            except DEAD as exc:
                 if name in alive:
                     raise ShardUnavailableError(
                         f"shard {name} of {self.name!r} died or is restarting during {what}; "
@@ -201,29 +270,28 @@ class ShardedIndex:
         get_many's (values, found)).  Parts refused on a stale table are sent
         again after a refresh; accepted ones are never re-sent.
         """
-        todo = np.arange(keys.size)
+        todo = None  # the positions still to run; None: all (the first pass, no copy)
         write = method in ("put_many", "insert_many", "delete_many")
-        while todo.size:
+        while True:
             t = self._table
-            sub = keys[todo]
-            parts = t.partition(sub)
-            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[todo[pos]],)))
-                    for i, pos in parts]
-            answers = self._get(refs, [t.names[i] for i, _ in parts], method)
+            sub = keys if todo is None else keys[todo]
+            parts = [(i, pos if todo is None else todo[pos], pos) for i, pos in t.partition(sub)]
+            refs = [self._send(i, method, sub[pos], *(() if values is None else (values[where],)))
+                    for i, where, pos in parts]
+            answers = self._get(refs, [t.names[i] for i, _, _ in parts], method)
             refused = []
-            for (i, pos), got in zip(parts, answers):
+            for (i, where, _), got in zip(parts, answers):
                 if got is None:
-                    refused.append(todo[pos])
+                    refused.append(where)
                     continue
                 result, self._sizes[t.names[i]] = got
-                where = todo[pos]
                 for arr, part in zip(out, result if len(out) > 1 else (result,)):
                     arr[where] = part
             if refused:
                 self._refresh(stale=True)
                 todo = np.sort(np.concatenate(refused))  # the caller's order again
             else:
-                todo = todo[:0]
+                break
         if write:
             self._maybe_rebalance()
 
@@ -245,7 +313,11 @@ class ShardedIndex:
             self._pending_rebalance = self._router.rebalance.remote()
 
     def rebalance(self) -> int:
-        """Splits and merges shards now (see Router.rebalance); the number of changes made."""
+        """Splits and merges shards now (see Router.rebalance); the number of changes made.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one router call, plus
+        a bulk load of each shard it splits or merges.
+        """
         changes = ray.get(self._router.rebalance.remote())
         self._refresh()
         return changes
@@ -259,39 +331,82 @@ class ShardedIndex:
     # ---- point operations -----------------------------------------------------------
 
     def get(self, key, default=None):
-        """The value of key, or default (one call to its shard)."""
+        """The value of key, or default.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         value = self._one("get", key)  # None: absent (values are integers)
         return default if value is None else value
 
     def __getitem__(self, key):
+        """The value of key.
+
+        Raises KeyError if it is absent; ValueError/TypeError for a key (or value) the dtypes cannot
+        hold, ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         value = self._one("get", key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key, value):
+        """Upserts key.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         self._one("__setitem__", key, value)
 
     def insert(self, key, value) -> bool:
-        """Adds key; False (and no change) if it is already there."""
+        """Adds key; False (and no change) if it is already there.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         return self._one("insert", key, value)
 
     def replace(self, key, value) -> bool:
-        """Changes the value of an existing key; False if it is absent."""
+        """Changes the value of an existing key; False if it is absent.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         _keys.value_bits(value, self.value_dtype)
         return self._one("replace", key, value)
 
     def delete(self, key) -> bool:
-        """Removes key; False if it was absent."""
+        """Removes key; False if it was absent.
+
+        Raises ValueError/TypeError for a key (or value) the dtypes cannot hold,
+        ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the key's
+        shard (a round trip), O(depth) there.
+        """
         return self._one("delete", key)
 
     def __delitem__(self, key):
+        """Removes key.
+
+        Raises KeyError if it is absent; ValueError/TypeError for a key (or value) the dtypes cannot
+        hold, ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         if not self.delete(key):
             raise KeyError(key)
 
     def __contains__(self, key):
+        """Whether key is present; False for anything the key dtype cannot hold.
+
+        Raises ShardUnavailableError if the shard's actor dies meanwhile. Cost: one Ray call to the
+        key's shard (a round trip), O(depth) there.
+        """
         try:
             self._key(key)
         except (TypeError, ValueError):
@@ -299,38 +414,70 @@ class ShardedIndex:
         return self._one("__contains__", key)
 
     def __len__(self):
+        """The entry count over all shards.  Raises ShardUnavailableError if a shard's actor dies
+        meanwhile.  Cost: one call to each shard, all at once."""
         return sum(self._all("__len__"))
 
     # ---- batch operations -------------------------------------------------------------
 
     def get_many(self, keys):
-        """(values, found) in the caller's order; values are 0 where not found."""
+        """(values, found) in the caller's order; values are 0 where not found.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         values, found = np.zeros(k.size, dtype=self.value_dtype), np.zeros(k.size, dtype=bool)
         self._batch("get_many", k, out=(values, found))
         return values, found
 
     def contains_many(self, keys):
-        """A bool array: which keys are present."""
+        """A bool array: which keys are present.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         found = np.zeros(k.size, dtype=bool)
         self._batch("contains_many", k, out=(found,))
         return found
 
     def put_many(self, keys, values):
-        """Upserts a batch; with duplicate keys in the batch the last wins (they share a shard)."""
+        """Upserts a batch; with duplicate keys in the batch the last wins (they share a shard).
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         self._batch("put_many", k, self._value_array(values, k.size))
 
     def insert_many(self, keys, values):
-        """Inserts a batch; a bool array, False where the key existed."""
+        """Inserts a batch; a bool array, False where the key existed.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         inserted = np.zeros(k.size, dtype=bool)
         self._batch("insert_many", k, self._value_array(values, k.size), out=(inserted,))
         return inserted
 
     def delete_many(self, keys):
-        """Deletes a batch; a bool array, True where the key was there."""
+        """Deletes a batch; a bool array, True where the key was there.
+
+        Raises ValueError/TypeError for keys or values the dtypes cannot hold (ValueError for a
+        length mismatch), ShardUnavailableError if a shard's actor dies meanwhile (its part may or
+        may not be applied). Cost: one Ray call to each shard the keys fall in, all at once, O(m *
+        depth) in all for m keys.
+        """
         k = self._key_array(keys)
         deleted = np.zeros(k.size, dtype=bool)
         self._batch("delete_many", k, out=(deleted,))
@@ -353,7 +500,9 @@ class ShardedIndex:
     def range(self, lo, hi):
         """Entries with lo <= key < hi, ascending, as (keys, values) arrays, across shards.
 
-        One call to each shard the range overlaps, all at once."""
+        Raises TypeError for a bound that is not a number,
+        ShardUnavailableError if a shard's actor dies meanwhile.  Cost: one
+        call to each shard the range overlaps, all at once, O(log n + k) for k entries."""
         while True:
             t = self._table
             shards = range(t.shard_of(lo), t.shard_of(hi) + 1) if lo < hi else range(0)
@@ -368,7 +517,9 @@ class ShardedIndex:
     def scan(self, start, count):
         """The first count entries with key >= start, as (keys, values) arrays, across shards.
 
-        Shard after shard from the one owning start, until count entries."""
+        Raises ValueError for a negative count, ShardUnavailableError if a
+        shard's actor dies meanwhile.  Cost: one call to each shard read,
+        shard after shard from the one owning start, until count entries."""
         if type(count) is not int:
             count = _keys._integral(count, "count")
         if count < 0:
@@ -396,7 +547,10 @@ class ShardedIndex:
         inclusive: (include minimum, include maximum), as SortedDict.irange.
         Ascending: read _CHUNK keys per scan() call as the iterator advances;
         reverse=True reads the whole span first (one range() call), then
-        walks it backwards.
+        walks it backwards.  Raises TypeError for a bound that is not a
+        number, ShardUnavailableError if a shard's actor dies meanwhile.
+        Cost: O(1) amortized per key ascending; O(k) up front for k keys in
+        reverse.
         """
         lo_in, hi_in = inclusive
 
@@ -430,24 +584,40 @@ class ShardedIndex:
             yield k
 
     def lower_bound(self, key):
-        """The smallest key >= key, or None."""
+        """The smallest key >= key, or None.
+
+        Raises TypeError for a key that is not a number, ShardUnavailableError if a shard's actor
+        dies meanwhile. Cost: as scan(key, 1), a call to the key's shard, then to the next ones while they are empty.
+        """
         keys, _ = self.scan(key, 1)
         return keys[0].item() if keys.size else None
 
     def min_key(self):
-        """The smallest key, or None when empty."""
+        """The smallest key, or None when empty.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         found = [k for k in self._all("min_key") if k is not None]
         return found[0] if found else None
 
     def max_key(self):
-        """The largest key, or None when empty."""
+        """The largest key, or None when empty.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         found = [k for k in self._all("max_key") if k is not None]
         return found[-1] if found else None
 
     # ---- introspection ----------------------------------------------------------------
 
     def stats(self) -> dict:
-        """Totals (size, memory_bytes, shards, table version) and each shard's stats() with its range."""
+        """Totals (size, memory_bytes, shards, table version) and each shard's stats() with its range.
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         per = self._all("stats")
         t = self._table
         shards = [{"name": t.names[i], "lo": t.span(i)[0], "hi": t.span(i)[1], "epoch": t.epochs[i], **st}
@@ -457,7 +627,11 @@ class ShardedIndex:
                 "table_version": t.version, "shards": shards}
 
     def shard_info(self) -> list:
-        """Each shard's range, epoch, process id and durability, in key order (operators, tests)."""
+        """Each shard's range, epoch, process id and durability, in key order (operators, tests).
+
+        Raises ShardUnavailableError if a shard's actor dies meanwhile. Cost: one call to each
+        shard, all at once.
+        """
         names = self._table.names
         return self._get([self._shard(n).info.remote() for n in names], names, "shard_info")
 

@@ -130,6 +130,12 @@ class DurableIndex:
     """
 
     def __init__(self, path, key_dtype=None, value_dtype=None, sync="always", strict=False):
+        """Opens (or creates) the durable index in directory path: see nfl.open, which calls it.
+
+        Raises as nfl.open does (LockedError, SnapshotError, WalError,
+        ValueError for an unknown sync).  Cost: O(n) to load the snapshot and
+        replay the log.
+        """
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}; got {sync!r}")
         self.path = os.fspath(path)
@@ -273,14 +279,30 @@ class DurableIndex:
         return k, _keys.value_array(values, dtype, k.size)
 
     def __setitem__(self, key, value):
+        """Upserts key: logged, then applied.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         self._write(wal.UPSERT, *self._entry_bits(key, value))
 
     def insert(self, key, value) -> bool:
-        """Adds key; False (and no change) if it is already there."""
+        """Adds key; False (and no change) if it is already there.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         return bool(self._write(wal.INSERT, *self._entry_bits(key, value))[0])
 
     def replace(self, key, value) -> bool:
-        """Changes the value of an existing key; False if it is absent (nothing is logged)."""
+        """Changes the value of an existing key; False if it is absent (nothing is logged).
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         keys, values = self._entry_bits(key, value)
         with self._lock:  # logged as an upsert of a key known to be there
             index = self._live()
@@ -290,15 +312,31 @@ class DurableIndex:
         return True
 
     def delete(self, key) -> bool:
-        """Removes key; False if it was absent."""
+        """Removes key; False if it was absent.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         return bool(self._write(wal.DELETE, self._key_bits(key))[0])
 
     def __delitem__(self, key):
+        """Removes key; KeyError if it is absent.
+
+        KeyError for an absent key. Raises ValueError/TypeError for a key or value the dtypes cannot
+        hold (nothing logged), ValueError once closed, ForkedError in a child of fork(), OSError if
+        the log write fails. Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         if not self.delete(key):
             raise KeyError(key)
 
     def pop(self, key, default=_MISSING):
-        """Removes key (one delete record) and returns its value; default (nothing logged) or KeyError if absent."""
+        """Removes key (one delete record) and returns its value; default (nothing logged) or KeyError if absent.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         keys = self._key_bits(key)
         with self._lock:
             value = self._live().get(key, _MISSING)
@@ -310,7 +348,12 @@ class DurableIndex:
         return value
 
     def popitem(self, last=True):
-        """Removes the largest (smallest with last=False) entry, one delete record; KeyError if empty."""
+        """Removes the largest (smallest with last=False) entry, one delete record; KeyError if empty.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         with self._lock:
             try:
                 key, value = self._live().peekitem(-1 if last else 0)
@@ -320,7 +363,12 @@ class DurableIndex:
         return key, value
 
     def setdefault(self, key, default=None):
-        """The value of key; if absent, logs and inserts default first (checked only then)."""
+        """The value of key; if absent, logs and inserts default first (checked only then).
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record (fdatasync'd with sync="always"), then O(depth).
+        """
         self._key_bits(key)
         with self._lock:
             index = self._live()
@@ -331,31 +379,62 @@ class DurableIndex:
         return value
 
     def update(self, other=(), /):
-        """Upserts every pair of other (a mapping or (key, value) pairs, as dict.update): one log record."""
+        """Upserts every pair of other (a mapping or (key, value) pairs, as dict.update): one log record.
+
+        TypeError/ValueError for an element that is not a pair (nothing logged). Raises
+        ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged), ValueError
+        once closed, ForkedError in a child of fork(), OSError if the log write fails. Cost: O(m)
+        Python work for m pairs, one log record, then the batch upsert.
+        """
         self._write(wal.UPSERT, *self._live()._pair_bits(other))
 
     def clear(self):
-        """Removes every entry: one delete record of all the keys."""
+        """Removes every entry: one delete record of all the keys.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: O(n): a record of n keys, then n deletes.
+        """
         with self._lock:
             keys, _ = self._live()._export()
             self._log_and_apply(wal.DELETE, keys.view(np.uint64), None)
 
     def put_many(self, keys, values):
-        """Upserts a batch (one log record); with duplicate keys the last wins."""
+        """Upserts a batch (one log record); with duplicate keys the last wins.
+
+        ValueError for a length mismatch. Raises ValueError/TypeError for a key or value the dtypes
+        cannot hold (nothing logged), ValueError once closed, ForkedError in a child of fork(),
+        OSError if the log write fails. Cost: one log record of m keys, then O(m * depth).
+        """
         self._write(wal.UPSERT, *self._entry_arrays(keys, values))
 
     def insert_many(self, keys, values):
-        """Inserts a batch (one log record); a bool array, False where the key existed."""
+        """Inserts a batch (one log record); a bool array, False where the key existed.
+
+        ValueError for a length mismatch. Raises ValueError/TypeError for a key or value the dtypes
+        cannot hold (nothing logged), ValueError once closed, ForkedError in a child of fork(),
+        OSError if the log write fails. Cost: one log record of m keys, then O(m * depth).
+        """
         return self._write(wal.INSERT, *self._entry_arrays(keys, values))
 
     def delete_many(self, keys):
-        """Deletes a batch (one log record); a bool array, True where the key was there."""
+        """Deletes a batch (one log record); a bool array, True where the key was there.
+
+        Raises ValueError/TypeError for a key or value the dtypes cannot hold (nothing logged),
+        ValueError once closed, ForkedError in a child of fork(), OSError if the log write fails.
+        Cost: one log record of m keys, then O(m * depth).
+        """
         return self._write(wal.DELETE, self._key_array(keys))
 
     # ---- checkpoint and close ------------------------------------------------------
 
     def checkpoint(self) -> None:
-        """Saves a snapshot of the current contents and empties the log."""
+        """Saves a snapshot of the current contents and empties the log.
+
+        Raises ValueError once closed, ForkedError in a child of fork(),
+        OSError from the file system (the old snapshot and the log are then
+        intact).  Cost: O(n): the snapshot written and fsynced, the log truncated.
+        """
         with self._lock:
             snapshot.save(self._live()._to_record(), self._file("snapshot"), wal_seq=self._seq)
             self._wal.reset()
@@ -373,7 +452,8 @@ class DurableIndex:
 
         In a child of fork() it drops the child's copies of the files only;
         the parent's store stays open.  Iterators taken before raise
-        ValueError afterwards.
+        ValueError afterwards.  Raises OSError only if the final flush
+        fails.  Cost: O(1) (a flush with sync="none").
         """
         if self._lock.forked():
             self._release()  # not under self._lock: in the child it raises ForkedError
@@ -383,27 +463,33 @@ class DurableIndex:
 
     @property
     def closed(self) -> bool:
+        """Whether close() has run (then every read and write raises ValueError)."""
         return self._index is None
 
     def __enter__(self):
+        """The index itself, for a with block that closes it.  Raises ValueError if closed.  Cost: O(1)."""
         self._live()
         return self
 
     def __exit__(self, *exc):
+        """Closes the index (see close); exceptions of the block propagate.  Cost: as close()."""
         self.close()
 
     # ---- reads: those of Index -----------------------------------------------------
 
     @property
     def key_dtype(self) -> str:
+        """The key dtype's name, as Index.key_dtype; ValueError once closed."""
         return self._live().key_dtype
 
     @property
     def value_dtype(self) -> str:
+        """The value dtype's name, as Index.value_dtype; ValueError once closed."""
         return self._live().value_dtype
 
     @property
     def flow(self):
+        """The Flow in use, or None, as Index.flow; ValueError once closed."""
         return self._live().flow
 
     def __repr__(self):
@@ -413,12 +499,18 @@ class DurableIndex:
                 f"{len(self._index)} keys, sync={self.sync}>")
 
 
+def _read_doc(name):
+    """The docstring of a read: Index's, and what the durable index adds to its contract."""
+    return (f"{getattr(Index, name).__doc__}\n\nAs Index.{name} (the single-key reads: see Index's class "
+            f"docstring): the same exceptions, plus ValueError once the durable index is closed, and the same cost.")
+
+
 def _reader(name):
     def read(self, *args, **kwargs):
         return getattr(self._live(), name)(*args, **kwargs)
 
     read.__name__ = read.__qualname__ = name
-    read.__doc__ = getattr(Index, name).__doc__
+    read.__doc__ = _read_doc(name)
     return read
 
 
@@ -429,7 +521,7 @@ def _iterator(name):
             yield item
 
     iterate.__name__ = iterate.__qualname__ = name
-    iterate.__doc__ = getattr(Index, name).__doc__
+    iterate.__doc__ = _read_doc(name)
     return iterate
 
 
@@ -438,7 +530,8 @@ def _view(view):
         return view(self)
 
     make.__name__ = make.__qualname__ = view.__name__[:-4].lower()
-    make.__doc__ = f"A live {view.__name__} of the durable index (nfl.views); iterating it after close() raises."
+    make.__doc__ = (f"A live {view.__name__} of the durable index (nfl.views); iterating it after close() "
+                    f"raises ValueError.  Cost: O(1); iterating it O(n).")
     return make
 
 
