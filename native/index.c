@@ -312,9 +312,8 @@ size_t nfl_size(const nfl_index *idx)
 
 /* ---- batch operations ----------------------------------------------------- */
 
-/* Encodes and transforms one chunk of a batch. */
-static size_t prepare_chunk(const nfl_index *idx, const uint64_t *keys,
-                            size_t n, size_t at, uint64_t *enc, double *z)
+size_t index_prepare_chunk(const nfl_index *idx, const uint64_t *keys,
+                           size_t n, size_t at, uint64_t *enc, double *z)
 {
     size_t m = n - at < INDEX_CHUNK ? n - at : INDEX_CHUNK;
     nfl_encode(idx->tree.key_type, keys + at, enc, m);
@@ -322,14 +321,13 @@ static size_t prepare_chunk(const nfl_index *idx, const uint64_t *keys,
     return m;
 }
 
-void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
-                  uint64_t *values, uint8_t *found)
+void index_get_many(const nfl_index *idx, const uint64_t *keys, size_t n,
+                    uint64_t *values, uint8_t *found)
 {
     uint64_t enc[INDEX_CHUNK];
     double z[INDEX_CHUNK];
-    index_read_begin(idx);
     for (size_t at = 0; at < n;) {
-        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        size_t m = index_prepare_chunk(idx, keys, n, at, enc, z);
         uint64_t *hit[INDEX_CHUNK];
         afli_find_batch(&idx->tree, enc, z, m, idx->prefetch, hit);
         for (size_t i = 0; i < m; i++) {
@@ -339,6 +337,13 @@ void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
         }
         at += m;
     }
+}
+
+void nfl_get_many(nfl_index *idx, const uint64_t *keys, size_t n,
+                  uint64_t *values, uint8_t *found)
+{
+    index_read_begin(idx);
+    index_get_many(idx, keys, n, values, found);
     index_read_end(idx);
 }
 
@@ -360,7 +365,7 @@ void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
     uint64_t enc[INDEX_CHUNK];
     double z[INDEX_CHUNK];
     for (size_t at = 0; at < n;) {
-        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        size_t m = index_prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++) {
             out[at + i].enc = enc[i];
@@ -378,7 +383,7 @@ int nfl_put_many(nfl_index *idx, const uint64_t *keys,
     int rc = NFL_OK;
     index_write_begin(idx);
     for (size_t at = 0; at < n && rc == NFL_OK;) {
-        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        size_t m = index_prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++) {
             int r = afli_put(&idx->tree, enc[i], z[i], values[at + i], mode,
@@ -403,7 +408,7 @@ void nfl_delete_many(nfl_index *idx, const uint64_t *keys, size_t n,
     double z[INDEX_CHUNK];
     index_write_begin(idx);
     for (size_t at = 0; at < n;) {
-        size_t m = prepare_chunk(idx, keys, n, at, enc, z);
+        size_t m = index_prepare_chunk(idx, keys, n, at, enc, z);
         warm_chunk(idx, enc, z, m);
         for (size_t i = 0; i < m; i++)
             deleted[at + i] = (uint8_t)afli_remove(&idx->tree, enc[i], z[i], NULL);

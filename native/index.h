@@ -57,5 +57,13 @@ void index_prepare(nfl_index *idx, const uint64_t *keys, size_t n,
                    index_key *out);
 size_t index_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
                    uint64_t *keys, uint64_t *values, size_t max);
+/* index_prepare_chunk: encodes and transforms keys[at..] into enc and z, at
+ * most INDEX_CHUNK of them; returns how many.
+ * index_get_many: nfl_get_many without taking the lock (parallel.c runs it
+ * on each thread's slice under the caller's read lock). */
+size_t index_prepare_chunk(const nfl_index *idx, const uint64_t *keys,
+                           size_t n, size_t at, uint64_t *enc, double *z);
+void index_get_many(const nfl_index *idx, const uint64_t *keys, size_t n,
+                    uint64_t *values, uint8_t *found);
 
 #endif

@@ -141,6 +141,23 @@ int nfl_put_many(nfl_index *index, const uint64_t *keys,
 void nfl_delete_many(nfl_index *index, const uint64_t *keys, size_t n,
                      uint8_t *deleted);
 
+/* The batch operations above split over up to `threads` threads (the caller
+ * among them; 1 or less: the calls above), with the same results, the last
+ * op on a key winning.  Reads run in parallel under one read lock.  Writes
+ * hold the write lock; their threads encode, transform and look up the keys
+ * in parallel, then the caller applies the ops to the tree alone (parallel.c
+ * says how).  A thread the system refuses to start means fewer threads, not
+ * an error.  NFL_ENOMEM (nothing changed) when the scratch cannot be had; a
+ * put that fails part way may have applied some later ops on present keys. */
+#define NFL_MAX_THREADS 256
+void nfl_get_many_threads(nfl_index *index, const uint64_t *keys, size_t n,
+                          uint64_t *values, uint8_t *found, int threads);
+int nfl_put_many_threads(nfl_index *index, const uint64_t *keys,
+                         const uint64_t *values, size_t n, int mode,
+                         uint8_t *existed, int threads);
+int nfl_delete_many_threads(nfl_index *index, const uint64_t *keys, size_t n,
+                            uint8_t *deleted, int threads);
+
 /* Ordered read: copies, in ascending key order (descending with
  * NFL_REVERSE: the largest entries first), up to max entries with
  * lo <= key (lo < key with NFL_LO_EXCLUSIVE; no bound with NFL_FROM_START)

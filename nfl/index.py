@@ -36,6 +36,11 @@ _empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
 _TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
 _FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
     lib.NFL_FROM_START, lib.NFL_LO_EXCLUSIVE, lib.NFL_HI_INCLUSIVE, lib.NFL_REVERSE)
+# Keys per thread at which a batch call's default starts a second thread (see
+# _threads).  A first guess: the break-even of `python -m bench.batch_threads
+# breakeven` could not be measured on the shared 2-core machine it was built on.
+_READ_KEYS_PER_THREAD = 16384
+_WRITE_KEYS_PER_THREAD = 16384
 
 
 def _depth_histogram(st) -> dict:
@@ -63,6 +68,26 @@ def _holds_objects(values):
     if isinstance(values, (list, tuple)):  # numbers keep the integer path (and its errors)
         return not all(isinstance(v, (int, float, np.number)) for v in values)
     return False
+
+
+def _threads(threads, n, keys_per_thread):
+    """The threads a batch of n keys runs on (the caller's one among them).
+
+    threads: None picks one per keys_per_thread keys (the measured break-even
+    of a thread: below it the extra thread's start and join cost more than
+    its share of the work saves), at most the cores this process may run
+    on; else an int in 1..NFL_MAX_THREADS (TypeError for another type,
+    ValueError out of range).  Results never depend on it."""
+    if threads is None:
+        if n < 2 * keys_per_thread:
+            return 1
+        return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+                          n // keys_per_thread))
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be None or an int; got {threads!r}")
+    if not 1 <= threads <= lib.NFL_MAX_THREADS:
+        raise ValueError(f"threads must be None or in 1..{lib.NFL_MAX_THREADS}; got {threads!r}")
+    return int(threads)
 
 
 def _check(rc):
@@ -148,7 +173,7 @@ class Index(_index.Core):
 
     @classmethod
     def bulk_load(cls, keys: "np.typing.ArrayLike", values: "np.typing.ArrayLike | None" = None, *,
-                  flow: "str | os.PathLike[str] | nfl.Flow" = "auto", bucket_size: "int | None" = None,
+                  flow: "str | os.PathLike[str] | Flow" = "auto", bucket_size: "int | None" = None,
                   prefetch: bool = True, progress: bool = False, value_dtype: "str | None" = None) -> "Index":
         """An index over keys (any order) and values (default: positions).
 
@@ -253,43 +278,49 @@ class Index(_index.Core):
     def _key_array(self, keys):
         return _keys.key_array(keys, self._key_dtype)
 
-    def get_many(self, keys, default=None):
+    def get_many(self, keys, default=None, *, threads=None):
         """The values of a batch of keys, one native call.
 
         Without default: (values, found), values 0 where not found.  With a
         default (an int of the value dtype; ValueError/TypeError otherwise):
-        one values array holding default where the key is absent.  Raises
-        ValueError naming the first key the key dtype cannot hold, TypeError
-        for a non-numeric array.  Cost: O(m * depth) for m keys, GIL released."""
+        one values array holding default where the key is absent.  threads:
+        how many threads the C core splits the batch over (None: chosen by
+        the batch's size and the cores; see _threads); the results are the
+        same for any.  Raises ValueError naming the first key the key dtype
+        cannot hold, TypeError for a non-numeric array, ValueError/TypeError
+        for a bad threads.  Cost: O(m * depth) for m keys, GIL released."""
         if default is not None:
             self._value(default)  # checked before any work
         k = self._key_array(keys)
+        threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         values = np.empty(k.size, dtype=self._value_dtype)
         found = np.empty(k.size, dtype=bool)
-        lib.nfl_get_many(self._ptr, _u64(k), k.size, _u64(values.view(np.uint64)), _u8(found))
+        lib.nfl_get_many_threads(self._ptr, _u64(k), k.size, _u64(values.view(np.uint64)), _u8(found), threads)
         if default is None:
             return values, found
         values[~found] = default
         return values
 
-    def contains_many(self, keys):
-        """A bool array: which keys are present.
+    def contains_many(self, keys, *, threads=None):
+        """A bool array: which keys are present (threads: as get_many).
 
         Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array.  Cost: one native call, O(m * depth) for m keys, GIL released."""
         k = self._key_array(keys)
+        threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         found = np.empty(k.size, dtype=bool)
-        lib.nfl_get_many(self._ptr, _u64(k), k.size, ffi.NULL, _u8(found))
+        lib.nfl_get_many_threads(self._ptr, _u64(k), k.size, ffi.NULL, _u8(found), threads)
         return found
 
-    def _put_many(self, keys, values, mode):
+    def _put_many(self, keys, values, mode, threads=1):
         k = self._key_array(keys)
-        return self._put_bits(k, _keys.value_array(values, self._value_dtype, k.size), mode)
+        threads = _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
+        return self._put_bits(k, _keys.value_array(values, self._value_dtype, k.size), mode, threads)
 
-    def _put_bits(self, k, v, mode):
-        """nfl_put_many of raw uint64 key and value arrays; the existed array."""
+    def _put_bits(self, k, v, mode, threads=1):
+        """nfl_put_many_threads of raw uint64 key and value arrays; the existed array."""
         existed = np.empty(k.size, dtype=bool)
         self._writes += 1
-        _check(lib.nfl_put_many(self._ptr, _u64(k), _u64(v), k.size, mode, _u8(existed)))
+        _check(lib.nfl_put_many_threads(self._ptr, _u64(k), _u64(v), k.size, mode, _u8(existed), threads))
         return existed
 
     # ---- mapping writes ----------------------------------------------------------
@@ -371,29 +402,33 @@ class Index(_index.Core):
         lib.nfl_get_stats(self._ptr, st)
         return st.bucket_size
 
-    def put_many(self, keys, values):
+    def put_many(self, keys, values, *, threads=None):
         """Upserts a batch; with duplicate keys in the batch the last wins.  Returns None.
 
         keys and values: arrays (or sequences) of the same length.  Raises
         ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array, ValueError/TypeError for values the value dtype cannot hold or
-        a length mismatch (nothing is written then).  Cost: one native call,
+        a length mismatch (nothing is written then).  threads: as get_many;
+        a write batch over threads looks its keys up in parallel and changes
+        the tree on one thread, in the batch's order (native/parallel.c), so
+        the results are the same for any.  Cost: one native call,
         O(m * depth) for m keys, GIL released."""
-        self._put_many(keys, values, lib.NFL_UPSERT)
+        self._put_many(keys, values, lib.NFL_UPSERT, threads)
 
-    def insert_many(self, keys, values):
+    def insert_many(self, keys, values, *, threads=None):
         """Inserts a batch; a bool array, False where the key existed (its value is kept).
 
-        Raises as put_many does.  Cost: one native call, O(m * depth)."""
-        return ~self._put_many(keys, values, lib.NFL_INSERT)
+        Raises as put_many does; threads as put_many.  Cost: one native call, O(m * depth)."""
+        return ~self._put_many(keys, values, lib.NFL_INSERT, threads)
 
-    def delete_many(self, keys):
-        """Deletes a batch; a bool array, True where the key was there.
+    def delete_many(self, keys, *, threads=None):
+        """Deletes a batch; a bool array, True where the key was there (threads: as put_many).
 
         Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array (nothing is deleted then).  Cost: one native call, O(m * depth)."""
         k = self._key_array(keys)
+        threads = _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
         self._writes += 1
-        lib.nfl_delete_many(self._ptr, _u64(k), k.size, _u8(deleted))
+        _check(lib.nfl_delete_many_threads(self._ptr, _u64(k), k.size, _u8(deleted), threads))
         return deleted
 
     # ---- ordered operations ------------------------------------------------------
@@ -814,13 +849,15 @@ class ObjectIndex(Index):
         """(keys, values object array) of every entry, ascending."""
         return self._read_all(0, 0, _ALL, _UNLIMITED, hint=len(self) + 1)
 
-    def get_many(self, keys, default=None):
+    def get_many(self, keys, default=None, *, threads=None):
         """The values of a batch of keys, as an object array.
 
         Without default: (values, found), values None where not found; with
         one: the values array holding default where the key is absent.
-        Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array.  Cost: O(m * depth) for m keys, holding the GIL."""
+        threads is checked as Index.get_many's, but object values are read
+        on one thread.  Raises ValueError naming the first key the key dtype cannot hold, TypeError for a non-numeric array.  Cost: O(m * depth) for m keys, holding the GIL."""
         k = self._key_array(keys)
+        _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         values = np.empty(k.size, dtype=object)
         if default is not None:
             values.fill(default)
@@ -828,12 +865,13 @@ class ObjectIndex(Index):
         self._get_objects(_keys.address(k), _keys.address(values), _keys.address(found), k.size)
         return (values, found) if default is None else values
 
-    def _put_many(self, keys, values, mode):
+    def _put_many(self, keys, values, mode, threads=1):
         k = self._key_array(keys)
+        _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)  # checked; objects are written on one thread
         return self._put_bits(k, _keys.object_array(values, k.size), mode)
 
-    def _put_bits(self, k, v, mode):
-        """Writes raw keys k with the objects of object array v, in order; the existed array."""
+    def _put_bits(self, k, v, mode, threads=1):
+        """Writes raw keys k with the objects of object array v, in order, on one thread; the existed array."""
         existed = np.empty(k.size, dtype=bool)
         self._put_objects(_keys.address(k), _keys.address(v), _keys.address(existed), k.size, mode)
         return existed
@@ -849,12 +887,13 @@ class ObjectIndex(Index):
         keys, values = self._pair_lists(other)
         return np.array(keys, dtype=np.uint64), _keys.object_array(values, len(values))
 
-    def delete_many(self, keys):
-        """Deletes a batch; a bool array, True where the key was there (its reference is dropped).
+    def delete_many(self, keys, *, threads=None):
+        """Deletes a batch on one thread (threads is checked only); a bool array, True where the key was there (its reference is dropped).
 
         Raises ValueError naming the first key the key dtype cannot hold,
         TypeError for a non-numeric array.  Cost: O(m * depth), holding the GIL."""
         k = self._key_array(keys)
+        _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
         self._delete_objects(_keys.address(k), _keys.address(deleted), k.size)
         return deleted

@@ -39,3 +39,11 @@ def test_core_random_ops_under_sanitizers(tmp_path):
     result = run(exe, "3")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed" in result.stdout
+
+
+def test_batches_over_threads_under_sanitizers(tmp_path):
+    """native/tests/test_parallel.c: the threaded batch calls give the one-thread results, no memory error."""
+    exe = build(tmp_path, "tests/test_parallel.c")
+    result = run(exe, "1", "70000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout

@@ -15,28 +15,7 @@
 #include <string.h>
 
 #include "nfl.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            if (++failures > 20)                                             \
-                exit(1);                                                     \
-        }                                                                    \
-    } while (0)
-
-/* xorshift64*: deterministic test randomness. */
-static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ull;
-}
+#include "harness.h"
 
 /* ---- reference: sorted array of (encoded key, raw key, value) ---------- */
 typedef struct { uint64_t enc, raw, value; } ref_entry;
