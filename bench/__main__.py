@@ -1,5 +1,4 @@
 """Command line: `python -m bench quick | run | paper | report`."""
-import argparse
 import datetime
 import json
 import shlex

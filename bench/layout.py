@@ -20,8 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from . import COMMAND, PREFIX, workloads
 
 usage = workloads("usage")
