@@ -36,7 +36,10 @@ import time
 import numpy as np
 
 import nfl
-from workloads import datasets, hard
+
+from . import workloads
+
+datasets, hard = workloads("datasets"), workloads("hard")
 
 BATCH = 20_000
 WINDOW = 200_000
