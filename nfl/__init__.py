@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 
 def open(path: "str | os.PathLike[str]", key_dtype: "str | None" = None, value_dtype: "str | None" = None,
-         sync: str = "always", strict: bool = False) -> "DurableIndex":
+         sync: str = "always", strict: bool = False, flow=None) -> "DurableIndex":
     """A durable index in directory path: a snapshot plus a write-ahead log.
 
     Args: path, the directory (created if missing); key_dtype / value_dtype,
@@ -35,12 +35,17 @@ def open(path: "str | os.PathLike[str]", key_dtype: "str | None" = None, value_d
     (fsync every write call before it returns) or "none" (the OS writes it
     back: survives a process crash, not a power loss); strict, raise WalError
     for a damaged last log record instead of setting it aside in a side file
-    with a RecoveryWarning (db.recovery says what was done).
+    with a RecoveryWarning (db.recovery says what was done); flow, None
+    (checkpoints keep the tree as inserts grew it) or "auto" / "on" / "off" /
+    a Flow / a flow file, as bulk_load's: then each checkpoint rebuilds the
+    tree as a bulk load of the same entries would, training or loading a flow
+    while the index has none, and the snapshot keeps it.
     Returns an open nfl.DurableIndex (a context manager; close() it).
     Raises LockedError if the directory is already open, SnapshotError (a
     ValueError) for a damaged snapshot or dtypes other than the stored ones,
     WalError for a damaged log (see nfl.storage.durable for which damage is
-    repaired, reported or raised), ValueError for an unknown sync.  Cost:
+    repaired, reported or raised), ValueError for an unknown sync,
+    TypeError/ValueError for a bad flow (as bulk_load).  Cost:
     O(n) to load the snapshot and replay the log.
 
     >>> import tempfile, nfl
@@ -53,7 +58,7 @@ def open(path: "str | os.PathLike[str]", key_dtype: "str | None" = None, value_d
     """
     from nfl.storage.durable import open_durable
 
-    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, strict=strict)
+    return open_durable(path, key_dtype=key_dtype, value_dtype=value_dtype, sync=sync, strict=strict, flow=flow)
 
 
 _STORAGE_NAMES = ("DurableIndex", "SnapshotError", "SnapshotNotFoundError", "WalError", "WalNotFoundError",

@@ -138,3 +138,49 @@ def test_the_switch_sees_the_pieces_model():
     assert pieces and counts.sum() == runs.size
     uniform = np.unique(np.random.default_rng(7).integers(0, 2**64, 50_000, dtype=np.uint64))
     assert not conflicts.root_model(uniform)[1]
+
+
+def test_durable_checkpoint_rebuilds_the_tree_and_keeps_a_flow(tmp_path):
+    """nfl.open(..., flow=): a tree grown by descending inserts is rebuilt at the checkpoint, with the flow."""
+    rng = np.random.default_rng(6)
+    keys = np.unique(rng.integers(0, 10**9, 30_000, dtype=np.uint64))
+    flow = flat_flow(1e9)
+    with nfl.open(tmp_path / "d", sync="none", flow=flow) as db:
+        for k in hard.descending(keys).tolist():
+            db[k] = 1
+        assert db.flow is None
+        db.checkpoint()
+        assert db.flow is not None and np.array_equal(db.flow.params(), flow.params())
+        assert check_stats(db._live())["avg_depth"] <= 2.0  # the live Index: _check is not on the durable API
+        db.put_many(keys[:10], np.zeros(10, dtype=np.int64))
+    with nfl.open(tmp_path / "d") as db:  # the flow came back with the snapshot
+        assert db.flow is not None
+        values = check_contents(db, keys)
+        assert (values[:10] == 0).all() and (values[10:] == 1).all()
+
+
+def test_durable_checkpoint_with_object_values_keeps_every_object(tmp_path):
+    keys = np.arange(0, 3000, 3, dtype=np.uint64)
+    with nfl.open(tmp_path / "d", value_dtype="object", sync="none", flow="off") as db:
+        for k in hard.descending(keys).tolist():
+            db[k] = ("v", k)
+        db.checkpoint()
+        assert db.flow is None and len(db) == keys.size
+        assert all(db[k] == ("v", k) for k in keys.tolist())
+    with nfl.open(tmp_path / "d") as db:
+        assert db.get_many(keys)[0].tolist() == [("v", k) for k in keys.tolist()]
+
+
+def test_durable_auto_flow_on_few_keys_trains_none(tmp_path):
+    with nfl.open(tmp_path / "d", flow="auto", sync="none") as db:
+        db.put_many(np.arange(1000, dtype=np.uint64), np.arange(1000))
+        db.checkpoint()
+        assert db.flow is None and len(db) == 1000
+        assert db.stats()["flow_reason"]
+
+
+@pytest.mark.parametrize("flow, error", [(3, TypeError), ("bogus", ValueError)])
+def test_durable_flow_argument_is_checked(tmp_path, flow, error):
+    with pytest.raises(error):
+        nfl.open(tmp_path / "d", flow=flow)
+    assert not (tmp_path / "d").exists()  # refused before anything is made

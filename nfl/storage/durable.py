@@ -60,6 +60,7 @@ from nfl.storage import snapshot, wal
 from nfl.storage.errors import (ForkedError, LockedError, RecoveryWarning, SnapshotError, SnapshotNotFoundError,
                                 WalError, WalNotFoundError)
 from nfl.storage.files import atomic_write, fsync_dir, remove_temps
+from nfl.switch import check_flow_arg, choose_flow
 
 SYNC_MODES = ("always", "none")
 _READS = ("get", "__getitem__", "__contains__", "__len__", "__eq__",
@@ -109,6 +110,21 @@ class Recovery(NamedTuple):
     reason: Optional[str]  # why they were cut, or what else was repaired; None if nothing
 
 
+def rebuilt(index: Index, flow) -> Index:
+    """index's entries in a freshly built tree: what a bulk load of them makes.
+
+    The tree keeps index's flow if it has one; otherwise flow ("auto", "on",
+    "off", a Flow or a flow file) is applied as bulk_load applies it.  Cost:
+    one bulk load of len(index) keys, plus training when a flow is trained.
+    """
+    keys, values = index._export()
+    choice = choose_flow(keys, index.flow if index.flow is not None else flow)
+    fresh = type(index)._from_entries(keys, values, index.value_dtype, choice.flow, choice.bucket_size,
+                                      (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
+    fresh._flow_reason = choice.reason
+    return fresh
+
+
 def apply(index: Index, record) -> np.ndarray:
     """Applies one log record to index: what the write call returns, as an array (or None)."""
     keys = record.keys.view(index.key_dtype)
@@ -129,15 +145,17 @@ class DurableIndex:
     recovery: a Recovery, what opening did (see the module docstring).
     """
 
-    def __init__(self, path, key_dtype=None, value_dtype=None, sync="always", strict=False):
+    def __init__(self, path, key_dtype=None, value_dtype=None, sync="always", strict=False, flow=None):
         """Opens (or creates) the durable index in directory path: see nfl.open, which calls it.
 
         Raises as nfl.open does (LockedError, SnapshotError, WalError,
-        ValueError for an unknown sync).  Cost: O(n) to load the snapshot and
-        replay the log.
+        ValueError for an unknown sync, TypeError/ValueError for a bad flow).
+        Cost: O(n) to load the snapshot and replay the log.
         """
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}; got {sync!r}")
+        self._flow = None if flow is None else check_flow_arg(flow)  # None: checkpoints keep the tree
+        self._flow_tried_at = 0  # entries when a checkpoint last chose no flow
         self.path = os.fspath(path)
         self.sync = sync
         self.recovery = None
@@ -431,12 +449,26 @@ class DurableIndex:
     def checkpoint(self) -> None:
         """Saves a snapshot of the current contents and empties the log.
 
+        Opened with flow=..., it first rebuilds the tree as a bulk load of the
+        same entries would (a tree grown by inserts can be deeper), applying
+        flow while the index has none (again once the entries have doubled
+        since a choice kept none); the snapshot then holds that flow, so a
+        reopened index has it too.
+
         Raises ValueError once closed, ForkedError in a child of fork(),
         OSError from the file system (the old snapshot and the log are then
-        intact).  Cost: O(n): the snapshot written and fsynced, the log truncated.
+        intact).  Cost: O(n): the snapshot written and fsynced, the log
+        truncated; with flow=, a bulk load of n entries (and training, when a
+        flow is trained).
         """
         with self._lock:
-            snapshot.save(self._live()._to_record(), self._file("snapshot"), wal_seq=self._seq)
+            index = self._live()
+            if self._flow is not None:
+                retry = index.flow is None and len(index) >= 2 * max(self._flow_tried_at, 1)
+                index = self._index = rebuilt(index, self._flow if retry else "off")
+                if retry and index.flow is None:
+                    self._flow_tried_at = len(index)
+            snapshot.save(index._to_record(), self._file("snapshot"), wal_seq=self._seq)
             self._wal.reset()
 
     def _release(self):
@@ -547,13 +579,15 @@ DurableIndex.__hash__ = None  # mutable, as dict
 collections.abc.MutableMapping.register(DurableIndex)
 
 
-def open_durable(path, key_dtype=None, value_dtype=None, sync="always", strict=False) -> DurableIndex:
+def open_durable(path, key_dtype=None, value_dtype=None, sync="always", strict=False, flow=None) -> DurableIndex:
     """The durable index in directory path, created (empty, with these dtypes) if absent.
 
     key_dtype/value_dtype None take the stored ones (uint64/int64 for a new
     index); given ones must match what is stored, else SnapshotError.  A
     torn or damaged last log record is set aside with a RecoveryWarning
     (see DurableIndex.recovery); strict=True raises WalError for a damaged
-    one instead.
+    one instead.  flow: None (checkpoints keep the tree as it grew) or as
+    bulk_load's flow= (checkpoints rebuild the tree and keep the flow: see
+    DurableIndex.checkpoint).
     """
-    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync, strict)
+    return DurableIndex(os.fspath(path), key_dtype, value_dtype, sync, strict, flow)
