@@ -31,11 +31,11 @@ import sys
 
 import numpy as np
 
-from .objects import _median_s
+from .timing import median_s
 
 
 def _median_ns(fn, repeat):
-    return _median_s(fn, repeat) * 1e9
+    return median_s(fn, repeat) * 1e9
 
 
 FIGURES = ("read batch", "read batch, fused lookup", "read per op", "write batch", "memory per value",

@@ -38,20 +38,12 @@ import numpy as np
 import nfl
 
 from . import workloads
+from .timing import median_s
 
 datasets, hard = workloads("datasets"), workloads("hard")
 
 BATCH = 20_000
 WINDOW = 200_000
-
-
-def median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def shape(index) -> str:
@@ -135,8 +127,8 @@ def runs(args):
     queries = rng.choice(keys, 2_000_000)
     nfl_times, np_times = [], []
     for _ in range(args.repeat):  # alternated: the machine is shared
-        nfl_times.append(median_time(lambda: index.get_many(queries), 1))
-        np_times.append(median_time(lambda: np.searchsorted(keys, queries), 1))
+        nfl_times.append(median_s(lambda: index.get_many(queries), 1))
+        np_times.append(median_s(lambda: np.searchsorted(keys, queries), 1))
     t_nfl, t_np = statistics.median(nfl_times), statistics.median(np_times)
     print(f"get_many {t_nfl / queries.size * 1e9:.0f} ns/key, numpy.searchsorted {t_np / queries.size * 1e9:.0f} ns/key: "
           f"{t_np / t_nfl:.1f}x")

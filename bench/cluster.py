@@ -26,6 +26,7 @@ from .adapters import Adapter
 from .check import verify
 from .ops import DELETE, INSERT, READ, RMW, SCAN, UPDATE
 from .perop import Handlers
+from .timing import samples_ns
 
 
 def _start_ray(cpus=None, inline_bytes=None):
@@ -113,15 +114,6 @@ class NflCluster(Adapter):
 # ---- python -m bench.cluster: the scaling measurements ---------------------------------------------
 
 
-def _median_ns(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - t0)
-    return float(np.median(times)), times
-
-
 def measure_reads(n, batch, shards, repeat, seed=1):
     """get_many of all n keys (shuffled) in batches: sharded vs one in-process nfl.Index."""
     import nfl
@@ -157,11 +149,11 @@ def measure_reads(n, batch, shards, repeat, seed=1):
         times = {name: [] for name, _ in order}
         for _ in range(repeat):  # interleaved, so that a change of load meets every variant alike
             for name, fn in order:
-                times[name] += _median_ns(fn, 1)[1]
+                times[name] += samples_ns(fn, 1)
         results = {name: (float(np.median(ts)), ts) for name, ts in times.items()}
         tiny = np.array([keys[0]], dtype=np.uint64)
-        results["round_trip_1key"] = _median_ns(lambda: [sidx.get_many(tiny) for _ in range(100)], repeat)
-        results["round_trip_1key"] = (results["round_trip_1key"][0] / 100, results["round_trip_1key"][1])
+        trips = samples_ns(lambda: [sidx.get_many(tiny) for _ in range(100)], repeat)
+        results["round_trip_1key"] = (float(np.median(trips)) / 100, trips)
     finally:
         sidx.destroy()
     nb = len(parts)

@@ -20,14 +20,7 @@ import time
 
 import numpy as np
 
-
-def _median_s(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from .timing import median_s
 
 
 def peers(key_dtype):
@@ -89,13 +82,13 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
 
     def batch():
         nfl.Index(key_dtype, "object").insert_many(keys, obj_array)
-    out["insert_many_ns/nfl"] = _median_s(batch, repeat) / n * 1e9
+    out["insert_many_ns/nfl"] = median_s(batch, repeat) / n * 1e9
     objects = nfl.Index.bulk_load(keys, obj_array, flow="off")
 
     def get_bulk():
         for k in probe:
             objects[k]
-    out["get_ns/nfl-bulk_load"] = _median_s(get_bulk, repeat) / probes * 1e9
+    out["get_ns/nfl-bulk_load"] = median_s(get_bulk, repeat) / probes * 1e9
     ints = nfl.Index.bulk_load(keys, np.arange(n, dtype=np.int64), flow="off")
     out["bytes_per_entry/nfl-object"] = objects.memory_usage() / n
     out["bytes_per_entry/nfl-int64"] = ints.memory_usage() / n
