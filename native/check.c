@@ -16,6 +16,7 @@
 
 #include "afli.h"
 #include "index.h"
+#include "scratch.h"
 
 /* The slots of an ancestor model node that hold the subtree being checked:
  * each of its keys must predict one of them there. */
@@ -235,15 +236,13 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     memset(per_slot, 0, model.capacity * sizeof *per_slot);
     if (n == 0)
         return NFL_OK;
-    double *z = malloc(n * sizeof *z);
-    uint64_t *enc = malloc(n * sizeof *enc);
-    afli_entry *e = malloc(n * sizeof *e);
-    if (!z || !enc || !e) {
-        free(z);
-        free(enc);
-        free(e);
+    if (n > SIZE_MAX / (sizeof(afli_entry) + 2 * sizeof(double)))
         return NFL_ENOMEM;
-    }
+    afli_entry *e = scratch_take(n * (sizeof(afli_entry) + 2 * sizeof(double)));
+    if (!e) /* one block, the pages the bulk load that follows reuses */
+        return NFL_ENOMEM;
+    double *z = (double *)(e + n);
+    uint64_t *enc = (uint64_t *)(z + n);
     nfl_encode(key_type, keys, enc, n);
     qsort(enc, n, sizeof *enc, cmp_u64); /* the build sees sorted keys */
     afli_transform(&t, enc, z, n);
@@ -259,9 +258,7 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     } else {
         per_slot[0] = (uint32_t)n;
     }
-    free(z);
-    free(enc);
-    free(e);
+    scratch_give(e);
     return rc;
 }
 

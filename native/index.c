@@ -16,6 +16,7 @@
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
+#include "scratch.h"
 
 #define RADIX_BITS 8
 #define RADIX_BUCKETS ((size_t)1 << RADIX_BITS)
@@ -207,7 +208,8 @@ static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
 }
 
 /* Fresh memory is what a first load pays for (page faults), so the load
- * touches little: the entries, sorted in place, and their z. */
+ * touches little: the entries, sorted in place, and their z, in one scratch
+ * block (the pages nfl_slot_counts just used, see scratch.h). */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -215,9 +217,11 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
-    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
-    double *z = malloc((n ? n : 1) * sizeof *z);
-    int rc = e && z ? NFL_OK : NFL_ENOMEM;
+    if (n > SIZE_MAX / (sizeof(afli_entry) + sizeof(double)))
+        return NFL_ENOMEM;
+    afli_entry *e = scratch_take(n * (sizeof *e + sizeof(double)));
+    double *z = e ? (double *)(e + n) : NULL;
+    int rc = e ? NFL_OK : NFL_ENOMEM;
     if (rc == NFL_OK && !encode_entries(t->key_type, keys, values, n, e))
         sort_entries(e, n, 64 - RADIX_BITS);
     for (size_t i = 1; rc == NFL_OK && i < n; i++) {
@@ -236,8 +240,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (rc != NFL_OK)
         t->bucket_size = was;
     index_write_end(idx);
-    free(e);
-    free(z);
+    scratch_give(e);
     return rc;
 }
 
