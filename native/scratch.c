@@ -86,3 +86,12 @@ void scratch_give(void *p)
     drop(other);
     drop(swap_kept(b));
 }
+
+size_t scratch_kept(void)
+{
+    block *b = swap_kept(NULL);
+    size_t bytes = b ? b->bytes : 0;
+    if (b)
+        drop(swap_kept(b));
+    return bytes;
+}

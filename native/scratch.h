@@ -23,5 +23,7 @@
 void *scratch_take(size_t bytes);
 /* Gives back a block from scratch_take (NULL is ignored). */
 void scratch_give(void *p);
+/* The caller's bytes of the kept block, 0 if none (for tests). */
+size_t scratch_kept(void);
 
 #endif
