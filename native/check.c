@@ -218,12 +218,6 @@ size_t nfl_model_capacity(size_t n, double amplification)
     return afli_capacity(n, amplification);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot)
 {
@@ -236,24 +230,18 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     memset(per_slot, 0, model.capacity * sizeof *per_slot);
     if (n == 0)
         return NFL_OK;
-    if (n > SIZE_MAX / (sizeof(afli_entry) + 2 * sizeof(double)))
-        return NFL_ENOMEM;
-    afli_entry *e = scratch_take(n * (sizeof(afli_entry) + 2 * sizeof(double)));
-    if (!e) /* one block, the pages the bulk load that follows reuses */
+    /* The bulk load's steps, in one scratch block the load then reuses. */
+    afli_entry *e = index_sorted_entries(key_type, keys, NULL, n);
+    if (!e)
         return NFL_ENOMEM;
     double *z = (double *)(e + n);
-    uint64_t *enc = (uint64_t *)(z + n);
-    nfl_encode(key_type, keys, enc, n);
-    qsort(enc, n, sizeof *enc, cmp_u64); /* the build sees sorted keys */
-    afli_transform(&t, enc, z, n);
-    for (size_t i = 0; i < n; i++)
-        e[i].key = enc[i];
+    index_entries_z(&t, e, n, z); /* a flow not monotone here is counted as it is */
     int rc = NFL_OK;
     if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
         afli_choose_model(&t, &model, e, z, n);
         rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
-            per_slot[afli_predict(&model, enc[i], z[i])]++;
+            per_slot[afli_predict(&model, e[i].key, z[i])]++;
         afli_release_pieces(&t, &model);
     } else {
         per_slot[0] = (uint32_t)n;
