@@ -67,8 +67,10 @@ def main(argv=None):
               f"loaded: {', '.join(r['modules']) or 'neither numba nor torch'}")
     ratio = statistics.median(r["cold"] / r["warm"] for r in runs)
     cpu = statistics.median(r["cold_cpu"] / r["warm_cpu"] for r in runs)
+    warm = statistics.median(r["warm"] for r in runs)
+    warm_cpu = statistics.median(r["warm_cpu"] for r in runs)
     print(f"{args.n:,} keys, flow={args.flow}: median cold/warm {ratio:.2f} wall clock, {cpu:.2f} CPU time, "
-          f"over {args.processes} processes")
+          f"over {args.processes} processes; median warm load {warm:.3f} s ({warm_cpu:.3f} s CPU)")
     return 0
 
 
