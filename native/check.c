@@ -246,7 +246,7 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     } else {
         per_slot[0] = (uint32_t)n;
     }
-    scratch_give(e);
+    scratch_give(e, 1); /* for the bulk load that follows */
     return rc;
 }
 

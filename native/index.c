@@ -219,7 +219,7 @@ int index_entries_z(const afli_tree *t, const afli_entry *e, size_t n,
 
 /* Fresh memory is what a first load pays for (page faults), so the load
  * touches little: the entries, sorted in place, and their z, in one scratch
- * block (the pages nfl_slot_counts just used, see scratch.h). */
+ * block (the pages nfl_slot_counts just used, see scratch.h), freed here. */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -246,7 +246,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (rc != NFL_OK)
         t->bucket_size = was;
     index_write_end(idx);
-    scratch_give(e);
+    scratch_give(e, 0);
     return rc;
 }
 

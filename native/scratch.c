@@ -65,12 +65,12 @@ void *scratch_take(size_t bytes)
     return b + 1;
 }
 
-void scratch_give(void *p)
+void scratch_give(void *p, int keep)
 {
     if (!p)
         return;
     block *b = (block *)p - 1;
-    if (b->bytes > SCRATCH_KEEP) {
+    if (!keep || b->bytes > SCRATCH_KEEP) {
         free(b);
         return;
     }
@@ -92,6 +92,6 @@ size_t scratch_kept(void)
     block *b = swap_kept(NULL);
     size_t bytes = b ? b->bytes : 0;
     if (b)
-        drop(swap_kept(b));
+        drop(swap_kept(b)); /* put back; another thread's block, if any, freed */
     return bytes;
 }

@@ -14,13 +14,13 @@
 
 static void test_reuse_and_bounds(void)
 {
-    scratch_give(scratch_take(0)); /* whatever an earlier call kept */
+    scratch_give(scratch_take(0), 1); /* whatever an earlier call kept */
     void *a = scratch_take(scratch_kept() + 1000);
     size_t a_bytes = scratch_kept() + 1000;
     CHECK(a != NULL && scratch_kept() == 0, "a fresh block; none kept while it is out");
     CHECK(((uintptr_t)a & 15) == 0, "16-byte aligned");
     memset(a, 1, a_bytes);
-    scratch_give(a);
+    scratch_give(a, 1);
     CHECK(scratch_kept() == a_bytes, "the given block is kept");
     void *b = scratch_take(a_bytes / 2);
     CHECK(b == a, "a block that fits is reused");
@@ -28,20 +28,24 @@ static void test_reuse_and_bounds(void)
     void *c = scratch_take(2 * a_bytes);
     CHECK(c != NULL && c != b, "a second block while the first is out");
     memset(c, 3, 2 * a_bytes);
-    scratch_give(b);
-    scratch_give(c);
+    scratch_give(b, 1);
+    scratch_give(c, 1);
     CHECK(scratch_kept() == 2 * a_bytes, "of two given back, the larger is kept");
     void *d = scratch_take(4 * a_bytes); /* the kept one is too small: freed */
     CHECK(d != NULL && scratch_kept() == 0, "a block too small is not kept aside");
     memset(d, 4, 4 * a_bytes);
-    scratch_give(d);
+    scratch_give(d, 1);
     CHECK(scratch_kept() == 4 * a_bytes, "kept");
 
+    void *one = scratch_take(16); /* the kept block: it fits */
+    CHECK(scratch_kept() == 0, "a small take reuses the kept block");
+    scratch_give(one, 0);
+    CHECK(scratch_kept() == 0, "a block given without keep is freed, not kept");
     void *big = scratch_take(SCRATCH_KEEP + 1);
     CHECK(big != NULL, "a block larger than SCRATCH_KEEP");
-    scratch_give(big);
+    scratch_give(big, 1);
     CHECK(scratch_kept() == 0, "a block larger than SCRATCH_KEEP is freed, not kept");
-    scratch_give(scratch_take(100));
+    scratch_give(scratch_take(100), 1);
     CHECK(scratch_take(SIZE_MAX - 8) == NULL, "a size that overflows is refused");
     CHECK(scratch_kept() == 0, "... and the kept block was freed for it");
 }
@@ -64,7 +68,7 @@ static void *churn(void *arg)
                 CHECK(0, "a block handed to two threads at once");
                 break;
             }
-        scratch_give(p);
+        scratch_give(p, 1);
     }
     return NULL;
 }
@@ -82,7 +86,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "poisoned") == 0) {
         char *p = scratch_take(100);
-        scratch_give(p);
+        scratch_give(p, 1);
         p[10] = 1; /* the kept block is not the caller's any more */
         printf("not caught\n");
         return 0;
