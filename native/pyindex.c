@@ -853,6 +853,55 @@ typedef struct {
     Py_ssize_t reads, read; /* native reads and entries read (for tests) */
 } Cursor;
 
+/* One spare chunk buffer (keys then words), kept by the module when a
+ * cursor ends so the next cursor needs no allocation: a short irange would
+ * otherwise pay two mallocs and two frees.  Touched only holding the GIL. */
+static uint64_t *spare_buf;
+static size_t spare_room;
+
+/* Gives the cursor's buffer to the spare slot if that is empty (or smaller),
+ * frees it otherwise. */
+static void cursor_release_buffer(Cursor *c)
+{
+    if (!c->keys)
+        return;
+    if (c->room > spare_room) {
+        PyMem_Free(spare_buf);
+        spare_buf = c->keys;
+        spare_room = c->room;
+    } else {
+        PyMem_Free(c->keys);
+    }
+    c->keys = c->words = NULL;
+    c->room = 0;
+}
+
+/* Makes room for c->want entries: 0, or -1 with MemoryError. */
+static int cursor_room(Cursor *c)
+{
+    if (c->room >= c->want)
+        return 0;
+    uint64_t *buf;
+    size_t room = c->want;
+    if (!c->keys && spare_room >= room) { /* the spare fits: take it */
+        buf = spare_buf;
+        room = spare_room;
+        spare_buf = NULL;
+        spare_room = 0;
+    } else {
+        cursor_release_buffer(c);
+        buf = PyMem_Malloc(2 * room * sizeof *buf);
+        if (!buf) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    c->keys = buf;
+    c->words = buf + room;
+    c->room = room;
+    return 0;
+}
+
 /* Drops the references to the entries not handed out yet. */
 static void cursor_drop_buffered(Cursor *c)
 {
@@ -866,6 +915,8 @@ static void cursor_drop_buffered(Cursor *c)
 static void cursor_finish(Cursor *c)
 {
     cursor_drop_buffered(c);
+    if (!c->busy)
+        cursor_release_buffer(c);
     Py_CLEAR(c->core);
     Py_CLEAR(c->item);
 }
@@ -881,19 +932,8 @@ static PyObject *changed_error(Cursor *c)
 static int cursor_read(Cursor *c)
 {
     Core *core = c->core;
-    if (c->room < c->want) {
-        uint64_t *keys = PyMem_Realloc(c->keys, c->want * sizeof *keys);
-        if (keys)
-            c->keys = keys;
-        uint64_t *words = keys ? PyMem_Realloc(c->words, c->want * sizeof *words)
-                               : NULL;
-        if (!words) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->words = words;
-        c->room = c->want;
-    }
+    if (cursor_room(c) < 0)
+        return -1;
     size_t n;
     if (core->value_kind == VALUES_OBJECT) {
         /* holding the GIL: no one drops a value before it is ours */
@@ -954,6 +994,19 @@ static PyObject *cursor_value(Cursor *c, uint64_t word)
     return value_object(word, c->core->value_kind == VALUES_INT64);
 }
 
+/* The first read: changes count from here.  0, or -1 with an exception set
+ * (the cursor ended). */
+static int cursor_first_read(Cursor *c)
+{
+    c->writes = c->core->writes;
+    c->version = nfl_version_fn(c->core->tree);
+    if (cursor_read(c) < 0) {
+        cursor_finish(c);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *cursor_next(Cursor *c)
 {
     if (c->busy) {
@@ -964,9 +1017,9 @@ static PyObject *cursor_next(Cursor *c)
     if (!core)
         return NULL;
     if (c->pos == c->n) {
-        if (c->reads == 0) { /* the first read: changes count from here */
-            c->writes = core->writes;
-            c->version = nfl_version_fn(core->tree);
+        if (c->reads == 0) {
+            if (cursor_first_read(c) < 0)
+                return NULL;
         } else if (c->want == 0) { /* exhausted: as dict, a change still counts */
             if (core->writes != c->writes)
                 return changed_error(c);
@@ -975,8 +1028,7 @@ static PyObject *cursor_next(Cursor *c)
         } else if (core->writes != c->writes ||
                    nfl_version_fn(core->tree) != c->version) {
             return changed_error(c);
-        }
-        if (cursor_read(c) < 0) {
+        } else if (cursor_read(c) < 0) {
             cursor_finish(c);
             return NULL;
         }
@@ -1015,6 +1067,24 @@ static PyObject *cursor_next(Cursor *c)
     return item;
 }
 
+/* __length_hint__: the entries buffered and not handed out yet (all that
+ * remain once the range is exhausted).  Before the first next() it makes the
+ * first read, which list() and tuple() then size their result by: a short
+ * irange becomes a list with no regrowth. */
+static PyObject *cursor_length_hint(Cursor *c, PyObject *unused)
+{
+    (void)unused;
+    if (!c->busy && c->core && c->reads == 0 && cursor_first_read(c) < 0)
+        return NULL;
+    return PyLong_FromSize_t(c->n - c->pos);
+}
+
+static PyMethodDef cursor_methods[] = {
+    {"__length_hint__", (PyCFunction)cursor_length_hint, METH_NOARGS,
+     "The entries read ahead and not yet handed out (a hint for list())."},
+    {NULL, NULL, 0, NULL},
+};
+
 static int cursor_traverse(Cursor *c, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(c));
@@ -1038,8 +1108,6 @@ static void cursor_dealloc(Cursor *c)
     PyTypeObject *tp = Py_TYPE(c);
     PyObject_GC_UnTrack(c);
     cursor_finish(c);
-    PyMem_Free(c->keys);
-    PyMem_Free(c->words);
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(c);
     Py_DECREF(tp);
@@ -1062,6 +1130,7 @@ static PyType_Slot cursor_slots[] = {
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, cursor_next},
     {Py_tp_members, cursor_members},
+    {Py_tp_methods, cursor_methods},
     {0, NULL},
 };
 
