@@ -241,12 +241,12 @@ def test_get_many_across_chunks_refcounts():
     start = [sys.getrefcount(x) for x in (a, b, dflt)]
     probe = np.random.default_rng(3).permutation(2 * n)
     values = idx.get_many(probe, default=dflt)
+    assert sys.getrefcount(dflt) == start[2] + n  # one per miss, held by the array
     expect = [dflt if k % 2 else (a if k % 4 == 0 else b) for k in probe.tolist()]
     assert all(v is e for v, e in zip(values, expect))
     pairs, found = idx.get_many(probe)
     assert found.tolist() == [k % 2 == 0 for k in probe.tolist()]
     assert all((v is e) if f else v is None for v, e, f in zip(pairs, expect, found))
-    assert sys.getrefcount(dflt) == start[2] + n
     del values, pairs, expect
     assert [sys.getrefcount(x) for x in (a, b, dflt)] == start
     assert idx.get_many(np.array([], dtype=np.int64), default=dflt).size == 0
