@@ -238,7 +238,7 @@ def test_get_many_across_chunks_refcounts():
     a, b, dflt = Token(), Token(), Token()
     n = 10_000
     idx = nfl.Index.bulk_load(np.arange(0, 2 * n, 2), [a, b] * (n // 2))  # even keys only
-    start = [sys.getrefcount(x) for x in (a, b, dflt)]
+    start = sys.getrefcount(a), sys.getrefcount(b), sys.getrefcount(dflt)
     probe = np.random.default_rng(3).permutation(2 * n)
     values = idx.get_many(probe, default=dflt)
     assert sys.getrefcount(dflt) == start[2] + n  # one per miss, held by the array
@@ -248,7 +248,7 @@ def test_get_many_across_chunks_refcounts():
     assert found.tolist() == [k % 2 == 0 for k in probe.tolist()]
     assert all((v is e) if f else v is None for v, e, f in zip(pairs, expect, found))
     del values, pairs, expect
-    assert [sys.getrefcount(x) for x in (a, b, dflt)] == start
+    assert (sys.getrefcount(a), sys.getrefcount(b), sys.getrefcount(dflt)) == start
     assert idx.get_many(np.array([], dtype=np.int64), default=dflt).size == 0
 
 
