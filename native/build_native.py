@@ -11,7 +11,7 @@ from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 HEADERS = ["nfl.h", "executor.h"]
-SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "parallel.c", "ordered.c", "stats.c", "check.c", "index.c", "fork.c", "executor.c"]
+SOURCES = ["encode.c", "flow.c", "afli.c", "batch.c", "parallel.c", "ordered.c", "stats.c", "check.c", "index.c", "fork.c", "executor.c", "scratch.c"]
 
 
 def _cdef() -> str:

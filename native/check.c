@@ -16,6 +16,7 @@
 
 #include "afli.h"
 #include "index.h"
+#include "scratch.h"
 
 /* The slots of an ancestor model node that hold the subtree being checked:
  * each of its keys must predict one of them there. */
@@ -217,12 +218,6 @@ size_t nfl_model_capacity(size_t n, double amplification)
     return afli_capacity(n, amplification);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
                     size_t n, double amplification, uint32_t *per_slot)
 {
@@ -235,33 +230,23 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     memset(per_slot, 0, model.capacity * sizeof *per_slot);
     if (n == 0)
         return NFL_OK;
-    double *z = malloc(n * sizeof *z);
-    uint64_t *enc = malloc(n * sizeof *enc);
-    afli_entry *e = malloc(n * sizeof *e);
-    if (!z || !enc || !e) {
-        free(z);
-        free(enc);
-        free(e);
+    /* The bulk load's steps, in one scratch block the load then reuses. */
+    afli_entry *e = index_sorted_entries(key_type, keys, NULL, n);
+    if (!e)
         return NFL_ENOMEM;
-    }
-    nfl_encode(key_type, keys, enc, n);
-    qsort(enc, n, sizeof *enc, cmp_u64); /* the build sees sorted keys */
-    afli_transform(&t, enc, z, n);
-    for (size_t i = 0; i < n; i++)
-        e[i].key = enc[i];
+    double *z = (double *)(e + n);
+    index_entries_z(&t, e, n, z); /* a flow not monotone here is counted as it is */
     int rc = NFL_OK;
     if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
         afli_choose_model(&t, &model, e, z, n);
         rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
-            per_slot[afli_predict(&model, enc[i], z[i])]++;
+            per_slot[afli_predict(&model, e[i].key, z[i])]++;
         afli_release_pieces(&t, &model);
     } else {
         per_slot[0] = (uint32_t)n;
     }
-    free(z);
-    free(enc);
-    free(e);
+    scratch_give(e, 1); /* for the bulk load that follows */
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "afli.h"
 #include "index.h"
 #include "keys.h"
+#include "scratch.h"
 
 #define RADIX_BITS 8
 #define RADIX_BUCKETS ((size_t)1 << RADIX_BITS)
@@ -175,23 +176,33 @@ static void sort_entries(afli_entry *e, size_t n, int shift)
     insertion_sort(e, n);
 }
 
-/* Encodes keys into entries e with their values; 1 if already ascending. */
+/* Encodes keys into entries e with their values (0 without); 1 if already
+ * ascending. */
 static int encode_entries(int key_type, const uint64_t *keys,
                           const uint64_t *values, size_t n, afli_entry *e)
 {
     int sorted = 1;
     for (size_t i = 0; i < n; i++) {
         e[i].key = nfl_key_encode(key_type, keys[i]);
-        e[i].value = values[i];
+        e[i].value = values ? values[i] : 0;
         sorted &= i == 0 || e[i - 1].key < e[i].key;
     }
     return sorted;
 }
 
-/* The z of n sorted entries into z; NFL_EORDER where they do not ascend
- * (a flow that is not monotone over these keys). */
-static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
-                     double *z)
+afli_entry *index_sorted_entries(int key_type, const uint64_t *keys,
+                                 const uint64_t *values, size_t n)
+{
+    if (n > SIZE_MAX / (sizeof(afli_entry) + sizeof(double)))
+        return NULL;
+    afli_entry *e = scratch_take(n * (sizeof *e + sizeof(double)));
+    if (e && !encode_entries(key_type, keys, values, n, e))
+        sort_entries(e, n, 64 - RADIX_BITS);
+    return e;
+}
+
+int index_entries_z(const afli_tree *t, const afli_entry *e, size_t n,
+                    double *z)
 {
     for (size_t at = 0; at < n; at += INDEX_CHUNK) {
         uint64_t enc[INDEX_CHUNK];
@@ -207,7 +218,8 @@ static int entries_z(const afli_tree *t, const afli_entry *e, size_t n,
 }
 
 /* Fresh memory is what a first load pays for (page faults), so the load
- * touches little: the entries, sorted in place, and their z. */
+ * touches little: the entries, sorted in place, and their z, in one scratch
+ * block (the pages nfl_slot_counts just used, see scratch.h), freed here. */
 int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
                   const uint64_t *values, size_t n, int bucket_size,
                   uint64_t *dup_key)
@@ -215,11 +227,9 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (bucket_size < 1 || bucket_size > NFL_MAX_BUCKET)
         return NFL_EINVAL;
     afli_tree *t = &idx->tree;
-    afli_entry *e = malloc((n ? n : 1) * sizeof *e);
-    double *z = malloc((n ? n : 1) * sizeof *z);
-    int rc = e && z ? NFL_OK : NFL_ENOMEM;
-    if (rc == NFL_OK && !encode_entries(t->key_type, keys, values, n, e))
-        sort_entries(e, n, 64 - RADIX_BITS);
+    afli_entry *e = index_sorted_entries(t->key_type, keys, values, n);
+    double *z = e ? (double *)(e + n) : NULL;
+    int rc = e ? NFL_OK : NFL_ENOMEM;
     for (size_t i = 1; rc == NFL_OK && i < n; i++) {
         if (e[i - 1].key == e[i].key) {
             *dup_key = nfl_key_decode(t->key_type, e[i].key);
@@ -227,7 +237,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
         }
     }
     if (rc == NFL_OK)
-        rc = entries_z(t, e, n, z);
+        rc = index_entries_z(t, e, n, z);
     index_write_begin(idx);
     int was = t->bucket_size;
     t->bucket_size = bucket_size; /* the build reads it */
@@ -236,8 +246,7 @@ int nfl_bulk_load(nfl_index *idx, const uint64_t *keys,
     if (rc != NFL_OK)
         t->bucket_size = was;
     index_write_end(idx);
-    free(e);
-    free(z);
+    scratch_give(e, 0);
     return rc;
 }
 

@@ -66,4 +66,16 @@ size_t index_prepare_chunk(const nfl_index *idx, const uint64_t *keys,
 void index_get_many(const nfl_index *idx, const uint64_t *keys, size_t n,
                     uint64_t *values, uint8_t *found);
 
+/* The bulk load's first steps, shared with nfl_slot_counts (check.c), which
+ * counts the root that load builds.  index_sorted_entries: n raw keys
+ * encoded with their values (0 where values is NULL) and sorted by key in
+ * place, in a scratch block (scratch.h) with room for n doubles after the
+ * entries (z); NULL if out of memory.  index_entries_z: the z of n sorted
+ * entries; NFL_EORDER where they do not ascend (a flow not monotone over
+ * these keys), else NFL_OK. */
+afli_entry *index_sorted_entries(int key_type, const uint64_t *keys,
+                                 const uint64_t *values, size_t n);
+int index_entries_z(const afli_tree *t, const afli_entry *e, size_t n,
+                    double *z);
+
 #endif

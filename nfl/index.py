@@ -15,6 +15,8 @@ import numpy as np
 from nfl import _index, _keys, views
 from nfl._native import ffi, lib
 from nfl.flow import Flow
+from nfl.flow.progress import Work  # bulk_load's; imported here, not on the first load (bench.cold)
+from nfl.switch import choose_flow
 from nfl.storage import snapshot
 from nfl.storage.errors import SnapshotError
 
@@ -204,9 +206,6 @@ class Index(_index.Core):
         Traceback (most recent call last):
         ValueError: duplicate key in keys: 1
         """
-        from nfl.flow.progress import Work
-        from nfl.switch import choose_flow
-
         if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
             raise ValueError(f"bucket_size must be None or an int in 1..{lib.NFL_MAX_BUCKET}; got {bucket_size!r}")
         if not isinstance(prefetch, bool):
