@@ -18,7 +18,8 @@ from nfl.storage import ForkedError
 FORKS = 100
 BATCH = 500
 RING = 20  # batch slots per writer: the index stays small, so a child's reads stay fast
-CHILD_LIMIT = 1.0  # seconds a child may take to read and exit
+CHILD_LIMIT = 10.0  # seconds a child may take to read and exit: far beyond a loaded machine's
+# scheduling delays; a deadlocked child never exits
 
 
 def batch_keys(writer, generation):
@@ -95,13 +96,15 @@ def test_forks_while_threads_write_and_scan(tmp_path, durable):
                 finally:
                     os._exit(code)
             outcomes.append(wait_bounded(pid, CHILD_LIMIT))
+            if outcomes[-1] != 0:
+                break  # the first hung or failed child fails the test; no need to wait for more
             time.sleep(0.001)
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert not errors, errors
-    assert outcomes == [0] * FORKS, f"hung (None) or failed children: {outcomes}"
+    assert outcomes == [0] * FORKS, f"hung (None) or failed child after {len(outcomes) - 1} good ones: {outcomes[-1]}"
     assert min(acked) > 0
     def final(idx):
         return [idx.range(w * 2**40, (w + 1) * 2**40)[1].tolist() for w in range(2)]
