@@ -12,8 +12,7 @@ import os
 
 import numpy as np
 
-from nfl import _boundary as native
-from nfl import _index, _keys, views
+from nfl import _boundary, _index, _keys, views
 from nfl.flow import Flow
 from nfl.storage import snapshot
 from nfl.storage.errors import SnapshotError
@@ -26,10 +25,10 @@ _UNLIMITED = 2**62
 _MISSING = object()
 # The ordered-read path, looked up once: it runs per scan() call.
 _DTYPES = {name: np.dtype(name) for name in ("uint64", "int64", "float64")}
-_empty, _read_into, _pointer = np.empty, native.read_range_into, native.pointer
-_TO_END, _ALL = native.TO_END, native.FROM_START | native.TO_END
+_empty, _read_into, _pointer = np.empty, _boundary.read_range_into, _boundary.pointer
+_TO_END, _ALL = _boundary.TO_END, _boundary.FROM_START | _boundary.TO_END
 _FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
-    native.FROM_START, native.LO_EXCLUSIVE, native.HI_INCLUSIVE, native.REVERSE)
+    _boundary.FROM_START, _boundary.LO_EXCLUSIVE, _boundary.HI_INCLUSIVE, _boundary.REVERSE)
 # Keys per thread at which a batch call's default starts a second thread (see
 # _threads).  A first guess: the break-even of `python -m bench.batch_threads
 # breakeven` could not be measured on the shared 2-core machine it was built on.
@@ -37,7 +36,7 @@ _READ_KEYS_PER_THREAD = 16384
 _WRITE_KEYS_PER_THREAD = 16384
 
 
-def _depth_histogram(st: native.Stats) -> dict:
+def _depth_histogram(st: _boundary.Stats) -> dict:
     """{depth: entries at that depth} (root = 1) of the tree's stats; the deepest bin also holds deeper entries."""
     return {d + 1: int(n) for d, n in enumerate(st.depth_keys) if n}
 
@@ -79,8 +78,8 @@ def _threads(threads, n, keys_per_thread):
                           n // keys_per_thread))
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be None or an int; got {threads!r}")
-    if not 1 <= threads <= native.MAX_THREADS:
-        raise ValueError(f"threads must be None or in 1..{native.MAX_THREADS}; got {threads!r}")
+    if not 1 <= threads <= _boundary.MAX_THREADS:
+        raise ValueError(f"threads must be None or in 1..{_boundary.MAX_THREADS}; got {threads!r}")
     return int(threads)
 
 
@@ -123,11 +122,12 @@ class Index(_index.Core):
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
         self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
-        ptr = native.create(_keys.KEY_DTYPES[self._key_dtype], None if _flow is None else _flow.params())
+        ptr = _boundary.create(_keys.KEY_DTYPES[self._key_dtype], None if _flow is None else _flow.params())
         try:  # the base owns the tree from here: freed with this object
-            self._attach(native.address(ptr), _keys.KEY_DTYPES[self._key_dtype], _keys.VALUE_KINDS[self._value_dtype])
+            self._attach(_boundary.address(ptr), _keys.KEY_DTYPES[self._key_dtype],
+                         _keys.VALUE_KINDS[self._value_dtype])
         except BaseException:
-            native.free(ptr)
+            _boundary.free(ptr)
             raise
         self._ptr = ptr  # the tree handle of the batch and ordered calls (nfl._boundary)
         self._key = _keys.key_converter(self._key_dtype)
@@ -172,8 +172,8 @@ class Index(_index.Core):
         from nfl.flow.progress import Work
         from nfl.switch import choose_flow
 
-        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= native.MAX_BUCKET):
-            raise ValueError(f"bucket_size must be None or an int in 1..{native.MAX_BUCKET}; got {bucket_size!r}")
+        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= _boundary.MAX_BUCKET):
+            raise ValueError(f"bucket_size must be None or an int in 1..{_boundary.MAX_BUCKET}; got {bucket_size!r}")
         if not isinstance(prefetch, bool):
             raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
@@ -200,7 +200,7 @@ class Index(_index.Core):
             idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
                                     (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
             idx._flow_reason = choice.reason
-            native.set_prefetch(idx._ptr, prefetch)
+            _boundary.set_prefetch(idx._ptr, prefetch)
             work.step("done")
             return idx
 
@@ -213,7 +213,7 @@ class Index(_index.Core):
         idx = cls(keys.dtype.name, value_dtype, _flow=flow)
         idx._conflicts = conflicts
         # raw_values: an object array the caller keeps unchanged for an object index
-        native.bulk_load(idx._ptr, keys, raw_values, bucket_size)
+        _boundary.bulk_load(idx._ptr, keys, raw_values, bucket_size)
         if value_dtype == "object":  # stored: from here the index owns a reference to each
             idx._own(_keys.address(raw_values), keys.size)
         return idx
@@ -251,7 +251,7 @@ class Index(_index.Core):
         threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         values = np.empty(k.size, dtype=self._value_dtype)
         found = np.empty(k.size, dtype=bool)
-        native.get_many(self._ptr, k, values, found, threads)
+        _boundary.get_many(self._ptr, k, values, found, threads)
         if default is None:
             return values, found
         values[~found] = default
@@ -264,7 +264,7 @@ class Index(_index.Core):
         k = self._key_array(keys)
         threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         found = np.empty(k.size, dtype=bool)
-        native.get_many(self._ptr, k, None, found, threads)
+        _boundary.get_many(self._ptr, k, None, found, threads)
         return found
 
     def _put_many(self, keys, values, mode, threads=1):
@@ -276,7 +276,7 @@ class Index(_index.Core):
         """Writes raw uint64 key and value arrays in one batch call (nfl._boundary.put_many); the existed array."""
         existed = np.empty(k.size, dtype=bool)
         self._writes += 1
-        native.put_many(self._ptr, k, v, mode, existed, threads)
+        _boundary.put_many(self._ptr, k, v, mode, existed, threads)
         return existed
 
     # ---- mapping writes ----------------------------------------------------------
@@ -324,7 +324,7 @@ class Index(_index.Core):
         pairs (one native read for an Index) plus the batch upsert."""
         k, v = self._pair_bits(other)
         if k.size:
-            self._put_bits(k, v, native.UPSERT)
+            self._put_bits(k, v, _boundary.UPSERT)
 
     def popitem(self, last=True):
         """Removes and returns the (key, value) of the largest key (the smallest with last=False).
@@ -341,7 +341,7 @@ class Index(_index.Core):
         """Removes every entry (keeps the dtypes and the flow).  Raises nothing.  Cost: O(n) to free the tree."""
         empty = np.empty(0, dtype=np.uint64)
         self._writes += 1
-        native.bulk_load(self._ptr, empty, empty, self._bucket_size())
+        _boundary.bulk_load(self._ptr, empty, empty, self._bucket_size())
 
     def copy(self):
         """An independent index with the same entries, dtypes and flow (shared: a Flow is immutable).
@@ -353,7 +353,7 @@ class Index(_index.Core):
                                         self._conflicts)
 
     def _bucket_size(self):
-        return native.stats(self._ptr).bucket_size
+        return _boundary.stats(self._ptr).bucket_size
 
     def put_many(self, keys, values, *, threads=None):
         """Upserts a batch; with duplicate keys in the batch the last wins.  Returns None.
@@ -365,13 +365,13 @@ class Index(_index.Core):
         the tree on one thread, in the batch's order (native/parallel.c), so
         the results are the same for any.  Cost: one native call,
         O(m * depth) for m keys, GIL released."""
-        self._put_many(keys, values, native.UPSERT, threads)
+        self._put_many(keys, values, _boundary.UPSERT, threads)
 
     def insert_many(self, keys, values, *, threads=None):
         """Inserts a batch; a bool array, False where the key existed (its value is kept).
 
         Raises as put_many does; threads as put_many.  Cost: one native call, O(m * depth)."""
-        return ~self._put_many(keys, values, native.INSERT, threads)
+        return ~self._put_many(keys, values, _boundary.INSERT, threads)
 
     def delete_many(self, keys, *, threads=None):
         """Deletes a batch; a bool array, True where the key was there (threads: as put_many).
@@ -381,7 +381,7 @@ class Index(_index.Core):
         threads = _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
         self._writes += 1
-        native.delete_many(self._ptr, k, deleted, threads)
+        _boundary.delete_many(self._ptr, k, deleted, threads)
         return deleted
 
     # ---- ordered operations ------------------------------------------------------
@@ -390,7 +390,7 @@ class Index(_index.Core):
         """One native ordered read: fresh (keys, values) arrays of the index's dtypes."""
         keys = _empty(max_count, _DTYPES[self._key_dtype])
         values = _empty(max_count, _DTYPES[self._value_dtype])
-        n = native.read_range(self._ptr, lo_bits, hi_bits, flags, keys, values)
+        n = _boundary.read_range(self._ptr, lo_bits, hi_bits, flags, keys, values)
         return (keys, values) if n == max_count else (keys[:n], values[:n])
 
     def _lo(self, bound):
@@ -569,7 +569,7 @@ class Index(_index.Core):
     def max_key(self):
         """The largest key, or None when empty.  Raises nothing.  Cost: O(depth) (one native read)."""
         scratch = self._scratch_for(1)
-        key = scratch[1].item(0) if native.read_max_into(self._ptr, scratch[3], scratch[4]) else None
+        key = scratch[1].item(0) if _boundary.read_max_into(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
         return key
 
@@ -740,7 +740,7 @@ class Index(_index.Core):
         """Structure and memory figures of the index (see api.md): a new dict.
 
         Raises nothing.  Cost: O(1) (the C core keeps the counts)."""
-        st = native.stats(self._ptr)
+        st = _boundary.stats(self._ptr)
         return {
             "size": st.size,
             "key_dtype": self._key_dtype,
@@ -764,7 +764,7 @@ class Index(_index.Core):
     def _check(self):
         """Checks every structural invariant of the native tree (nfl_check); raises AssertionError
         naming the first violation.  Cost: O(n * depth): for tests."""
-        broken = native.check(self._ptr)
+        broken = _boundary.check(self._ptr)
         if broken is not None:
             raise AssertionError(f"nfl index invariant broken: {broken}")
 
@@ -772,7 +772,7 @@ class Index(_index.Core):
         """Bytes held by the native structure (slots, buckets, nodes; not the Python objects).
 
         Raises nothing.  Cost: O(1)."""
-        return native.memory_usage(self._ptr)
+        return _boundary.memory_usage(self._ptr)
 
     def __repr__(self):
         flow = "flow" if self._flow is not None else "no flow"
