@@ -17,6 +17,7 @@ of a few entries (scan, min_key, max_key, ceiling_key, ...) run them once per
 call, and a Python layer would cost about as much as the read.  They are
 read_range_into and read_max_into, on buffers that pointer() makes.
 """
+import functools
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -60,19 +61,10 @@ def _buffer(ctype, size, arr: np.ndarray, n: int, what: str):
     return _from_buffer(ctype, arr)
 
 
-def _words(arr, n, what):
-    """arr (n 8-byte elements: uint64, int64 or float64) as a uint64_t[] (see _buffer)."""
-    return _buffer(_U64S, 8, arr, n, what)
-
-
-def _doubles(arr, n, what):
-    """arr (n float64) as a double[] (see _buffer)."""
-    return _buffer(_F64S, 8, arr, n, what)
-
-
-def _flags(arr, n, what):
-    """arr (n bools) as a uint8_t[] (see _buffer)."""
-    return _buffer(_U8S, 1, arr, n, what)
+# (arr, n, what) -> _buffer of n 8-byte words (uint64, int64 or float64), of n doubles, of n bools;
+# partials, so a wrapper's buffer costs one Python frame
+_words, _doubles, _flags = (functools.partial(_buffer, ctype, size)
+                            for ctype, size in ((_U64S, 8), (_F64S, 8), (_U8S, 1)))
 
 
 def _address(arr: np.ndarray) -> int:
@@ -196,7 +188,10 @@ def read_range(tree, lo: int, hi: int, flags: int, keys: np.ndarray, values: np.
     snapshot (one read lock).  Raises ValueError for buffers of the wrong
     size.  Cost: O(log n + k) for k entries read, GIL released."""
     n = keys.size
-    return lib.nfl_range(tree, lo, hi, flags, _words(keys, n, "keys"), _words(values, n, "values"), n)
+    if values.size != n or keys.itemsize != 8 or values.itemsize != 8:  # _words' check, inlined: a per-call path
+        raise ValueError(f"keys, values: need two arrays of 8-byte elements of one length; got {n} of "
+                         f"{keys.itemsize} bytes, {values.size} of {values.itemsize} bytes")
+    return lib.nfl_range(tree, lo, hi, flags, _from_buffer(_U64S, keys), _from_buffer(_U64S, values), n)
 
 
 def pointer(arr: np.ndarray):
