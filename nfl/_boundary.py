@@ -75,12 +75,12 @@ def _address(arr: np.ndarray) -> int:
 
 
 def core_entry_points() -> tuple:
-    """The addresses of nfl_point, nfl_free, nfl_range and nfl_version: what nfl._index._bind takes.
+    """The addresses of nfl_point, nfl_free, nfl_range, nfl_version and nfl_get_many: what nfl._index._bind takes.
 
     The single-key extension calls the C core through them, so both modules
     run the one tree code.  Raises nothing.  O(1)."""
     return tuple(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-                 for name in ("nfl_point", "nfl_free", "nfl_range", "nfl_version"))
+                 for name in ("nfl_point", "nfl_free", "nfl_range", "nfl_version", "nfl_get_many"))
 
 
 def create(key_type: int, flow_params: Optional[np.ndarray]):
