@@ -11,14 +11,9 @@ import sys
 
 import numpy as np
 
-from nfl import _index
-from nfl._native import ffi, lib
+from nfl import _boundary, _index
 
-KEY_DTYPES = {
-    "uint64": lib.NFL_KEY_UINT64,
-    "int64": lib.NFL_KEY_INT64,
-    "float64": lib.NFL_KEY_FLOAT64,
-}
+KEY_DTYPES = _boundary.KEY_TYPES  # key dtype name -> the C core's key type
 VALUE_DTYPES = ("int64", "uint64")
 INDEX_VALUE_DTYPES = VALUE_DTYPES + ("object",)  # what an Index may hold
 VALUE_KINDS = {"uint64": 0, "int64": 1, "object": 2}  # nfl._index's value_kind
@@ -46,15 +41,7 @@ def dtype_name(dtype, accepted, what) -> str:
 # One implementation of the scalar rules: the C of nfl._index (native/pyindex.c),
 # which the single-key path of nfl.Index runs inline.
 
-_index._bind(
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_point"))),
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_range"))),
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_version"))),
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_get_many"))),
-    np.integer,
-    np.floating,
-)
+_index._bind(*_boundary.core_entry_points(), np.integer, np.floating)
 _integral = _index.integral  # (obj, what) -> an exact int from an int-like or integral float
 
 

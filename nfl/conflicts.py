@@ -12,11 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nfl import _keys
-from nfl._native import ffi, lib
+from nfl import _boundary, _keys
 
 TAIL_PERCENT = 99.0
-MAX_BUCKET = lib.NFL_MAX_BUCKET  # a bucket's entries, at most (the C core's limit)
+MAX_BUCKET = _boundary.MAX_BUCKET  # a bucket's entries, at most (the C core's limit)
 ENTRY_BYTES, BUCKET_HEADER_BYTES, CACHE_LINE = 16, 8, 64  # afli_entry, afli_bucket's header
 PIECE_LEVELS = 1.0  # a pieces model's table read: about one cache miss, as a level costs
 
@@ -44,8 +43,7 @@ def root_model(keys, flow=None, amplification=None) -> tuple:
     pieces: keys in clusters far apart, each piece of the key range a line of
     its own; a lookup then reads the key's piece before its slot (PIECE_LEVELS).
     """
-    counts, rc = _slot_counts(keys, flow, amplification)
-    return counts, rc == lib.NFL_SLOTS_PIECES
+    return _slot_counts(keys, flow, amplification)
 
 
 def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
@@ -60,16 +58,9 @@ def per_slot(keys, flow=None, amplification=None) -> np.ndarray:
 
 
 def _slot_counts(keys, flow, amplification):
-    keys = _raw_keys(keys)
-    capacity = lib.nfl_model_capacity(keys.size, amplification or 0.0)
-    counts = np.empty(capacity, dtype=np.uint32)
-    handle = ffi.NULL if flow is None else getattr(flow, "compiled", flow).handle
-    rc = lib.nfl_slot_counts(_keys.KEY_DTYPES[keys.dtype.name], handle,
-                             ffi.from_buffer("uint64_t[]", keys.view(np.uint64)), keys.size,
-                             amplification or 0.0, ffi.from_buffer("uint32_t[]", counts))
-    if rc == lib.NFL_ENOMEM:
-        raise MemoryError("out of memory counting slots")
-    return counts, rc
+    """(per_slot, pieces) from the C core (nfl._boundary.slot_counts); MemoryError out of memory."""
+    handle = None if flow is None else getattr(flow, "compiled", flow).handle
+    return _boundary.slot_counts(_raw_keys(keys), handle, amplification or 0.0)
 
 
 def occupied(counts: np.ndarray) -> np.ndarray:

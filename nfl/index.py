@@ -3,8 +3,8 @@
 Validation and dtype handling happen here (through nfl._keys).  Single-key
 operations are those of the base class nfl._index.Core, C that converts the
 key and runs the tree operation holding the GIL; every batch or ordered
-operation is one cffi call into the C core, which releases the GIL.  Both take
-the same tree's one readers-writer lock.
+operation is one call into the C core through nfl._boundary (cffi), which
+releases the GIL.  Both take the same tree's one readers-writer lock.
 """
 import collections.abc
 import itertools
@@ -12,19 +12,13 @@ import os
 
 import numpy as np
 
-from nfl import _index, _keys, views
-from nfl._native import ffi, lib
+from nfl import _boundary, _index, _keys, views
 from nfl.flow import Flow
 from nfl.flow.progress import Work  # bulk_load's; imported here, not on the first load (bench.cold)
 from nfl.switch import choose_flow
 from nfl.storage import snapshot
 from nfl.storage.errors import SnapshotError
 
-_ERRORS = {
-    lib.NFL_ENOMEM: (MemoryError, "out of memory in the native index"),
-    lib.NFL_EINVAL: (ValueError, "invalid argument to the native index"),
-    lib.NFL_EORDER: (ValueError, "the flow is not monotone over these keys"),
-}
 _ITER_CHUNK = _index.CURSOR_CHUNK  # the largest read of an iterator, and of scan's pooled path
 _FIRST_CHUNK = _index.CURSOR_FIRST  # an iterator's first read: a short irange needs one native call
 _KEYS, _VALUES, _ITEMS = 0, 1, 2  # what a Cursor yields
@@ -33,11 +27,10 @@ _UNLIMITED = 2**62
 _MISSING = object()
 # The ordered-read path, looked up once: it runs per scan() call.
 _DTYPES = {name: np.dtype(name) for name in ("uint64", "int64", "float64")}
-_U64S = ffi.typeof("uint64_t[]")
-_empty, _from_buffer, _nfl_range = np.empty, ffi.from_buffer, lib.nfl_range
-_TO_END, _ALL = lib.NFL_TO_END, lib.NFL_FROM_START | lib.NFL_TO_END
+_empty, _read_into, _pointer = np.empty, _boundary.read_range_into, _boundary.pointer
+_TO_END, _ALL = _boundary.TO_END, _boundary.FROM_START | _boundary.TO_END
 _FROM_START, _LO_EXCLUSIVE, _HI_INCLUSIVE, _REVERSE = (
-    lib.NFL_FROM_START, lib.NFL_LO_EXCLUSIVE, lib.NFL_HI_INCLUSIVE, lib.NFL_REVERSE)
+    _boundary.FROM_START, _boundary.LO_EXCLUSIVE, _boundary.HI_INCLUSIVE, _boundary.REVERSE)
 # Keys per thread at which a batch call's default starts a second thread (see
 # _threads).  A first guess: the break-even of `python -m bench.batch_threads
 # breakeven` could not be measured on the shared 2-core machine it was built on.
@@ -45,9 +38,9 @@ _READ_KEYS_PER_THREAD = 16384
 _WRITE_KEYS_PER_THREAD = 16384
 
 
-def _depth_histogram(st) -> dict:
-    """{depth: entries at that depth} (root = 1) of a nfl_stats; the deepest bin also holds deeper entries."""
-    return {d + 1: int(st.depth_keys[d]) for d in range(lib.NFL_DEPTH_BINS) if st.depth_keys[d]}
+def _depth_histogram(st: _boundary.Stats) -> dict:
+    """{depth: entries at that depth} (root = 1) of the tree's stats; the deepest bin also holds deeper entries."""
+    return {d + 1: int(n) for d, n in enumerate(st.depth_keys) if n}
 
 
 def _same(value):
@@ -87,30 +80,9 @@ def _threads(threads, n, keys_per_thread):
                           n // keys_per_thread))
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be None or an int; got {threads!r}")
-    if not 1 <= threads <= lib.NFL_MAX_THREADS:
-        raise ValueError(f"threads must be None or in 1..{lib.NFL_MAX_THREADS}; got {threads!r}")
+    if not 1 <= threads <= _boundary.MAX_THREADS:
+        raise ValueError(f"threads must be None or in 1..{_boundary.MAX_THREADS}; got {threads!r}")
     return int(threads)
-
-
-def _check(rc):
-    """Raises the Python exception for a negative native return code."""
-    if rc < 0:
-        exc, msg = _ERRORS.get(rc, (RuntimeError, f"native error {rc}"))
-        raise exc(msg)
-    return rc
-
-
-def _u64(arr):
-    return ffi.from_buffer("uint64_t[]", arr)
-
-
-def _u8(arr):
-    return ffi.from_buffer("uint8_t[]", arr)
-
-
-def _u64_ptr(arr):
-    """A uint64_t * to arr's data (the exact parameter type: cffi passes it fastest); arr must outlive it."""
-    return ffi.cast("uint64_t *", ffi.from_buffer(arr))
 
 
 class Index(_index.Core):
@@ -152,21 +124,14 @@ class Index(_index.Core):
         self._flow = _flow
         self._conflicts = (None, None)  # tail conflicts (raw, flow) at bulk load
         self._flow_reason = "no bulk load: no flow" if _flow is None else "a Flow given to the index"
-        params = _flow.params() if _flow is not None else None
-        ptr = lib.nfl_create(
-            _keys.KEY_DTYPES[self._key_dtype],
-            ffi.from_buffer("double[]", params) if params is not None else ffi.NULL,
-            0 if params is None else len(params),
-        )
-        if ptr == ffi.NULL:
-            raise ValueError("the native index refused its flow parameters")
+        ptr = _boundary.create(_keys.KEY_DTYPES[self._key_dtype], None if _flow is None else _flow.params())
         try:  # the base owns the tree from here: freed with this object
-            self._attach(int(ffi.cast("uintptr_t", ptr)), _keys.KEY_DTYPES[self._key_dtype],
+            self._attach(_boundary.address(ptr), _keys.KEY_DTYPES[self._key_dtype],
                          _keys.VALUE_KINDS[self._value_dtype])
         except BaseException:
-            lib.nfl_free(ptr)
+            _boundary.free(ptr)
             raise
-        self._ptr = ptr  # for the batch calls through cffi
+        self._ptr = ptr  # the tree handle of the batch and ordered calls (nfl._boundary)
         self._key = _keys.key_converter(self._key_dtype)
         self._value = _keys.value_converter(self._value_dtype) if self._value_dtype != "object" else _same
         self._scratch = []  # pooled ordered-read buffers (_scratch_for)
@@ -206,8 +171,8 @@ class Index(_index.Core):
         Traceback (most recent call last):
         ValueError: duplicate key in keys: 1
         """
-        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= lib.NFL_MAX_BUCKET):
-            raise ValueError(f"bucket_size must be None or an int in 1..{lib.NFL_MAX_BUCKET}; got {bucket_size!r}")
+        if bucket_size is not None and (type(bucket_size) is not int or not 1 <= bucket_size <= _boundary.MAX_BUCKET):
+            raise ValueError(f"bucket_size must be None or an int in 1..{_boundary.MAX_BUCKET}; got {bucket_size!r}")
         if not isinstance(prefetch, bool):
             raise TypeError(f"prefetch must be True or False; got {prefetch!r}")
 
@@ -234,7 +199,7 @@ class Index(_index.Core):
             idx = cls._from_entries(keys, vals, value_dtype, choice.flow, bucket_size or choice.bucket_size,
                                     (choice.tail_conflicts_raw, choice.tail_conflicts_flow))
             idx._flow_reason = choice.reason
-            _check(lib.nfl_set_option(idx._ptr, lib.NFL_OPT_PREFETCH, int(prefetch)))
+            _boundary.set_prefetch(idx._ptr, prefetch)
             work.step("done")
             return idx
 
@@ -246,25 +211,16 @@ class Index(_index.Core):
         """
         idx = cls(keys.dtype.name, value_dtype, _flow=flow)
         idx._conflicts = conflicts
-        dup = ffi.new("uint64_t *")
-        objects = value_dtype == "object"  # raw_values: an object array the caller keeps unchanged
-        words = ffi.cast("uint64_t *", _keys.address(raw_values)) if objects else _u64(raw_values)
-        rc = lib.nfl_bulk_load(idx._ptr, _u64(keys.view(np.uint64)), words, keys.size, bucket_size, dup)
-        if rc == lib.NFL_EDUPLICATE:
-            key = _keys.key_from_bits(dup[0], idx._key_dtype)
-            raise ValueError(f"duplicate key in keys: {key!r}")
-        _check(rc)
-        if objects:  # stored: from here the index owns a reference to each
+        # raw_values: an object array the caller keeps unchanged for an object index
+        _boundary.bulk_load(idx._ptr, keys, raw_values, bucket_size)
+        if value_dtype == "object":  # stored: from here the index owns a reference to each
             idx._own(_keys.address(raw_values), keys.size)
         return idx
 
     def _export(self):
         """(keys, raw uint64 values) of every entry, ascending: what a snapshot holds."""
-        keys, values = self._read_all(0, 0, lib.NFL_FROM_START | lib.NFL_TO_END, _UNLIMITED, hint=len(self) + 1)
+        keys, values = self._read_all(0, 0, _ALL, _UNLIMITED, hint=len(self) + 1)
         return keys, values.view(np.uint64)
-
-    def _out_key(self, bits):
-        return _keys.key_from_bits(bits, self._key_dtype)
 
     # ---- point operations ------------------------------------------------------
     # idx[k], idx[k] = v, del idx[k], k in idx, len(idx), get, insert, replace,
@@ -294,7 +250,7 @@ class Index(_index.Core):
         threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         values = np.empty(k.size, dtype=self._value_dtype)
         found = np.empty(k.size, dtype=bool)
-        lib.nfl_get_many_threads(self._ptr, _u64(k), k.size, _u64(values.view(np.uint64)), _u8(found), threads)
+        _boundary.get_many(self._ptr, k, values, found, threads)
         if default is None:
             return values, found
         values[~found] = default
@@ -307,7 +263,7 @@ class Index(_index.Core):
         k = self._key_array(keys)
         threads = _threads(threads, k.size, _READ_KEYS_PER_THREAD)
         found = np.empty(k.size, dtype=bool)
-        lib.nfl_get_many_threads(self._ptr, _u64(k), k.size, ffi.NULL, _u8(found), threads)
+        _boundary.get_many(self._ptr, k, None, found, threads)
         return found
 
     def _put_many(self, keys, values, mode, threads=1):
@@ -316,10 +272,10 @@ class Index(_index.Core):
         return self._put_bits(k, _keys.value_array(values, self._value_dtype, k.size), mode, threads)
 
     def _put_bits(self, k, v, mode, threads=1):
-        """nfl_put_many_threads of raw uint64 key and value arrays; the existed array."""
+        """Writes raw uint64 key and value arrays in one batch call (nfl._boundary.put_many); the existed array."""
         existed = np.empty(k.size, dtype=bool)
         self._writes += 1
-        _check(lib.nfl_put_many_threads(self._ptr, _u64(k), _u64(v), k.size, mode, _u8(existed), threads))
+        _boundary.put_many(self._ptr, k, v, mode, existed, threads)
         return existed
 
     # ---- mapping writes ----------------------------------------------------------
@@ -367,7 +323,7 @@ class Index(_index.Core):
         pairs (one native read for an Index) plus the batch upsert."""
         k, v = self._pair_bits(other)
         if k.size:
-            self._put_bits(k, v, lib.NFL_UPSERT)
+            self._put_bits(k, v, _boundary.UPSERT)
 
     def popitem(self, last=True):
         """Removes and returns the (key, value) of the largest key (the smallest with last=False).
@@ -384,8 +340,7 @@ class Index(_index.Core):
         """Removes every entry (keeps the dtypes and the flow).  Raises nothing.  Cost: O(n) to free the tree."""
         empty = np.empty(0, dtype=np.uint64)
         self._writes += 1
-        _check(lib.nfl_bulk_load(self._ptr, _u64(empty), _u64(empty), 0, self._bucket_size(),
-                                 ffi.new("uint64_t *")))
+        _boundary.bulk_load(self._ptr, empty, empty, self._bucket_size())
 
     def copy(self):
         """An independent index with the same entries, dtypes and flow (shared: a Flow is immutable).
@@ -397,9 +352,7 @@ class Index(_index.Core):
                                         self._conflicts)
 
     def _bucket_size(self):
-        st = ffi.new("nfl_stats *")
-        lib.nfl_get_stats(self._ptr, st)
-        return st.bucket_size
+        return _boundary.stats(self._ptr).bucket_size
 
     def put_many(self, keys, values, *, threads=None):
         """Upserts a batch; with duplicate keys in the batch the last wins.  Returns None.
@@ -411,13 +364,13 @@ class Index(_index.Core):
         the tree on one thread, in the batch's order (native/parallel.c), so
         the results are the same for any.  Cost: one native call,
         O(m * depth) for m keys, GIL released."""
-        self._put_many(keys, values, lib.NFL_UPSERT, threads)
+        self._put_many(keys, values, _boundary.UPSERT, threads)
 
     def insert_many(self, keys, values, *, threads=None):
         """Inserts a batch; a bool array, False where the key existed (its value is kept).
 
         Raises as put_many does; threads as put_many.  Cost: one native call, O(m * depth)."""
-        return ~self._put_many(keys, values, lib.NFL_INSERT, threads)
+        return ~self._put_many(keys, values, _boundary.INSERT, threads)
 
     def delete_many(self, keys, *, threads=None):
         """Deletes a batch; a bool array, True where the key was there (threads: as put_many).
@@ -427,7 +380,7 @@ class Index(_index.Core):
         threads = _threads(threads, k.size, _WRITE_KEYS_PER_THREAD)
         deleted = np.empty(k.size, dtype=bool)
         self._writes += 1
-        _check(lib.nfl_delete_many_threads(self._ptr, _u64(k), k.size, _u8(deleted), threads))
+        _boundary.delete_many(self._ptr, k, deleted, threads)
         return deleted
 
     # ---- ordered operations ------------------------------------------------------
@@ -436,8 +389,7 @@ class Index(_index.Core):
         """One native ordered read: fresh (keys, values) arrays of the index's dtypes."""
         keys = _empty(max_count, _DTYPES[self._key_dtype])
         values = _empty(max_count, _DTYPES[self._value_dtype])
-        n = _nfl_range(self._ptr, lo_bits, hi_bits, flags, _from_buffer(_U64S, keys),
-                       _from_buffer(_U64S, values), max_count)
+        n = _boundary.read_range(self._ptr, lo_bits, hi_bits, flags, keys, values)
         return (keys, values) if n == max_count else (keys[:n], values[:n])
 
     def _lo(self, bound):
@@ -477,13 +429,13 @@ class Index(_index.Core):
         except IndexError:
             pass
         keys, values = _empty(count, _DTYPES[self._key_dtype]), _empty(count, _DTYPES[self._value_dtype])
-        return count, keys, values, _u64_ptr(keys), _u64_ptr(values)
+        return count, keys, values, _pointer(keys), _pointer(values)
 
     def _first(self, lo_bits, hi_bits, flags):
         """The first (key, value) of a native read, or None: one call, no arrays made."""
         scratch = self._scratch_for(1)
-        n = _nfl_range(self._ptr, lo_bits, hi_bits, flags, scratch[3], scratch[4], 1)
-        item = (self._out_key(scratch[3][0]), scratch[2][0].item()) if n else None
+        n = _read_into(self._ptr, lo_bits, hi_bits, flags, scratch[3], scratch[4], 1)
+        item = (scratch[1].item(0), scratch[2].item(0)) if n else None
         self._scratch.append(scratch)
         return item
 
@@ -525,7 +477,7 @@ class Index(_index.Core):
         if scratch is None or scratch[0] < count:
             scratch = self._scratch_for(count)
         room, keys, values, keys_ptr, values_ptr = scratch
-        n = _nfl_range(self._ptr, lo, 0, _TO_END, keys_ptr, values_ptr, count)
+        n = _read_into(self._ptr, lo, 0, _TO_END, keys_ptr, values_ptr, count)
         result = (keys.copy(), values.copy()) if n == room else (keys[:n].copy(), values[:n].copy())
         self._scratch.append(scratch)
         return result
@@ -616,7 +568,7 @@ class Index(_index.Core):
     def max_key(self):
         """The largest key, or None when empty.  Raises nothing.  Cost: O(depth) (one native read)."""
         scratch = self._scratch_for(1)
-        key = self._out_key(scratch[3][0]) if lib.nfl_max(self._ptr, scratch[3], scratch[4]) else None
+        key = scratch[1].item(0) if _boundary.read_max_into(self._ptr, scratch[3], scratch[4]) else None
         self._scratch.append(scratch)
         return key
 
@@ -787,13 +739,12 @@ class Index(_index.Core):
         """Structure and memory figures of the index (see api.md): a new dict.
 
         Raises nothing.  Cost: O(1) (the C core keeps the counts)."""
-        st = ffi.new("nfl_stats *")
-        lib.nfl_get_stats(self._ptr, st)
+        st = _boundary.stats(self._ptr)
         return {
             "size": st.size,
             "key_dtype": self._key_dtype,
             "value_dtype": self._value_dtype,
-            "flow_enabled": bool(st.flow_enabled),
+            "flow_enabled": st.flow_enabled,
             "model_nodes": st.model_nodes,
             "dense_nodes": st.dense_nodes,
             "buckets": st.buckets,
@@ -812,15 +763,15 @@ class Index(_index.Core):
     def _check(self):
         """Checks every structural invariant of the native tree (nfl_check); raises AssertionError
         naming the first violation.  Cost: O(n * depth): for tests."""
-        msg = ffi.new("char[]", lib.NFL_CHECK_MESSAGE)
-        if lib.nfl_check(self._ptr, msg, lib.NFL_CHECK_MESSAGE) != 0:
-            raise AssertionError(f"nfl index invariant broken: {ffi.string(msg).decode()}")
+        broken = _boundary.check(self._ptr)
+        if broken is not None:
+            raise AssertionError(f"nfl index invariant broken: {broken}")
 
     def memory_usage(self) -> int:
         """Bytes held by the native structure (slots, buckets, nodes; not the Python objects).
 
         Raises nothing.  Cost: O(1)."""
-        return lib.nfl_memory_usage(self._ptr)
+        return _boundary.memory_usage(self._ptr)
 
     def __repr__(self):
         flow = "flow" if self._flow is not None else "no flow"

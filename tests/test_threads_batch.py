@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nfl
+from nfl import _boundary
 from nfl import index as index_module
 from index_model import initial_keys
 
@@ -133,8 +134,8 @@ def test_update_mode_adds_no_key_on_any_thread_count(threads):
     base = build("uint64", "off")
     q, v = write_batch("uint64", 5)
     one, many = base.copy(), base.copy()
-    e1 = one._put_many(q, v, index_module.lib.NFL_UPDATE, 1)
-    e2 = many._put_many(q, v, index_module.lib.NFL_UPDATE, threads)
+    e1 = one._put_many(q, v, _boundary.UPDATE, 1)
+    e2 = many._put_many(q, v, _boundary.UPDATE, threads)
     assert (e1 == e2).all() and as_dict(one) == as_dict(many) and len(many) == len(base)
 
 
@@ -176,7 +177,7 @@ def test_batch_sequences_match_a_dict_on_any_thread_count(batches):
     many._check()
 
 
-@pytest.mark.parametrize("bad", [0, -1, index_module.lib.NFL_MAX_THREADS + 1])
+@pytest.mark.parametrize("bad", [0, -1, _boundary.MAX_THREADS + 1])
 def test_threads_out_of_range_raise_value_error(bad):
     idx = build("uint64", "off")
     k = base_keys("uint64")[:10]

@@ -6,31 +6,26 @@ candidates with.  Knows nothing of training or files.
 """
 import numpy as np
 
-from nfl._native import ffi, lib
+from nfl import _boundary
 
 
 class Compiled:
     """nfl_flow_create(params), freed with the object; params must be valid (nfl.flow.layout.check)."""
 
     def __init__(self, params: np.ndarray):
-        self._params = np.ascontiguousarray(params, dtype=np.float64)  # kept alive with the handle
-        ptr = lib.nfl_flow_create(ffi.from_buffer("double[]", self._params), self._params.size)
-        if ptr == ffi.NULL:
-            raise ValueError("the native flow refused these parameters")
-        self.handle = ffi.gc(ptr, lib.nfl_flow_free)
+        # the C core copies the vector; ValueError if it refuses it
+        self.handle = _boundary.flow_create(np.ascontiguousarray(params, dtype=np.float64))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """z = f(x) for contiguous float64 x: finite and monotone non-decreasing in x."""
-        z = np.empty_like(x)
-        lib.nfl_flow_transform(self.handle, ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", z), x.size)
-        return z
+        return _boundary.flow_transform(self.handle, x)
 
     @property
     def table_bytes(self) -> int:
         """Bytes of the tables the transform reads (knots padded for the lifting, pieces, radix cells)."""
-        return lib.nfl_flow_table_bytes(self.handle)
+        return _boundary.flow_table_bytes(self.handle)
 
     @property
     def lifting_step(self) -> int:
         """The first step of the bin search's binary lifting (0: none): its cost, log2(step) + 1 probes."""
-        return lib.nfl_flow_lifting_step(self.handle)
+        return _boundary.flow_lifting_step(self.handle)

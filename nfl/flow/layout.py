@@ -9,14 +9,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nfl._native import lib
+from nfl import _boundary
 
 MAGIC = 1313229894.0  # "NFLF"
 FAMILY_CODES = {"spline": 1.0}
 VERSION = 1.0
 FEATURES = ("linear", "log")  # position = code in the vector
 HEADER = 7
-MAX_BINS = lib.NFL_FLOW_MAX_BINS  # native/flow.c's limit
+MAX_BINS = _boundary.FLOW_MAX_BINS  # native/flow.c's limit
 
 
 class Spline(NamedTuple):

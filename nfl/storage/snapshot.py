@@ -45,8 +45,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from nfl import _keys
-from nfl._native import lib
+from nfl import _boundary, _keys
 from nfl.storage import pickled
 from nfl.storage.errors import SnapshotError, SnapshotNotFoundError
 from nfl.storage.files import atomic_write
@@ -193,7 +192,7 @@ def _parse_header(text: bytes) -> dict:
     if value_dtype == "object":
         _field(head, "values_bytes", int, lambda v: v >= 0)
     _field(head, "count", int, lambda v: v >= 0)
-    _field(head, "bucket_size", int, lambda v: 1 <= v <= lib.NFL_MAX_BUCKET)
+    _field(head, "bucket_size", int, lambda v: 1 <= v <= _boundary.MAX_BUCKET)
     _field(head, "wal_seq", int, lambda v: v >= 0)
     for name in ("tail_conflicts_raw", "tail_conflicts_flow"):
         _field(head, name, (int, float, type(None)))
