@@ -50,12 +50,11 @@
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
  * miss and a page walk.  A hint only; nothing depends on it.  Callers ask
  * only for blocks whose small pages get written anyway (see slots_dense), so
- * the hint costs no memory, and only once the block is written: its small
- * pages are then in place and khugepaged merges them in the background.
- * Asked before, the build's own writes fault in fresh huge pages, each one
- * zeroed whole at once, which is what made a process's first bulk load slow
- * (on a VM whose free memory goes back to the host, a fresh 2 MiB page costs
- * more than its 512 small ones; see bench.cold). */
+ * the hint costs no memory.  Asked before the block is written, so the
+ * build's own writes fault in huge pages: a process's first bulk load pays
+ * for zeroing them (bench.cold), and every lookup after it saves TLB misses
+ * (asked after, the pages stay small until khugepaged merges them, and batch
+ * reads were 5-10 % slower in the same run). */
 static void advise_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
@@ -478,6 +477,7 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
     size_t i = 0;
     nd->arena_bytes = arena_size(t, nd, e, z, n);
     nd->arena = nd->arena_bytes ? tree_alloc(t, nd->arena_bytes) : NULL;
+    advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
     if (nd->arena_bytes && !nd->arena)
         return NFL_ENOMEM;
     char *next_bucket = nd->arena;
@@ -516,7 +516,6 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
         }
         i = j;
     }
-    advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
     return NFL_OK;
 }
 
@@ -562,13 +561,13 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }
-    if (fill_slots(t, nd, e, z, n) != NFL_OK) {
-        node_release(t, nd);
-        return NULL;
-    }
     if (slots_dense(nd, e, z, n)) {
         advise_huge(nd->kinds, nd->capacity);
         advise_huge(nd->slots, nd->capacity * sizeof(afli_slot));
+    }
+    if (fill_slots(t, nd, e, z, n) != NFL_OK) {
+        node_release(t, nd);
+        return NULL;
     }
     return nd;
 }
