@@ -33,10 +33,13 @@
 #define DENSE_MAX_SIZE 8 /* a dense node this full is rebuilt as a model node */
 #define OUTSIDE_SHARE 2  /* rebuild once build_size / OUTSIDE_SHARE keys fell outside */
 #define OUTSIDE_MIN 8    /* ... and at least this many */
+#define OUTSIDE_DENSER 16.0 /* outside keys this much denser: a child of their own */
 #define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
 #define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
                             over-full slots is kept without trying the key model */
 #define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
+#define PIECES_KEYS_MIN 4    /* keys a piece, at least: a node of scattered
+                                keys (many units) keeps a small table */
 #define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
                                 few clusters share a piece */
 
@@ -404,8 +407,11 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     spread chosen = by_key ? ks : zs;
     if (2 * chosen.overfull <= n)
         return;
+    size_t pieces = PIECES_PER_UNIT * chosen.units;
+    if (pieces > n / PIECES_KEYS_MIN)
+        pieces = n / PIECES_KEYS_MIN;
     if (n >= PIECES_MIN_KEYS && n <= UINT32_MAX / PIECES_PER_UNIT &&
-        fit_pieces(t, nd, e, n, PIECES_PER_UNIT * chosen.units)) {
+        fit_pieces(t, nd, e, n, pieces)) {
         if (2 * spread_of(nd, e, z, n).overfull <= chosen.overfull &&
             separates(nd, e, z, n))
             return;
@@ -715,16 +721,70 @@ static int rebuild(afli_tree *t, afli_node *nd)
     return rc;
 }
 
+/* Whether a model node grew or shrank by REBUILD_FACTOR since its build. */
+static int outgrown(const afli_node *nd)
+{
+    return (nd->size >= REBUILD_MIN_SIZE &&
+            nd->size >= REBUILD_FACTOR * nd->build_size) ||
+           (nd->build_size >= REBUILD_MIN_SIZE &&
+            nd->size * REBUILD_FACTOR <= nd->build_size);
+}
+
 static int needs_rebuild(const afli_node *nd, int is_root)
 {
     if (nd->dense)
         return 0;
-    return (nd->size >= REBUILD_MIN_SIZE &&
-            nd->size >= REBUILD_FACTOR * nd->build_size) ||
-           (nd->build_size >= REBUILD_MIN_SIZE &&
-            nd->size * REBUILD_FACTOR <= nd->build_size) ||
+    return outgrown(nd) ||
            (!is_root && nd->outside >= OUTSIDE_MIN &&
             nd->outside * OUTSIDE_SHARE >= nd->build_size);
+}
+
+/* Whether the keys that fell outside nd's range, on key's side, sit at
+ * least OUTSIDE_DENSER times as densely as its own keys did at build: a
+ * cluster past its end (the keys below a loaded set), not a continuation of
+ * its keys (ascending or descending inserts).  They all went down to child;
+ * their span reaches from nd's end to key or to child's lowest (highest)
+ * key at its last build, whichever is further. */
+static int outside_dense(const afli_node *nd, const afli_node *child,
+                         uint64_t key)
+{
+    uint64_t far = key, span;
+    if (key < nd->lo) {
+        if (!child->dense && child->lo < far)
+            far = child->lo;
+        span = nd->lo - far;
+    } else {
+        if (!child->dense && child->hi > far)
+            far = child->hi;
+        span = far - nd->hi;
+    }
+    return (double)nd->outside * (double)(nd->hi - nd->lo) >
+           OUTSIDE_DENSER * (double)nd->build_size * (double)span;
+}
+
+/* Rebuilds the node count_path flagged on key's path.  A node flagged only
+ * for keys outside its range that are much denser than its own (see
+ * outside_dense) keeps its model, fitted to its own keys, and hands them to
+ * the child they went down to: that child is rebuilt over them and the
+ * node's range widened to cover it.  So a dense cluster past a node's end
+ * gets a subtree of its own, rebuilt as it grows by the usual rules, instead
+ * of a share of the node's slots fixed at the node's build that the cluster
+ * soon overfills.  Either rebuild is amortised: the node or the child took
+ * at least build_size / OUTSIDE_SHARE inserts since it was built. */
+static void rebuild_flagged(afli_tree *t, afli_node *nd, uint64_t key, double z)
+{
+    if (!outgrown(nd) && (key < nd->lo || key > nd->hi)) {
+        size_t pos = afli_predict(nd, key, z);
+        afli_node *child = nd->slots[pos].child;
+        if (nd->kinds[pos] == SLOT_CHILD && outside_dense(nd, child, key) &&
+            rebuild(t, child) == NFL_OK && !child->dense) {
+            nd->lo = child->lo < nd->lo ? child->lo : nd->lo;
+            nd->hi = child->hi > nd->hi ? child->hi : nd->hi;
+            nd->outside = 0;
+            return;
+        }
+    }
+    rebuild(t, nd); /* a failed rebuild leaves a valid, deeper tree */
 }
 
 /* ---- insert ------------------------------------------------------------------- */
@@ -855,7 +915,7 @@ static int insert_new(afli_tree *t, afli_entry e, double z)
     }
     t->size++;
     if (adjust)
-        rebuild(t, adjust); /* a failed rebuild leaves a valid, deeper tree */
+        rebuild_flagged(t, adjust, e.key, z);
     return NFL_OK;
 }
 
@@ -919,6 +979,6 @@ int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old)
     }
     t->size--;
     if (adjust)
-        rebuild(t, adjust);
+        rebuild_flagged(t, adjust, key, z);
     return 1;
 }
