@@ -161,32 +161,43 @@ static void find_flat_ends(afli_tree *t)
     t->flat_hi = flat_end(t, lo, hi, 1);
 }
 
+/* z of keys some of which lie where the flow is flat: the flow runs only on
+ * the others, gathered a block at a time.  z holds the keys' numbers. */
+static void flow_past_range(const afli_tree *t, const uint64_t *enc, double *z,
+                            size_t n)
+{
+    double x[256];
+    size_t at[256];
+    for (size_t start = 0; start < n; start += 256) {
+        size_t m = n - start < 256 ? n - start : 256, k = 0;
+        for (size_t i = start; i < start + m; i++) {
+            if (enc[i] <= t->flat_lo) {
+                z[i] = t->z_lo;
+            } else if (enc[i] >= t->flat_hi) {
+                z[i] = t->z_hi;
+            } else {
+                x[k] = z[i];
+                at[k++] = i;
+            }
+        }
+        nfl_flow_transform(t->flow, x, x, k);
+        for (size_t i = 0; i < k; i++)
+            z[at[i]] = x[i];
+    }
+}
+
 void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
                     size_t n)
 {
-    if (!t->flow) {
-        for (size_t i = 0; i < n; i++)
-            z[i] = nfl_key_number(t->key_type, enc[i]);
-    } else { /* the flow only for keys inside its trained range */
-        double x[256];
-        size_t at[256];
-        for (size_t start = 0; start < n; start += 256) {
-            size_t m = n - start < 256 ? n - start : 256, k = 0;
-            for (size_t i = start; i < start + m; i++) {
-                if (enc[i] <= t->flat_lo) {
-                    z[i] = t->z_lo;
-                } else if (enc[i] >= t->flat_hi) {
-                    z[i] = t->z_hi;
-                } else {
-                    x[k] = nfl_key_number(t->key_type, enc[i]);
-                    at[k++] = i;
-                }
-            }
-            nfl_flow_transform(t->flow, x, x, k);
-            for (size_t i = 0; i < k; i++)
-                z[at[i]] = x[i];
-        }
+    size_t inside = 0;
+    for (size_t i = 0; i < n; i++) {
+        z[i] = nfl_key_number(t->key_type, enc[i]);
+        inside += (enc[i] > t->flat_lo) & (enc[i] < t->flat_hi);
     }
+    if (t->flow && inside == n) /* the usual case: one pass, in place */
+        nfl_flow_transform(t->flow, z, z, n);
+    else if (t->flow)
+        flow_past_range(t, enc, z, n);
     for (size_t i = 0; i < n; i++) {
         if (z[i] > DBL_MAX)
             z[i] = DBL_MAX;

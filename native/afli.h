@@ -115,29 +115,33 @@ static inline size_t afli_piece_of(const afli_node *nd, uint64_t key)
     return i < (double)nd->last_piece ? (size_t)i : nd->last_piece;
 }
 
-/* The slot of a key (encoded, with its z) in a model node: monotone
- * non-decreasing in the key, NaN-safe. */
-static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
+/* The slot of line position p among slots [first, last]: NaN-safe. */
+static inline size_t afli_slot_in(double p, size_t first, size_t last)
 {
-    double p;
-    size_t first = 0, last = nd->capacity - 1;
-    if (nd->model == MODEL_Z) {
-        p = (z - nd->origin.z0) * nd->scale;
-    } else if (nd->model == MODEL_KEY) {
-        p = key > nd->origin.base ? (double)(key - nd->origin.base) * nd->scale : 0.0;
-    } else {
-        const afli_piece *pc = &nd->pieces[afli_piece_of(nd, key)];
-        if (pc->end == pc->first) /* empty: the next piece's first slot */
-            return pc->first < nd->capacity ? pc->first : last;
-        first = pc->first;
-        last = pc->end - 1;
-        p = key > pc->base ? (double)(key - pc->base) * pc->scale : 0.0;
-    }
     if (!(p > 0.0))
         return first;
     if (p >= (double)(last - first))
         return last;
     return first + (size_t)p;
+}
+
+/* The slot of a key (encoded, with its z) in a model node: monotone
+ * non-decreasing in the key, NaN-safe.  Each model returns on its own path:
+ * the z and key models, most nodes, cost one multiply and the clamp. */
+static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
+{
+    if (nd->model == MODEL_Z)
+        return afli_slot_in((z - nd->origin.z0) * nd->scale, 0, nd->capacity - 1);
+    if (nd->model == MODEL_KEY)
+        return afli_slot_in(key > nd->origin.base
+                                ? (double)(key - nd->origin.base) * nd->scale
+                                : 0.0,
+                            0, nd->capacity - 1);
+    const afli_piece *pc = &nd->pieces[afli_piece_of(nd, key)];
+    if (pc->end == pc->first) /* empty: the next piece's first slot */
+        return pc->first < nd->capacity ? pc->first : nd->capacity - 1;
+    return afli_slot_in(key > pc->base ? (double)(key - pc->base) * pc->scale : 0.0,
+                        pc->first, pc->end - 1);
 }
 
 /* The child at slot pos (a SLOT_CHILD) unless the walk just came from it:
