@@ -49,7 +49,7 @@
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
  * miss and a page walk.  A hint only; nothing depends on it.  Callers ask
- * only for blocks whose small pages get written anyway (see slots_dense), so
+ * only for blocks whose small pages all get written (slots, arenas), so
  * the hint costs no memory. */
 static void advise_huge(void *p, size_t bytes)
 {
@@ -212,14 +212,13 @@ static void node_clear(afli_tree *t, afli_node *nd)
         const afli_node *last = NULL;
         for (size_t i = 0; i < nd->capacity; i++) {
             afli_node *child;
-            if (nd->kinds[i] == SLOT_BUCKET)
-                bucket_release(t, nd->slots[i].bucket);
-            else if (nd->kinds[i] == SLOT_CHILD &&
-                     (child = afli_new_child(nd, i, &last)))
+            int kind = afli_kind(nd, i);
+            if (kind == SLOT_BUCKET)
+                bucket_release(t, afli_bucket_at(nd, i));
+            else if (kind == SLOT_CHILD && (child = afli_new_child(nd, i, &last)))
                 node_release(t, child);
         }
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
-        tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->arena, nd->arena_bytes);
         afli_release_pieces(t, nd);
     }
@@ -481,12 +480,11 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
         size_t pos = afli_predict(nd, e[i].key, z[i]);
         size_t j = run_end(nd, e, z, i, n);
         if (j - i == 1) {
-            nd->kinds[pos] = SLOT_ENTRY;
-            nd->slots[pos].entry = e[i];
+            nd->slots[pos] = e[i];
         } else if (j - i <= bs) {
-            nd->kinds[pos] = SLOT_BUCKET;
-            nd->slots[pos].bucket =
-                bucket_init(next_bucket, e + i, j - i, j - i, BUCKET_IN_ARENA);
+            afli_set_tagged(nd, pos,
+                            bucket_init(next_bucket, e + i, j - i, j - i, BUCKET_IN_ARENA),
+                            SLOT_BUCKET);
             next_bucket += bucket_bytes(j - i);
         } else {
             /* Aggregate the run of adjacent over-full slots into one child,
@@ -504,34 +502,13 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
             afli_node *child = build_node(t, e + i, z + i, k - i);
             if (!child)
                 return NFL_ENOMEM;
-            for (size_t p = pos; p <= last; p++) {
-                nd->kinds[p] = SLOT_CHILD;
-                nd->slots[p].child = child;
-            }
+            for (size_t p = pos; p <= last; p++)
+                afli_set_tagged(nd, p, child, SLOT_CHILD);
             j = k;
         }
         i = j;
     }
     return NFL_OK;
-}
-
-/* Whether a large node's keys write at least half of the small pages of its
- * slot array: then huge pages cost no memory.  (Where keys pile into a few
- * slots, as raw skewed keys do in the root, most small pages stay untouched
- * and unpaged, and huge pages would page them all in.) */
-static int slots_dense(const afli_node *nd, const afli_entry *e,
-                       const double *z, size_t n)
-{
-    const size_t per_page = SMALL_PAGE / sizeof(afli_slot);
-    if (nd->capacity * sizeof(afli_slot) < 2 * HUGE_PAGE)
-        return 0;
-    size_t pages = 0, last = (size_t)-1;
-    for (size_t i = 0; i < n; i++) {
-        size_t page = afli_predict(nd, e[i].key, z[i]) / per_page;
-        pages += page != last;
-        last = page;
-    }
-    return 2 * pages >= (nd->capacity + per_page - 1) / per_page;
 }
 
 /* A subtree over n entries sorted by unique key, with their z. */
@@ -548,19 +525,15 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;
-    nd->kinds = tree_calloc(t, nd->capacity, 1);
     nd->slots = tree_alloc(t, nd->capacity * sizeof(afli_slot));
-    if (!nd->kinds || !nd->slots) {
-        tree_release(t, nd->kinds, nd->capacity);
-        tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+    if (!nd->slots) {
         afli_release_pieces(t, nd);
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }
-    if (slots_dense(nd, e, z, n)) {
-        advise_huge(nd->kinds, nd->capacity);
-        advise_huge(nd->slots, nd->capacity * sizeof(afli_slot));
-    }
+    advise_huge(nd->slots, nd->capacity * sizeof(afli_slot)); /* all written: */
+    for (size_t pos = 0; pos < nd->capacity; pos++)           /* empty first */
+        afli_set_tagged(nd, pos, NULL, SLOT_EMPTY);
     if (fill_slots(t, nd, e, z, n) != NFL_OK) {
         node_release(t, nd);
         return NULL;
@@ -632,18 +605,20 @@ uint64_t *afli_find(const afli_tree *t, uint64_t key, double z)
         }
         size_t pos = afli_predict(nd, key, z);
         afli_slot *s = &nd->slots[pos];
-        switch (nd->kinds[pos]) {
-        case SLOT_ENTRY:
-            return s->entry.key == key ? &s->entry.value : NULL;
+        if (s->key == key) /* never the mark: the mark's slot is not pos */
+            return &s->value;
+        if (s->key != afli_mark(nd, pos))
+            return NULL;
+        switch (s->value & SLOT_TAG_MASK) {
         case SLOT_BUCKET: {
-            afli_bucket *b = s->bucket;
+            afli_bucket *b = afli_pointer(s);
             for (uint32_t i = 0; i < b->count; i++)
                 if (b->entries[i].key == key)
                     return &b->entries[i].value;
             return NULL;
         }
         case SLOT_CHILD:
-            nd = s->child;
+            nd = afli_pointer(s);
             break;
         default:
             return NULL;
@@ -662,14 +637,15 @@ size_t afli_collect(const afli_node *nd, afli_entry *out)
     size_t n = 0;
     const afli_node *last = NULL, *child;
     for (size_t i = 0; i < nd->capacity; i++) {
-        switch (nd->kinds[i]) {
+        const afli_bucket *b;
+        switch (afli_kind(nd, i)) {
         case SLOT_ENTRY:
-            out[n++] = nd->slots[i].entry;
+            out[n++] = nd->slots[i];
             break;
         case SLOT_BUCKET:
-            memcpy(out + n, nd->slots[i].bucket->entries,
-                   nd->slots[i].bucket->count * sizeof(afli_entry));
-            n += nd->slots[i].bucket->count;
+            b = afli_bucket_at(nd, i);
+            memcpy(out + n, b->entries, b->count * sizeof(afli_entry));
+            n += b->count;
             break;
         case SLOT_CHILD:
             if ((child = afli_new_child(nd, i, &last)))
@@ -772,29 +748,22 @@ static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
 /* Puts one entry into the slot the descent ended at. */
 static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
 {
-    afli_slot *s = &nd->slots[pos];
-    if (nd->kinds[pos] == SLOT_EMPTY) {
-        nd->kinds[pos] = SLOT_ENTRY;
-        s->entry = e;
+    int kind = afli_kind(nd, pos);
+    if (kind == SLOT_EMPTY) {
+        nd->slots[pos] = e;
         return NFL_OK;
     }
-    const afli_entry *old;
-    size_t count;
-    if (nd->kinds[pos] == SLOT_ENTRY) {
-        old = &s->entry;
-        count = 1;
-    } else {
-        old = s->bucket->entries;
-        count = s->bucket->count;
-    }
+    afli_bucket *had = kind == SLOT_BUCKET ? afli_bucket_at(nd, pos) : NULL;
+    const afli_entry *old = had ? had->entries : &nd->slots[pos];
+    size_t count = had ? had->count : 1;
     if (count < (size_t)t->bucket_size) {
-        afli_bucket *b = nd->kinds[pos] == SLOT_BUCKET ? s->bucket : NULL;
+        afli_bucket *b = had;
         if (!b || b->count == bucket_capacity(b)) { /* a new or larger bucket */
             b = bucket_new(t, old, count, bucket_room(t, b ? bucket_capacity(b) : 0));
             if (!b)
                 return NFL_ENOMEM;
-            if (nd->kinds[pos] == SLOT_BUCKET)
-                bucket_release(t, s->bucket);
+            if (had)
+                bucket_release(t, had);
         }
         uint32_t i = b->count;
         while (i > 0 && b->entries[i - 1].key > e.key) {
@@ -803,17 +772,15 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
         }
         b->entries[i] = e;
         b->count++;
-        nd->kinds[pos] = SLOT_BUCKET;
-        s->bucket = b;
+        afli_set_tagged(nd, pos, b, SLOT_BUCKET);
         return NFL_OK;
     }
     afli_node *child = split_slot(t, old, count, e);
     if (!child)
         return NFL_ENOMEM;
-    if (nd->kinds[pos] == SLOT_BUCKET)
-        bucket_release(t, s->bucket);
-    nd->kinds[pos] = SLOT_CHILD;
-    s->child = child;
+    if (had)
+        bucket_release(t, had);
+    afli_set_tagged(nd, pos, child, SLOT_CHILD);
     return NFL_OK;
 }
 
@@ -836,9 +803,9 @@ static afli_node *count_path(afli_tree *t, uint64_t key, double z, int64_t delta
         if (nd->dense)
             return nd;
         *pos = afli_predict(nd, key, z);
-        if (nd->kinds[*pos] != SLOT_CHILD)
+        if (afli_kind(nd, *pos) != SLOT_CHILD)
             return nd;
-        nd = nd->slots[*pos].child;
+        nd = afli_child_at(nd, *pos);
     }
 }
 
@@ -881,11 +848,11 @@ int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
 
 static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
 {
-    if (nd->kinds[pos] == SLOT_ENTRY) {
-        nd->kinds[pos] = SLOT_EMPTY;
+    if (afli_kind(nd, pos) == SLOT_ENTRY) {
+        afli_set_tagged(nd, pos, NULL, SLOT_EMPTY);
         return;
     }
-    afli_bucket *b = nd->slots[pos].bucket;
+    afli_bucket *b = afli_bucket_at(nd, pos);
     uint32_t i = 0;
     while (b->entries[i].key != key)
         i++;
@@ -894,8 +861,7 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
     if (--b->count == 1) {
         afli_entry last = b->entries[0];
         bucket_release(t, b);
-        nd->kinds[pos] = SLOT_ENTRY;
-        nd->slots[pos].entry = last;
+        nd->slots[pos] = last;
     }
 }
 
