@@ -36,7 +36,12 @@
 #define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
 #define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
                             over-full slots is kept without trying the key model */
+#define SHRINK_SHARE 16   /* see shrink */
+#define SHRINK_STEP 8
+#define SHRINK_MIN_SLOTS SHRINK_STEP
+#define CHILD_KEY_SLOTS 2
 #define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
+#define KEYS_PER_PIECE 4
 #define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
                                 few clusters share a piece */
 
@@ -293,13 +298,13 @@ static size_t run_end(const afli_node *nd, const afli_entry *e, const double *z,
  * (they go one level down), and the units it must place, a key in a slot
  * of its own or a bucket, a whole over-full slot (its child) as one. */
 typedef struct {
-    size_t overfull, units;
+    size_t overfull, units, single; /* single: keys alone in their slot */
 } spread;
 
 static spread spread_of(const afli_node *nd,
                         const afli_entry *e, const double *z, size_t n)
 {
-    spread s = {0, 0};
+    spread s = {0, 0, 0};
     for (size_t i = 0, j; i < n; i = j) {
         j = run_end(nd, e, z, i, n);
         if (j - i > NFL_DEFAULT_BUCKET) { /* not the tree's bucket size: the
@@ -308,6 +313,7 @@ static spread spread_of(const afli_node *nd,
             s.units++;
         } else {
             s.units += j - i;
+            s.single += j - i == 1;
         }
     }
     return s;
@@ -342,6 +348,17 @@ void afli_release_pieces(afli_tree *t, afli_node *nd)
  * UINT32_MAX): `count` pieces of equal key width, each a line over its own
  * keys onto its share of the slots, in proportion to its keys.  Returns 0
  * (the model untouched) if the table cannot be allocated. */
+static void fill_pieces(afli_node *nd, const afli_entry *e, size_t n);
+
+/* Pieces of a pieces model over n keys whose line made `units` units:
+ * PIECES_PER_UNIT a unit, but at most one per KEYS_PER_PIECE keys (a piece
+ * costs two slots' bytes). */
+static size_t pieces_count(size_t n, size_t units)
+{
+    size_t count = PIECES_PER_UNIT * units, most = n / KEYS_PER_PIECE;
+    return count < most ? count : most > 0 ? most : 1;
+}
+
 static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
                       size_t n, size_t count)
 {
@@ -353,6 +370,16 @@ static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
     nd->scale = (double)count / ((double)(e[n - 1].key - e[0].key) + 1.0);
     nd->last_piece = (uint32_t)(count - 1);
     nd->pieces = pc;
+    fill_pieces(nd, e, n);
+    return 1;
+}
+
+/* Spreads a pieces model's slots over its pieces, in proportion to their
+ * keys (the table and the key-to-piece map set). */
+static void fill_pieces(afli_node *nd, const afli_entry *e, size_t n)
+{
+    afli_piece *pc = nd->pieces;
+    size_t count = (size_t)nd->last_piece + 1;
     size_t per = nd->capacity / n, rest = nd->capacity % n; /* slots a key */
     for (size_t k = 0, i = 0; k < count; k++) {
         size_t j = i; /* the piece's keys: [i, j) */
@@ -367,7 +394,6 @@ static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
                           : 0.0;
         i = j;
     }
-    return 1;
 }
 
 /* Fits the node's model to its n >= 2 keys: on z when the flow (or a float
@@ -404,7 +430,7 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     if (2 * chosen.overfull <= n)
         return;
     if (n >= PIECES_MIN_KEYS && n <= UINT32_MAX / PIECES_PER_UNIT &&
-        fit_pieces(t, nd, e, n, PIECES_PER_UNIT * chosen.units)) {
+        fit_pieces(t, nd, e, n, pieces_count(n, chosen.units))) {
         if (2 * spread_of(nd, e, z, n).overfull <= chosen.overfull &&
             separates(nd, e, z, n))
             return;
@@ -419,6 +445,51 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     if (!separates(nd, e, z, n)) {
         nd->capacity = full;
         refit(nd, by_key, e, z, n);
+    }
+}
+
+/* Refits the node's chosen model over `capacity` slots. */
+static void fit_capacity(afli_node *nd, size_t capacity, const afli_entry *e,
+                         const double *z, size_t n)
+{
+    nd->capacity = capacity;
+    if (nd->model == MODEL_PIECES)
+        fill_pieces(nd, e, n);
+    else
+        refit(nd, nd->model == MODEL_KEY, e, z, n);
+}
+
+/* Cuts the node's capacity by 1 / SHRINK_STEP at a time while the smaller one
+ *  - sends at most n / SHRINK_SHARE more keys into over-full slots than
+ *    the capacity it started from (few more lookups go a level deeper),
+ *  - keeps all but n / SHRINK_SHARE of the keys alone in their slot, and
+ *    at least n / 2 if it had more (the median lookup reads one slot, not
+ *    a bucket too), losing at most n / SHRINK_SHARE of them in one cut
+ *    (keys spread evenly keep a slot each, not half of them a pair),
+ *  - frees more slots than CHILD_KEY_SLOTS a key it sends down (a key one
+ *    level down costs about that many slots there),
+ *  - keeps half its units (no node is a chain to one child), and
+ *  - still separates the first and last key.
+ * Where keys sit in clumps, or the model already fits them well, a smaller
+ * node holds them as well in fewer empty slots. */
+void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n)
+{
+    spread full = spread_of(nd, e, z, n), now = full;
+    size_t single = full.single > n / SHRINK_SHARE ? full.single - n / SHRINK_SHARE : 0;
+    single = single < n / 2 ? single : n / 2;
+    while (nd->capacity >= 2 * SHRINK_MIN_SLOTS) {
+        size_t had = nd->capacity, cut = had / SHRINK_STEP;
+        fit_capacity(nd, had - cut, e, z, n);
+        spread less = spread_of(nd, e, z, n);
+        if (less.overfull > full.overfull + n / SHRINK_SHARE || less.single < single ||
+            less.single + n / SHRINK_SHARE < now.single ||
+            (less.overfull > now.overfull &&
+             CHILD_KEY_SLOTS * (less.overfull - now.overfull) > cut) ||
+            2 * less.units < full.units || !separates(nd, e, z, n)) {
+            fit_capacity(nd, had, e, z, n);
+            return;
+        }
+        now = less;
     }
 }
 
@@ -522,6 +593,7 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
     afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
+    afli_shrink(nd, e, z, n);
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;

@@ -204,6 +204,9 @@ void afli_fit(afli_node *nd, double zmin, double zmax);
 void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
                        const double *z, size_t n);
 void afli_release_pieces(afli_tree *t, afli_node *nd);
+/* Then a build trims the capacity where fewer slots hold the keys about as
+ * well (see afli.c); so do slot counts at the tree's amplification. */
+void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n);
 /* Sets the tree's flow (key_type set first) and where it is flat. */
 void afli_set_flow(afli_tree *t, nfl_flow *flow);
 
