@@ -6,7 +6,10 @@ the inserts and of one bulk-loaded) and per-op insert
 (idx[k] = v into an empty map, keys in random order) against SortedDict and
 BTrees' object tree for the key dtype (LOBTree for int64, QOBTree for
 uint64); the batch insert (insert_many) too; and the memory per entry of the
-tree (excluding the value objects) against the int64-valued index.  The
+tree (excluding the value objects) against the int64-valued index; and the
+batch get of all n keys in random order: nfl's get_many (one native call
+filling an object array) against a Python loop of m[k] over the peers,
+which have no batch read.  The
 same per-op get and insert of an int64-valued nfl index (values 0..n-1, ints
 rather than the byte strings) shows what object values themselves cost.
 Each figure is the median of --repeat runs; the per-op repeats take the
@@ -51,6 +54,8 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
     values = [b"v%d" % i for i in range(n)]
     ints = list(range(n))
     probe = [key_list[i] for i in rng.integers(0, n, probes).tolist()]
+    batch_keys = keys[rng.permutation(n)]  # get_many: every key once, in random order
+    batch_list = batch_keys.tolist()
     out = {}
     filled = {}
     times = {}  # (figure, name) -> seconds of each repeat; repeats interleave the peers
@@ -73,11 +78,20 @@ def measure(n=1_000_000, repeat=5, key_dtype="int64", probes=200_000, seed=1):
                 m = filled[name]
                 for k in probe:
                     m[k]
+            def get_batch(name=name):
+                m = filled[name]
+                if name.startswith("nfl"):
+                    m.get_many(batch_keys)
+                else:  # no batch read: the Python loop a user would write
+                    [m[k] for k in batch_list]
             timed("insert_ns", name, insert)
             timed("get_ns", name, get)
+            timed("get_many_ns", name, get_batch)
     for (figure, name), secs in times.items():
-        out[f"{figure}/{name}"] = statistics.median(secs) / (n if figure == "insert_ns" else probes) * 1e9
+        out[f"{figure}/{name}"] = statistics.median(secs) / (probes if figure == "get_ns" else n) * 1e9
     assert all(filled["nfl"][k] is v for k, v in zip(key_list[:1000], values))
+    got, found = filled["nfl"].get_many(batch_keys[:1000])
+    assert found.all() and all(g is filled["SortedDict"][k] for g, k in zip(got, batch_list[:1000]))
     obj_array = np.fromiter(values, dtype=object, count=n)
 
     def batch():
@@ -109,6 +123,7 @@ def main(argv=None):
         print(f"{name:40s} {value:10.1f}")
     tree = "LOBTree" if a.key_dtype == "int64" else "QOBTree"
     for what, ours in (("get_ns", "nfl"), ("get_ns", "nfl-bulk_load"), ("get_ns", "nfl-int64values"),
+                       ("get_many_ns", "nfl"), ("get_many_ns", "nfl-int64values"),
                        ("insert_ns", "nfl"), ("insert_ns", "nfl-int64values"), ("insert_ns", "insert_many_ns/nfl")):
         mine = out[ours if "/" in ours else f"{what}/{ours}"]
         for peer in ("SortedDict", tree):

@@ -151,6 +151,59 @@ def measure(maps, keys, fresh, ops, repeats, seed):
     return results
 
 
+def irange_floor(idx, sorted_dict, keys, fresh, ops, repeats, seed):
+    """What bounds nfl's list(irange(a, b)) of 100 keys: {part: median ns per call}.
+
+    The irange row's ranges: SortedDict's irange (which hands out the int
+    objects it holds), nfl's, nfl's irange stopped after its native read
+    (operator.length_hint makes the first read and creates no int: the call,
+    the cursor and the tree walk), and a list of 100 new ints alone
+    (list(range(s, s + 100)) from each range's first key, capped below 2**63
+    so that range makes them from C longs; dropped again, as the irange lists
+    are).  nfl's irange cannot beat the read plus the ints, so SortedDict /
+    (read + ints) is the most its ratio can reach with the tree walk as it is."""
+    from operator import length_hint
+
+    starts, ends = _inputs(keys, fresh, ops, seed)[-1][0]
+    firsts = [min(a, 2**63 - 101) for a in starts]
+
+    def sd():
+        for a, b in zip(starts, ends):
+            list(sorted_dict.irange(a, b))
+
+    def ours():
+        for a, b in zip(starts, ends):
+            list(idx.irange(a, b))
+
+    def read():
+        for a, b in zip(starts, ends):
+            length_hint(idx.irange(a, b))
+
+    def ints():
+        for a in firsts:
+            list(range(a, a + 100))
+
+    parts = {"SortedDict irange": sd, "nfl irange": ours, "nfl read only": read, "100 new ints": ints}
+    times = {name: [] for name in parts}
+    now = time.perf_counter_ns
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            t0 = now()
+            fn()
+            times[name].append((now() - t0) / len(starts))
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def floor_table(floor):
+    """irange_floor's figures as a markdown table, with the ratio reached and the most reachable."""
+    head = list(floor) + ["SortedDict / nfl", "SortedDict / (read + ints)"]
+    cells = [f"{v:,.0f}" for v in floor.values()]
+    sd = floor["SortedDict irange"]
+    cells += [f"{sd / floor['nfl irange']:.2f}x", f"{sd / (floor['nfl read only'] + floor['100 new ints']):.2f}x"]
+    return "\n".join(["| " + " | ".join(["irange, ns per call"] + head) + " |", "|" + "---|" * (len(head) + 1),
+                      "| " + " | ".join(["100 keys"] + cells) + " |"])
+
+
 def table(results, peers):
     """The markdown table: ns per op for each peer, then how many times faster nfl is than each."""
     others = [p for p in peers if p != "nfl"]
@@ -201,6 +254,9 @@ def main(argv=None):
         print(f"\n## {name}: {keys.size:,} uint64 keys (nfl: {flow}; BTrees: {adapters.BTreesAdapter.MODULES['uint64']})"
               f", median of {args.repeat}\n")
         print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed), list(PEERS)))
+        print("\nWhat bounds the irange row (see irange_floor):\n")
+        print(floor_table(irange_floor(maps["nfl"], maps["sorteddict"], keys, fresh, min(args.ops, keys.size),
+                                       args.repeat, args.seed)))
 
 
 if __name__ == "__main__":

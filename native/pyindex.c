@@ -31,12 +31,15 @@ typedef void (*free_fn)(nfl_index *);
 typedef size_t (*range_fn)(nfl_index *, uint64_t, uint64_t, int, uint64_t *,
                            uint64_t *, size_t);
 typedef uint64_t (*version_fn)(const nfl_index *);
+typedef void (*get_many_fn)(nfl_index *, const uint64_t *, size_t, uint64_t *,
+                            uint8_t *);
 
 /* Set once by _bind(); NULL before. */
 static point_fn nfl_point_fn;
 static free_fn nfl_free_fn;
 static range_fn nfl_range_fn;
 static version_fn nfl_version_fn;
+static get_many_fn nfl_get_many_fn;
 static PyObject *cursor_type; /* nfl._index.Cursor */
 static PyObject *both_inclusive; /* (True, True), made once */
 static PyObject *np_integer, *np_floating; /* numpy.integer, numpy.floating */
@@ -598,8 +601,18 @@ static PyObject *core_own(Core *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* Keys looked up per nfl_get_many call of _get_objects: their value words
+ * stay in cache until they become references. */
+#define GET_CHUNK 4096
+/* How far ahead of the reference it takes _get_objects prefetches a value
+ * object (its reference count is a miss of its own). */
+#define OBJECT_PREFETCH 8
+
 /* _get_objects(keys_address, values_address, found_address, n): the values
- * of n raw keys into an object array (left as it was where not found). */
+ * of n raw keys into an object array (left as it was where not found).  One
+ * fused, prefetched batch descent (nfl_get_many) per GET_CHUNK keys, all
+ * holding the GIL, so no value word can be dropped before it is a reference
+ * of the array's. */
 static PyObject *core_get_objects(Core *self, PyObject *const *args,
                                   Py_ssize_t nargs)
 {
@@ -612,18 +625,29 @@ static PyObject *core_get_objects(Core *self, PyObject *const *args,
     const uint64_t *keys = addr[0];
     PyObject **values = addr[1];
     uint8_t *found = addr[2];
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t v;
-        int rc = point(self, NFL_POINT_GET, keys[i], &v);
-        if (rc < 0)
-            return NULL;
-        found[i] = (uint8_t)rc;
-        if (rc) {
-            PyObject *old = values[i];
-            values[i] = word_value(self, v);
-            Py_XDECREF(old);
+    uint64_t *words = PyMem_Malloc((n < GET_CHUNK ? (n ? n : 1) : GET_CHUNK) *
+                                   sizeof *words);
+    if (!words)
+        return PyErr_NoMemory();
+    for (Py_ssize_t at = 0; at < n; at += GET_CHUNK) {
+        size_t m = n - at < GET_CHUNK ? (size_t)(n - at) : GET_CHUNK;
+        nfl_get_many_fn(self->tree, keys + at, m, words, found + at);
+        /* every value the chunk found becomes a reference first: dropping
+         * what the array held may run code that writes to the index */
+        for (size_t i = 0; i < m; i++) {
+            if (i + OBJECT_PREFETCH < m && found[at + i + OBJECT_PREFETCH])
+                __builtin_prefetch((void *)(uintptr_t)words[i + OBJECT_PREFETCH], 1);
+            if (found[at + i])
+                Py_INCREF((PyObject *)(uintptr_t)words[i]);
         }
+        for (size_t i = 0; i < m; i++)
+            if (found[at + i]) {
+                PyObject *old = values[at + i];
+                values[at + i] = (PyObject *)(uintptr_t)words[i];
+                Py_XDECREF(old);
+            }
     }
+    PyMem_Free(words);
     Py_RETURN_NONE;
 }
 
@@ -853,6 +877,55 @@ typedef struct {
     Py_ssize_t reads, read; /* native reads and entries read (for tests) */
 } Cursor;
 
+/* One spare chunk buffer (keys then words), kept by the module when a
+ * cursor ends so the next cursor needs no allocation: a short irange would
+ * otherwise pay two mallocs and two frees.  Touched only holding the GIL. */
+static uint64_t *spare_buf;
+static size_t spare_room;
+
+/* Gives the cursor's buffer to the spare slot if that is empty (or smaller),
+ * frees it otherwise. */
+static void cursor_release_buffer(Cursor *c)
+{
+    if (!c->keys)
+        return;
+    if (c->room > spare_room) {
+        PyMem_Free(spare_buf);
+        spare_buf = c->keys;
+        spare_room = c->room;
+    } else {
+        PyMem_Free(c->keys);
+    }
+    c->keys = c->words = NULL;
+    c->room = 0;
+}
+
+/* Makes room for c->want entries: 0, or -1 with MemoryError. */
+static int cursor_room(Cursor *c)
+{
+    if (c->room >= c->want)
+        return 0;
+    uint64_t *buf;
+    size_t room = c->want;
+    if (!c->keys && spare_room >= room) { /* the spare fits: take it */
+        buf = spare_buf;
+        room = spare_room;
+        spare_buf = NULL;
+        spare_room = 0;
+    } else {
+        cursor_release_buffer(c);
+        buf = PyMem_Malloc(2 * room * sizeof *buf);
+        if (!buf) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    c->keys = buf;
+    c->words = buf + room;
+    c->room = room;
+    return 0;
+}
+
 /* Drops the references to the entries not handed out yet. */
 static void cursor_drop_buffered(Cursor *c)
 {
@@ -866,6 +939,8 @@ static void cursor_drop_buffered(Cursor *c)
 static void cursor_finish(Cursor *c)
 {
     cursor_drop_buffered(c);
+    if (!c->busy)
+        cursor_release_buffer(c);
     Py_CLEAR(c->core);
     Py_CLEAR(c->item);
 }
@@ -881,19 +956,8 @@ static PyObject *changed_error(Cursor *c)
 static int cursor_read(Cursor *c)
 {
     Core *core = c->core;
-    if (c->room < c->want) {
-        uint64_t *keys = PyMem_Realloc(c->keys, c->want * sizeof *keys);
-        if (keys)
-            c->keys = keys;
-        uint64_t *words = keys ? PyMem_Realloc(c->words, c->want * sizeof *words)
-                               : NULL;
-        if (!words) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->words = words;
-        c->room = c->want;
-    }
+    if (cursor_room(c) < 0)
+        return -1;
     size_t n;
     if (core->value_kind == VALUES_OBJECT) {
         /* holding the GIL: no one drops a value before it is ours */
@@ -954,6 +1018,19 @@ static PyObject *cursor_value(Cursor *c, uint64_t word)
     return value_object(word, c->core->value_kind == VALUES_INT64);
 }
 
+/* The first read: changes count from here.  0, or -1 with an exception set
+ * (the cursor ended). */
+static int cursor_first_read(Cursor *c)
+{
+    c->writes = c->core->writes;
+    c->version = nfl_version_fn(c->core->tree);
+    if (cursor_read(c) < 0) {
+        cursor_finish(c);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *cursor_next(Cursor *c)
 {
     if (c->busy) {
@@ -964,9 +1041,9 @@ static PyObject *cursor_next(Cursor *c)
     if (!core)
         return NULL;
     if (c->pos == c->n) {
-        if (c->reads == 0) { /* the first read: changes count from here */
-            c->writes = core->writes;
-            c->version = nfl_version_fn(core->tree);
+        if (c->reads == 0) {
+            if (cursor_first_read(c) < 0)
+                return NULL;
         } else if (c->want == 0) { /* exhausted: as dict, a change still counts */
             if (core->writes != c->writes)
                 return changed_error(c);
@@ -975,8 +1052,7 @@ static PyObject *cursor_next(Cursor *c)
         } else if (core->writes != c->writes ||
                    nfl_version_fn(core->tree) != c->version) {
             return changed_error(c);
-        }
-        if (cursor_read(c) < 0) {
+        } else if (cursor_read(c) < 0) {
             cursor_finish(c);
             return NULL;
         }
@@ -1015,6 +1091,24 @@ static PyObject *cursor_next(Cursor *c)
     return item;
 }
 
+/* __length_hint__: the entries buffered and not handed out yet (all that
+ * remain once the range is exhausted).  Before the first next() it makes the
+ * first read, which list() and tuple() then size their result by: a short
+ * irange becomes a list with no regrowth. */
+static PyObject *cursor_length_hint(Cursor *c, PyObject *unused)
+{
+    (void)unused;
+    if (!c->busy && c->core && c->reads == 0 && cursor_first_read(c) < 0)
+        return NULL;
+    return PyLong_FromSize_t(c->n - c->pos);
+}
+
+static PyMethodDef cursor_methods[] = {
+    {"__length_hint__", (PyCFunction)cursor_length_hint, METH_NOARGS,
+     "The entries read ahead and not yet handed out (a hint for list())."},
+    {NULL, NULL, 0, NULL},
+};
+
 static int cursor_traverse(Cursor *c, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(c));
@@ -1038,8 +1132,6 @@ static void cursor_dealloc(Cursor *c)
     PyTypeObject *tp = Py_TYPE(c);
     PyObject_GC_UnTrack(c);
     cursor_finish(c);
-    PyMem_Free(c->keys);
-    PyMem_Free(c->words);
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(c);
     Py_DECREF(tp);
@@ -1062,6 +1154,7 @@ static PyType_Slot cursor_slots[] = {
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, cursor_next},
     {Py_tp_members, cursor_members},
+    {Py_tp_methods, cursor_methods},
     {0, NULL},
 };
 
@@ -1285,7 +1378,7 @@ static PyMethodDef core_methods[] = {
     {"_get_objects", (PyCFunction)(void (*)(void))core_get_objects,
      METH_FASTCALL,
      "_get_objects(keys_address, values_address, found_address, n): batch "
-     "lookup of raw keys into an object array."},
+     "lookup of raw keys into an object array (one fused batch descent)."},
     {"_put_objects", (PyCFunction)(void (*)(void))core_put_objects,
      METH_FASTCALL,
      "_put_objects(keys_address, values_address, existed_address, n, mode): "
@@ -1359,15 +1452,17 @@ static PyObject *mod_bind(PyObject *mod, PyObject *const *args,
                           Py_ssize_t nargs)
 {
     (void)mod;
-    if (check_args("_bind", nargs, 6, 6) < 0)
+    if (check_args("_bind", nargs, 7, 7) < 0)
         return NULL;
     void *point_addr = PyLong_AsVoidPtr(args[0]);
     void *free_addr = PyLong_AsVoidPtr(args[1]);
     void *range_addr = PyLong_AsVoidPtr(args[2]);
     void *version_addr = PyLong_AsVoidPtr(args[3]);
+    void *get_many_addr = PyLong_AsVoidPtr(args[4]);
     if (PyErr_Occurred())
         return NULL;
-    if (!point_addr || !free_addr || !range_addr || !version_addr) {
+    if (!point_addr || !free_addr || !range_addr || !version_addr ||
+        !get_many_addr) {
         PyErr_SetString(PyExc_ValueError, "_bind takes non-NULL functions");
         return NULL;
     }
@@ -1375,11 +1470,12 @@ static PyObject *mod_bind(PyObject *mod, PyObject *const *args,
     nfl_free_fn = (free_fn)free_addr;
     nfl_range_fn = (range_fn)range_addr;
     nfl_version_fn = (version_fn)version_addr;
+    nfl_get_many_fn = (get_many_fn)get_many_addr;
     PyObject *old_integer = np_integer, *old_floating = np_floating;
-    Py_INCREF(args[4]);
     Py_INCREF(args[5]);
-    np_integer = args[4];
-    np_floating = args[5];
+    Py_INCREF(args[6]);
+    np_integer = args[5];
+    np_floating = args[6];
     Py_XDECREF(old_integer);
     Py_XDECREF(old_floating);
     Py_RETURN_NONE;
@@ -1436,7 +1532,7 @@ static PyObject *mod_integral(PyObject *mod, PyObject *const *args,
 static PyMethodDef module_methods[] = {
     {"_bind", (PyCFunction)(void (*)(void))mod_bind, METH_FASTCALL,
      "_bind(nfl_point_address, nfl_free_address, nfl_range_address, "
-     "nfl_version_address, numpy.integer, "
+     "nfl_version_address, nfl_get_many_address, numpy.integer, "
      "numpy.floating): the core functions and number types to use (once, "
      "from nfl._keys)."},
     {"key_bits", (PyCFunction)(void (*)(void))mod_key_bits, METH_FASTCALL,

@@ -51,6 +51,7 @@ _index._bind(
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_free"))),
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_range"))),
     int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_version"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "nfl_get_many"))),
     np.integer,
     np.floating,
 )

@@ -253,3 +253,55 @@ def test_abandoned_cursors_free_their_buffers():
     finally:
         tracemalloc.stop()
     assert after - before < 64 * 1024
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, _index.CURSOR_FIRST, _index.CURSOR_FIRST + 1, 5000])
+def test_length_hint_makes_the_first_read(n):
+    """operator.length_hint: the first chunk, read then (exact once the range is exhausted);
+    later hints count what is buffered; the first read still notes the writes before it."""
+    import operator
+
+    idx = ints(6000)
+    it = idx.irange(100, 100 + n - 1) if n else idx.irange(7000, None)
+    first = min(n, _index.CURSOR_FIRST)
+    assert it._reads == 0 and operator.length_hint(it) == first and it._reads == 1
+    assert operator.length_hint(it) == first and it._reads == 1  # no second read
+    assert list(it) == list(range(100, 100 + n))
+    assert operator.length_hint(it) == 0
+    later = idx.irange(0, None)
+    idx[10_000] = 1  # before the first read: seen, not an error
+    assert operator.length_hint(later) == _index.CURSOR_FIRST
+    assert list(later)[-1] == 10_000
+    stale = idx.irange(0, None)
+    operator.length_hint(stale)
+    idx[10_001] = 1  # after the first read: RuntimeError at the next chunk
+    with pytest.raises(RuntimeError):
+        list(stale)
+
+
+def test_cursors_interleaved_share_no_buffer():
+    """Cursors alive together, ended in any order, each with its own chunks (the spare chunk
+    buffer a finished cursor leaves is taken by one cursor only)."""
+    idx = ints(20_000)
+    objects = nfl.Index.bulk_load(np.arange(20_000), [str(i) for i in range(20_000)])
+    its = [idx.irange(0, None), objects.irange_items(5, None), idx.irange(100, 150),
+           idx.irange(None, 19_000, reverse=True)]
+    expect = [iter(range(20_000)), ((i, str(i)) for i in range(5, 20_000)), iter(range(100, 151)),
+              iter(range(19_000, -1, -1))]
+    done = [False] * len(its)
+    step = 0
+    while not all(done):
+        for j, (it, ex) in enumerate(zip(its, expect)):
+            if done[j]:
+                continue
+            for _ in range(1 + (step * 7919 + j * 104729) % 700):  # uneven strides: chunks end apart
+                got, want = next(it, None), next(ex, None)
+                assert got == want
+                if got is None:
+                    done[j] = True
+                    break
+            if j == 2 and done[j]:
+                its.append(idx.irange(3, 9))  # a new cursor takes the spare buffer mid-way
+                expect.append(iter(range(3, 10)))
+                done.append(False)
+        step += 1

@@ -58,3 +58,25 @@ def test_perop_rows_leave_each_structure_as_loaded():
     perop.measure(maps, keys, fresh, 100, 2, 0)
     assert maps["dict"].keys() == before.keys()
 
+
+
+def test_perop_prints_what_bounds_the_irange_row(capsys):
+    perop.main(["--n", "2000", "--ops", "500", "--repeat", "1", "--datasets", "uniform"])
+    out = capsys.readouterr().out
+    head = next(x for x in out.splitlines() if x.startswith("| irange, ns per call |"))
+    line = next(x for x in out.splitlines() if x.startswith("| 100 keys |"))
+    names = [c.strip() for c in head.strip("|").split("|")][1:]
+    cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    assert names[:4] == ["SortedDict irange", "nfl irange", "nfl read only", "100 new ints"]
+    assert all(float(c.replace(",", "")) > 0 for c in cells[:4]) and all(c.endswith("x") for c in cells[4:])
+
+
+def test_irange_floor_times_the_irange_row_ranges():
+    import nfl
+    from sortedcontainers import SortedDict
+
+    keys = np.arange(0, 40_000, 4, dtype=np.uint64)
+    idx = nfl.Index.bulk_load(keys, np.arange(keys.size), flow="off")
+    floor = perop.irange_floor(idx, SortedDict.fromkeys(keys.tolist(), 0), keys, keys[:100] + 1, 500, 2, 0)
+    assert set(floor) == {"SortedDict irange", "nfl irange", "nfl read only", "100 new ints"}
+    assert all(v > 0 for v in floor.values())

@@ -2,6 +2,7 @@
 objects as values (identity kept), reference counts on every path, the
 garbage collector through the index, and memory that stays flat."""
 import gc
+import itertools
 import resource
 import sys
 import weakref
@@ -65,6 +66,57 @@ class ObjectMachine(IndexMachine):
         got_keys, got_values = self.index.scan(keys[0], 50)
         assert all(v is self.model[k] for k, v in zip(got_keys.tolist(), got_values))
         assert all(v is self.model[k] for k, v in self.index.items())
+
+    @rule(data=st.data(), default=st.booleans())
+    def get_many_identity(self, data, default):
+        """The fused get_many over present and missing keys: the stored objects themselves, None or
+        the very default object where missing; every reference it took is released with the array."""
+        keys = [self.pick(data) for _ in range(data.draw(st.integers(0, 40)))]
+        marker = Token()
+        start = sys.getrefcount(marker)
+        if default:
+            values = self.index.get_many(self.np_keys(keys), default=marker)
+            found = np.array([k in self.model for k in keys], dtype=bool)
+        else:
+            values, found = self.index.get_many(self.np_keys(keys))
+        assert found.tolist() == [k in self.model for k in keys]
+        missing = marker if default else None
+        assert all((v is self.model[k]) if f else (v is missing) for k, v, f in zip(keys, values, found))
+        del values, missing
+        assert sys.getrefcount(marker) == start
+
+    @rule(data=st.data(), taken=st.integers(0, 300), write=st.sampled_from(["set", "delete", "put_many"]))
+    def irange_write_midway(self, data, taken, write):
+        """A write while an irange is open.  Before its first read the cursor sees it; after, what
+        it read is handed out as read (the objects read, even if replaced), then RuntimeError at
+        its next chunk or its end; a cursor already at its end stays there."""
+        lo = self.pick(data) if self.model and data.draw(st.booleans()) else None
+        expect = list(self.model.irange(lo, None))
+        before = {k: self.model[k] for k in expect}
+        it = self.index.irange_items(lo, None)
+        got = list(itertools.islice(it, taken))
+        assert got == [(k, before[k]) for k in expect[:len(got)]]
+        if write == "delete" and self.model:
+            key = self.model.keys()[data.draw(st.integers(0, len(self.model) - 1))]
+            del self.index[key]
+            del self.model[key]
+        else:
+            key, value = self.pick(data), Token()
+            if write == "put_many":
+                self.index.put_many(self.np_keys([key]), [value])
+            else:
+                self.index[key] = value
+            self.model[key] = value
+        if taken == 0:  # no read yet
+            assert list(it) == [(k, self.model[k]) for k in self.model.irange(lo, None)]
+        elif len(got) < taken:  # ended before the write
+            assert list(it) == []
+        else:
+            rest = []
+            with pytest.raises(RuntimeError, match="changed"):
+                for item in it:
+                    rest.append(item)
+            assert rest == [(k, before[k]) for k in expect[len(got):len(got) + len(rest)]]
 
     def teardown(self):
         if self.index is not None:
@@ -180,6 +232,26 @@ def test_reads_hold_their_own_references():
     assert sys.getrefcount(a) == start
 
 
+def test_get_many_across_chunks_refcounts():
+    """get_many over several native chunks (4096 keys each), hits and misses interleaved: each
+    hit the stored object, each miss the default; references back where they started."""
+    a, b, dflt = Token(), Token(), Token()
+    n = 10_000
+    idx = nfl.Index.bulk_load(np.arange(0, 2 * n, 2), [a, b] * (n // 2))  # even keys only
+    start = sys.getrefcount(a), sys.getrefcount(b), sys.getrefcount(dflt)
+    probe = np.random.default_rng(3).permutation(2 * n)
+    values = idx.get_many(probe, default=dflt)
+    assert sys.getrefcount(dflt) == start[2] + n  # one per miss, held by the array
+    expect = [dflt if k % 2 else (a if k % 4 == 0 else b) for k in probe.tolist()]
+    assert all(v is e for v, e in zip(values, expect))
+    pairs, found = idx.get_many(probe)
+    assert found.tolist() == [k % 2 == 0 for k in probe.tolist()]
+    assert all((v is e) if f else v is None for v, e, f in zip(pairs, expect, found))
+    del values, pairs, expect
+    assert (sys.getrefcount(a), sys.getrefcount(b), sys.getrefcount(dflt)) == start
+    assert idx.get_many(np.array([], dtype=np.int64), default=dflt).size == 0
+
+
 def test_failed_bulk_load_leaks_nothing():
     a = Token()
     start = sys.getrefcount(a)
@@ -231,6 +303,7 @@ def _churn(rounds, n):
         idx.delete_many(keys[::2])
         for k in range(1, n, 5):
             idx.pop(k, None)
+        idx.get_many(keys, default=keys)  # the fused batch read, missing keys too
     idx.clear()
 
 
