@@ -605,7 +605,8 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
     afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
-    afli_shrink(nd, e, z, n);
+    if (t->trim)
+        afli_shrink(nd, e, z, n);
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;
@@ -653,7 +654,9 @@ void afli_destroy(afli_tree *t)
 int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
                size_t n)
 {
+    t->trim = 1; /* a bulk load fits the keys it has; a rebuild leaves room */
     afli_node *root = build_node(t, sorted, z, n);
+    t->trim = 0;
     if (!root)
         return NFL_ENOMEM;
     node_release(t, t->root);
