@@ -33,10 +33,16 @@
 #define DENSE_MAX_SIZE 8 /* a dense node this full is rebuilt as a model node */
 #define OUTSIDE_SHARE 2  /* rebuild once build_size / OUTSIDE_SHARE keys fell outside */
 #define OUTSIDE_MIN 8    /* ... and at least this many */
+#define OUTSIDE_DENSER 16.0 /* outside keys this much denser: a child of their own */
 #define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
 #define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
                             over-full slots is kept without trying the key model */
+#define SHRINK_SHARE 16   /* see shrink */
+#define SHRINK_STEP 8
+#define SHRINK_MIN_SLOTS SHRINK_STEP
+#define CHILD_KEY_SLOTS 2
 #define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
+#define KEYS_PER_PIECE 4
 #define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
                                 few clusters share a piece */
 
@@ -49,7 +55,7 @@
 /* Asks for transparent huge pages over the 2 MiB pages inside a large block:
  * a lookup into a big node's slots then costs a cache miss, not also a TLB
  * miss and a page walk.  A hint only; nothing depends on it.  Callers ask
- * only for blocks whose small pages get written anyway (see slots_dense), so
+ * only for blocks whose small pages all get written (slots, arenas), so
  * the hint costs no memory.  Asked before the block is written, so the
  * build's own writes fault in huge pages: a process's first bulk load pays
  * for zeroing them (bench.cold), and every lookup after it saves TLB misses
@@ -162,32 +168,43 @@ static void find_flat_ends(afli_tree *t)
     t->flat_hi = flat_end(t, lo, hi, 1);
 }
 
+/* z of keys some of which lie where the flow is flat: the flow runs only on
+ * the others, gathered a block at a time.  z holds the keys' numbers. */
+static void flow_past_range(const afli_tree *t, const uint64_t *enc, double *z,
+                            size_t n)
+{
+    double x[256];
+    size_t at[256];
+    for (size_t start = 0; start < n; start += 256) {
+        size_t m = n - start < 256 ? n - start : 256, k = 0;
+        for (size_t i = start; i < start + m; i++) {
+            if (enc[i] <= t->flat_lo) {
+                z[i] = t->z_lo;
+            } else if (enc[i] >= t->flat_hi) {
+                z[i] = t->z_hi;
+            } else {
+                x[k] = z[i];
+                at[k++] = i;
+            }
+        }
+        nfl_flow_transform(t->flow, x, x, k);
+        for (size_t i = 0; i < k; i++)
+            z[at[i]] = x[i];
+    }
+}
+
 void afli_transform(const afli_tree *t, const uint64_t *enc, double *z,
                     size_t n)
 {
-    if (!t->flow) {
-        for (size_t i = 0; i < n; i++)
-            z[i] = nfl_key_number(t->key_type, enc[i]);
-    } else { /* the flow only for keys inside its trained range */
-        double x[256];
-        size_t at[256];
-        for (size_t start = 0; start < n; start += 256) {
-            size_t m = n - start < 256 ? n - start : 256, k = 0;
-            for (size_t i = start; i < start + m; i++) {
-                if (enc[i] <= t->flat_lo) {
-                    z[i] = t->z_lo;
-                } else if (enc[i] >= t->flat_hi) {
-                    z[i] = t->z_hi;
-                } else {
-                    x[k] = nfl_key_number(t->key_type, enc[i]);
-                    at[k++] = i;
-                }
-            }
-            nfl_flow_transform(t->flow, x, x, k);
-            for (size_t i = 0; i < k; i++)
-                z[at[i]] = x[i];
-        }
+    size_t inside = 0;
+    for (size_t i = 0; i < n; i++) {
+        z[i] = nfl_key_number(t->key_type, enc[i]);
+        inside += (enc[i] > t->flat_lo) & (enc[i] < t->flat_hi);
     }
+    if (t->flow && inside == n) /* the usual case: one pass, in place */
+        nfl_flow_transform(t->flow, z, z, n);
+    else if (t->flow)
+        flow_past_range(t, enc, z, n);
     for (size_t i = 0; i < n; i++) {
         if (z[i] > DBL_MAX)
             z[i] = DBL_MAX;
@@ -216,14 +233,13 @@ static void node_clear(afli_tree *t, afli_node *nd)
         const afli_node *last = NULL;
         for (size_t i = 0; i < nd->capacity; i++) {
             afli_node *child;
-            if (nd->kinds[i] == SLOT_BUCKET)
-                bucket_release(t, nd->slots[i].bucket);
-            else if (nd->kinds[i] == SLOT_CHILD &&
-                     (child = afli_new_child(nd, i, &last)))
+            int kind = afli_kind(nd, i);
+            if (kind == SLOT_BUCKET)
+                bucket_release(t, afli_bucket_at(nd, i));
+            else if (kind == SLOT_CHILD && (child = afli_new_child(nd, i, &last)))
                 node_release(t, child);
         }
         tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
-        tree_release(t, nd->kinds, nd->capacity);
         tree_release(t, nd->arena, nd->arena_bytes);
         afli_release_pieces(t, nd);
     }
@@ -298,13 +314,13 @@ static size_t run_end(const afli_node *nd, const afli_entry *e, const double *z,
  * (they go one level down), and the units it must place, a key in a slot
  * of its own or a bucket, a whole over-full slot (its child) as one. */
 typedef struct {
-    size_t overfull, units;
+    size_t overfull, units, single; /* single: keys alone in their slot */
 } spread;
 
 static spread spread_of(const afli_node *nd,
                         const afli_entry *e, const double *z, size_t n)
 {
-    spread s = {0, 0};
+    spread s = {0, 0, 0};
     for (size_t i = 0, j; i < n; i = j) {
         j = run_end(nd, e, z, i, n);
         if (j - i > NFL_DEFAULT_BUCKET) { /* not the tree's bucket size: the
@@ -313,6 +329,7 @@ static spread spread_of(const afli_node *nd,
             s.units++;
         } else {
             s.units += j - i;
+            s.single += j - i == 1;
         }
     }
     return s;
@@ -347,6 +364,17 @@ void afli_release_pieces(afli_tree *t, afli_node *nd)
  * UINT32_MAX): `count` pieces of equal key width, each a line over its own
  * keys onto its share of the slots, in proportion to its keys.  Returns 0
  * (the model untouched) if the table cannot be allocated. */
+static void fill_pieces(afli_node *nd, const afli_entry *e, size_t n);
+
+/* Pieces of a pieces model over n keys whose line made `units` units:
+ * PIECES_PER_UNIT a unit, but at most one per KEYS_PER_PIECE keys (a piece
+ * costs two slots' bytes). */
+static size_t pieces_count(size_t n, size_t units)
+{
+    size_t count = PIECES_PER_UNIT * units, most = n / KEYS_PER_PIECE;
+    return count < most ? count : most > 0 ? most : 1;
+}
+
 static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
                       size_t n, size_t count)
 {
@@ -358,6 +386,16 @@ static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
     nd->scale = (double)count / ((double)(e[n - 1].key - e[0].key) + 1.0);
     nd->last_piece = (uint32_t)(count - 1);
     nd->pieces = pc;
+    fill_pieces(nd, e, n);
+    return 1;
+}
+
+/* Spreads a pieces model's slots over its pieces, in proportion to their
+ * keys (the table and the key-to-piece map set). */
+static void fill_pieces(afli_node *nd, const afli_entry *e, size_t n)
+{
+    afli_piece *pc = nd->pieces;
+    size_t count = (size_t)nd->last_piece + 1;
     size_t per = nd->capacity / n, rest = nd->capacity % n; /* slots a key */
     for (size_t k = 0, i = 0; k < count; k++) {
         size_t j = i; /* the piece's keys: [i, j) */
@@ -372,7 +410,6 @@ static int fit_pieces(afli_tree *t, afli_node *nd, const afli_entry *e,
                           : 0.0;
         i = j;
     }
-    return 1;
 }
 
 /* Fits the node's model to its n >= 2 keys: on z when the flow (or a float
@@ -409,7 +446,7 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     if (2 * chosen.overfull <= n)
         return;
     if (n >= PIECES_MIN_KEYS && n <= UINT32_MAX / PIECES_PER_UNIT &&
-        fit_pieces(t, nd, e, n, PIECES_PER_UNIT * chosen.units)) {
+        fit_pieces(t, nd, e, n, pieces_count(n, chosen.units))) {
         if (2 * spread_of(nd, e, z, n).overfull <= chosen.overfull &&
             separates(nd, e, z, n))
             return;
@@ -424,6 +461,51 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     if (!separates(nd, e, z, n)) {
         nd->capacity = full;
         refit(nd, by_key, e, z, n);
+    }
+}
+
+/* Refits the node's chosen model over `capacity` slots. */
+static void fit_capacity(afli_node *nd, size_t capacity, const afli_entry *e,
+                         const double *z, size_t n)
+{
+    nd->capacity = capacity;
+    if (nd->model == MODEL_PIECES)
+        fill_pieces(nd, e, n);
+    else
+        refit(nd, nd->model == MODEL_KEY, e, z, n);
+}
+
+/* Cuts the node's capacity by 1 / SHRINK_STEP at a time while the smaller one
+ *  - sends at most n / SHRINK_SHARE more keys into over-full slots than
+ *    the capacity it started from (few more lookups go a level deeper),
+ *  - keeps all but n / SHRINK_SHARE of the keys alone in their slot, and
+ *    at least n / 2 if it had more (the median lookup reads one slot, not
+ *    a bucket too), losing at most n / SHRINK_SHARE of them in one cut
+ *    (keys spread evenly keep a slot each, not half of them a pair),
+ *  - frees more slots than CHILD_KEY_SLOTS a key it sends down (a key one
+ *    level down costs about that many slots there),
+ *  - keeps half its units (no node is a chain to one child), and
+ *  - still separates the first and last key.
+ * Where keys sit in clumps, or the model already fits them well, a smaller
+ * node holds them as well in fewer empty slots. */
+void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n)
+{
+    spread full = spread_of(nd, e, z, n), now = full;
+    size_t single = full.single > n / SHRINK_SHARE ? full.single - n / SHRINK_SHARE : 0;
+    single = single < n / 2 ? single : n / 2;
+    while (nd->capacity >= 2 * SHRINK_MIN_SLOTS) {
+        size_t had = nd->capacity, cut = had / SHRINK_STEP;
+        fit_capacity(nd, had - cut, e, z, n);
+        spread less = spread_of(nd, e, z, n);
+        if (less.overfull > full.overfull + n / SHRINK_SHARE || less.single < single ||
+            less.single + n / SHRINK_SHARE < now.single ||
+            (less.overfull > now.overfull &&
+             CHILD_KEY_SLOTS * (less.overfull - now.overfull) > cut) ||
+            2 * less.units < full.units || !separates(nd, e, z, n)) {
+            fit_capacity(nd, had, e, z, n);
+            return;
+        }
+        now = less;
     }
 }
 
@@ -485,12 +567,11 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
         size_t pos = afli_predict(nd, e[i].key, z[i]);
         size_t j = run_end(nd, e, z, i, n);
         if (j - i == 1) {
-            nd->kinds[pos] = SLOT_ENTRY;
-            nd->slots[pos].entry = e[i];
+            nd->slots[pos] = e[i];
         } else if (j - i <= bs) {
-            nd->kinds[pos] = SLOT_BUCKET;
-            nd->slots[pos].bucket =
-                bucket_init(next_bucket, e + i, j - i, j - i, BUCKET_IN_ARENA);
+            afli_set_tagged(nd, pos,
+                            bucket_init(next_bucket, e + i, j - i, j - i, BUCKET_IN_ARENA),
+                            SLOT_BUCKET);
             next_bucket += bucket_bytes(j - i);
         } else {
             /* Aggregate the run of adjacent over-full slots into one child,
@@ -508,34 +589,13 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
             afli_node *child = build_node(t, e + i, z + i, k - i);
             if (!child)
                 return NFL_ENOMEM;
-            for (size_t p = pos; p <= last; p++) {
-                nd->kinds[p] = SLOT_CHILD;
-                nd->slots[p].child = child;
-            }
+            for (size_t p = pos; p <= last; p++)
+                afli_set_tagged(nd, p, child, SLOT_CHILD);
             j = k;
         }
         i = j;
     }
     return NFL_OK;
-}
-
-/* Whether a large node's keys write at least half of the small pages of its
- * slot array: then huge pages cost no memory.  (Where keys pile into a few
- * slots, as raw skewed keys do in the root, most small pages stay untouched
- * and unpaged, and huge pages would page them all in.) */
-static int slots_dense(const afli_node *nd, const afli_entry *e,
-                       const double *z, size_t n)
-{
-    const size_t per_page = SMALL_PAGE / sizeof(afli_slot);
-    if (nd->capacity * sizeof(afli_slot) < 2 * HUGE_PAGE)
-        return 0;
-    size_t pages = 0, last = (size_t)-1;
-    for (size_t i = 0; i < n; i++) {
-        size_t page = afli_predict(nd, e[i].key, z[i]) / per_page;
-        pages += page != last;
-        last = page;
-    }
-    return 2 * pages >= (nd->capacity + per_page - 1) / per_page;
 }
 
 /* A subtree over n entries sorted by unique key, with their z. */
@@ -549,22 +609,20 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
     afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
+    if (t->trim)
+        afli_shrink(nd, e, z, n);
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;
-    nd->kinds = tree_calloc(t, nd->capacity, 1);
     nd->slots = tree_alloc(t, nd->capacity * sizeof(afli_slot));
-    if (!nd->kinds || !nd->slots) {
-        tree_release(t, nd->kinds, nd->capacity);
-        tree_release(t, nd->slots, nd->capacity * sizeof(afli_slot));
+    if (!nd->slots) {
         afli_release_pieces(t, nd);
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }
-    if (slots_dense(nd, e, z, n)) {
-        advise_huge(nd->kinds, nd->capacity);
-        advise_huge(nd->slots, nd->capacity * sizeof(afli_slot));
-    }
+    advise_huge(nd->slots, nd->capacity * sizeof(afli_slot)); /* all written: */
+    for (size_t pos = 0; pos < nd->capacity; pos++)           /* empty first */
+        afli_set_tagged(nd, pos, NULL, SLOT_EMPTY);
     if (fill_slots(t, nd, e, z, n) != NFL_OK) {
         node_release(t, nd);
         return NULL;
@@ -600,7 +658,9 @@ void afli_destroy(afli_tree *t)
 int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
                size_t n)
 {
+    t->trim = 1; /* a bulk load fits the keys it has; a rebuild leaves room */
     afli_node *root = build_node(t, sorted, z, n);
+    t->trim = 0;
     if (!root)
         return NFL_ENOMEM;
     node_release(t, t->root);
@@ -636,18 +696,20 @@ uint64_t *afli_find(const afli_tree *t, uint64_t key, double z)
         }
         size_t pos = afli_predict(nd, key, z);
         afli_slot *s = &nd->slots[pos];
-        switch (nd->kinds[pos]) {
-        case SLOT_ENTRY:
-            return s->entry.key == key ? &s->entry.value : NULL;
+        if (s->key == key) /* never the mark: the mark's slot is not pos */
+            return &s->value;
+        if (s->key != afli_mark(nd, pos))
+            return NULL;
+        switch (s->value & SLOT_TAG_MASK) {
         case SLOT_BUCKET: {
-            afli_bucket *b = s->bucket;
+            afli_bucket *b = afli_pointer(s);
             for (uint32_t i = 0; i < b->count; i++)
                 if (b->entries[i].key == key)
                     return &b->entries[i].value;
             return NULL;
         }
         case SLOT_CHILD:
-            nd = s->child;
+            nd = afli_pointer(s);
             break;
         default:
             return NULL;
@@ -666,14 +728,15 @@ size_t afli_collect(const afli_node *nd, afli_entry *out)
     size_t n = 0;
     const afli_node *last = NULL, *child;
     for (size_t i = 0; i < nd->capacity; i++) {
-        switch (nd->kinds[i]) {
+        const afli_bucket *b;
+        switch (afli_kind(nd, i)) {
         case SLOT_ENTRY:
-            out[n++] = nd->slots[i].entry;
+            out[n++] = nd->slots[i];
             break;
         case SLOT_BUCKET:
-            memcpy(out + n, nd->slots[i].bucket->entries,
-                   nd->slots[i].bucket->count * sizeof(afli_entry));
-            n += nd->slots[i].bucket->count;
+            b = afli_bucket_at(nd, i);
+            memcpy(out + n, b->entries, b->count * sizeof(afli_entry));
+            n += b->count;
             break;
         case SLOT_CHILD:
             if ((child = afli_new_child(nd, i, &last)))
@@ -719,16 +782,81 @@ static int rebuild(afli_tree *t, afli_node *nd)
     return rc;
 }
 
+/* Whether a model node grew or shrank by REBUILD_FACTOR since its build. */
+static int outgrown(const afli_node *nd)
+{
+    return (nd->size >= REBUILD_MIN_SIZE &&
+            nd->size >= REBUILD_FACTOR * nd->build_size) ||
+           (nd->build_size >= REBUILD_MIN_SIZE &&
+            nd->size * REBUILD_FACTOR <= nd->build_size);
+}
+
 static int needs_rebuild(const afli_node *nd, int is_root)
 {
     if (nd->dense)
         return 0;
-    return (nd->size >= REBUILD_MIN_SIZE &&
-            nd->size >= REBUILD_FACTOR * nd->build_size) ||
-           (nd->build_size >= REBUILD_MIN_SIZE &&
-            nd->size * REBUILD_FACTOR <= nd->build_size) ||
+    return outgrown(nd) ||
            (!is_root && nd->outside >= OUTSIDE_MIN &&
             nd->outside * OUTSIDE_SHARE >= nd->build_size);
+}
+
+/* Whether the keys that fell outside nd's range, on key's side, sit at
+ * least OUTSIDE_DENSER times as densely as its own keys did at build: a
+ * cluster past its end (the keys below a loaded set), not a continuation of
+ * its keys (ascending or descending inserts).  They all went down to child;
+ * their span reaches from nd's end to key or to child's lowest (highest)
+ * key at its last build, whichever is further. */
+static int outside_dense(const afli_node *nd, const afli_node *child,
+                         uint64_t key)
+{
+    uint64_t far = key, span;
+    if (key < nd->lo) {
+        if (!child->dense && child->lo < far)
+            far = child->lo;
+        span = nd->lo - far;
+    } else {
+        if (!child->dense && child->hi > far)
+            far = child->hi;
+        span = far - nd->hi;
+    }
+    return (double)nd->outside * (double)(nd->hi - nd->lo) >
+           OUTSIDE_DENSER * (double)nd->build_size * (double)span;
+}
+
+/* Rebuilds the node count_path flagged on key's path.  A node flagged only
+ * for keys outside its range that are much denser than its own (see
+ * outside_dense) keeps its model, fitted to its own keys, and hands them to
+ * the child they went down to: that child is rebuilt over them, and from
+ * then on covers them (count_path counts a key outside a node only if it is
+ * outside the model child on its path too).  So a dense cluster past a
+ * node's end gets a subtree of its own, rebuilt as it grows by the usual
+ * rules, instead of a share of the node's slots fixed at the node's build
+ * that the cluster soon overfills.  Either rebuild is amortised: the node
+ * or the child took at least build_size / OUTSIDE_SHARE inserts since it
+ * was built. */
+static void rebuild_flagged(afli_tree *t, afli_node *nd, uint64_t key, double z)
+{
+    if (!outgrown(nd) && (key < nd->lo || key > nd->hi)) {
+        size_t pos = afli_predict(nd, key, z);
+        if (afli_kind(nd, pos) == SLOT_CHILD) {
+            afli_node *child = afli_child_at(nd, pos);
+            if (outside_dense(nd, child, key) && rebuild(t, child) == NFL_OK) {
+                nd->outside = 0;
+                return;
+            }
+        }
+    }
+    rebuild(t, nd); /* a failed rebuild leaves a valid, deeper tree */
+}
+
+/* Whether key lies outside a model node's range at build and outside that
+ * of child, the model node on its path below nd (NULL if none), which may
+ * have been rebuilt over keys past nd's range since. */
+static int outside_of(const afli_node *nd, const afli_node *child, uint64_t key)
+{
+    if (key >= nd->lo && key <= nd->hi)
+        return 0;
+    return !child || child->dense || key < child->lo || key > child->hi;
 }
 
 /* ---- insert ------------------------------------------------------------------- */
@@ -776,29 +904,22 @@ static int dense_insert(afli_tree *t, afli_node *nd, afli_entry e)
 /* Puts one entry into the slot the descent ended at. */
 static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
 {
-    afli_slot *s = &nd->slots[pos];
-    if (nd->kinds[pos] == SLOT_EMPTY) {
-        nd->kinds[pos] = SLOT_ENTRY;
-        s->entry = e;
+    int kind = afli_kind(nd, pos);
+    if (kind == SLOT_EMPTY) {
+        nd->slots[pos] = e;
         return NFL_OK;
     }
-    const afli_entry *old;
-    size_t count;
-    if (nd->kinds[pos] == SLOT_ENTRY) {
-        old = &s->entry;
-        count = 1;
-    } else {
-        old = s->bucket->entries;
-        count = s->bucket->count;
-    }
+    afli_bucket *had = kind == SLOT_BUCKET ? afli_bucket_at(nd, pos) : NULL;
+    const afli_entry *old = had ? had->entries : &nd->slots[pos];
+    size_t count = had ? had->count : 1;
     if (count < (size_t)t->bucket_size) {
-        afli_bucket *b = nd->kinds[pos] == SLOT_BUCKET ? s->bucket : NULL;
+        afli_bucket *b = had;
         if (!b || b->count == bucket_capacity(b)) { /* a new or larger bucket */
             b = bucket_new(t, old, count, bucket_room(t, b ? bucket_capacity(b) : 0));
             if (!b)
                 return NFL_ENOMEM;
-            if (nd->kinds[pos] == SLOT_BUCKET)
-                bucket_release(t, s->bucket);
+            if (had)
+                bucket_release(t, had);
         }
         uint32_t i = b->count;
         while (i > 0 && b->entries[i - 1].key > e.key) {
@@ -807,17 +928,15 @@ static int slot_insert(afli_tree *t, afli_node *nd, size_t pos, afli_entry e)
         }
         b->entries[i] = e;
         b->count++;
-        nd->kinds[pos] = SLOT_BUCKET;
-        s->bucket = b;
+        afli_set_tagged(nd, pos, b, SLOT_BUCKET);
         return NFL_OK;
     }
     afli_node *child = split_slot(t, old, count, e);
     if (!child)
         return NFL_ENOMEM;
-    if (nd->kinds[pos] == SLOT_BUCKET)
-        bucket_release(t, s->bucket);
-    nd->kinds[pos] = SLOT_CHILD;
-    s->child = child;
+    if (had)
+        bucket_release(t, had);
+    afli_set_tagged(nd, pos, child, SLOT_CHILD);
     return NFL_OK;
 }
 
@@ -833,16 +952,17 @@ static afli_node *count_path(afli_tree *t, uint64_t key, double z, int64_t delta
     *adjust = NULL;
     for (;;) {
         nd->size += (uint64_t)delta;
-        if (delta > 0 && !nd->dense && (key < nd->lo || key > nd->hi))
-            nd->outside++;
-        if (!*adjust && needs_rebuild(nd, nd == t->root))
-            *adjust = nd;
         if (nd->dense)
             return nd;
         *pos = afli_predict(nd, key, z);
-        if (nd->kinds[*pos] != SLOT_CHILD)
+        afli_node *child = afli_kind(nd, *pos) == SLOT_CHILD ? afli_child_at(nd, *pos) : NULL;
+        if (delta > 0 && outside_of(nd, child, key))
+            nd->outside++;
+        if (!*adjust && needs_rebuild(nd, nd == t->root))
+            *adjust = nd;
+        if (!child)
             return nd;
-        nd = nd->slots[*pos].child;
+        nd = child;
     }
 }
 
@@ -859,7 +979,7 @@ static int insert_new(afli_tree *t, afli_entry e, double z)
     }
     t->size++;
     if (adjust)
-        rebuild(t, adjust); /* a failed rebuild leaves a valid, deeper tree */
+        rebuild_flagged(t, adjust, e.key, z);
     return NFL_OK;
 }
 
@@ -885,11 +1005,11 @@ int afli_put(afli_tree *t, uint64_t key, double z, uint64_t value, int mode,
 
 static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
 {
-    if (nd->kinds[pos] == SLOT_ENTRY) {
-        nd->kinds[pos] = SLOT_EMPTY;
+    if (afli_kind(nd, pos) == SLOT_ENTRY) {
+        afli_set_tagged(nd, pos, NULL, SLOT_EMPTY);
         return;
     }
-    afli_bucket *b = nd->slots[pos].bucket;
+    afli_bucket *b = afli_bucket_at(nd, pos);
     uint32_t i = 0;
     while (b->entries[i].key != key)
         i++;
@@ -898,8 +1018,7 @@ static void slot_remove(afli_tree *t, afli_node *nd, size_t pos, uint64_t key)
     if (--b->count == 1) {
         afli_entry last = b->entries[0];
         bucket_release(t, b);
-        nd->kinds[pos] = SLOT_ENTRY;
-        nd->slots[pos].entry = last;
+        nd->slots[pos] = last;
     }
 }
 
@@ -923,6 +1042,6 @@ int afli_remove(afli_tree *t, uint64_t key, double z, uint64_t *old)
     }
     t->size--;
     if (adjust)
-        rebuild(t, adjust);
+        rebuild_flagged(t, adjust, key, z);
     return 1;
 }

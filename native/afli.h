@@ -33,6 +33,7 @@
 #include "nfl.h"
 
 enum { SLOT_EMPTY = 0, SLOT_ENTRY = 1, SLOT_BUCKET = 2, SLOT_CHILD = 3 };
+#define SLOT_TAG_MASK ((uint64_t)3) /* a tagged slot's word: pointer | SLOT_* */
 
 #define AFLI_AMPLIFICATION 2.0 /* slots of a model node per key it is built on */
 
@@ -52,12 +53,10 @@ typedef struct {
 
 typedef struct afli_node afli_node;
 
-typedef union {
-    afli_entry entry;
-    afli_bucket *bucket;
-    afli_node *child;
-} afli_slot;
-
+/* A slot of a model node: an entry, or, when its key is the slot's mark
+ * (afli_mark), a tagged word in `value`: 0 (empty), or a bucket or child
+ * pointer (8-byte aligned) | SLOT_BUCKET or SLOT_CHILD. */
+typedef afli_entry afli_slot;
 typedef union {
     double z0;     /* z model: the z that maps to slot 0 */
     uint64_t base; /* key and pieces models: the encoded key at offset 0 */
@@ -78,7 +77,6 @@ struct afli_node { /* what a lookup reads comes first: one cache line */
     afli_origin origin;  /* model: the input at offset 0 */
     double scale;        /* slots (pieces: pieces) per unit of z or offset */
     size_t capacity;     /* model: slots; dense: allocated entries */
-    uint8_t *kinds;      /* model: SLOT_* of each slot */
     afli_slot *slots;    /* model: the slots */
     afli_piece *pieces;  /* pieces model: last_piece + 1 pieces */
     int dense;
@@ -87,7 +85,8 @@ struct afli_node { /* what a lookup reads comes first: one cache line */
     afli_entry *entries; /* dense: size sorted entries */
     uint64_t size;       /* entries in this subtree */
     uint64_t build_size; /* size when the subtree was last built */
-    uint64_t lo, hi;     /* model: the smallest and largest key at build */
+    uint64_t lo, hi;     /* model: the smallest and largest key at build (fixed
+                            until the next build: the slots' marks) */
     uint64_t outside;    /* inserts below lo or above hi since the build */
     void *arena;         /* model: the buckets made at build, in slot order */
     size_t arena_bytes;
@@ -103,6 +102,7 @@ typedef struct {
     double z_lo, z_hi;
     int key_type;
     int bucket_size;  /* 1..NFL_MAX_BUCKET */
+    int trim;         /* set while a bulk load builds: nodes get afli_shrink */
     size_t size;
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;
@@ -115,29 +115,73 @@ static inline size_t afli_piece_of(const afli_node *nd, uint64_t key)
     return i < (double)nd->last_piece ? (size_t)i : nd->last_piece;
 }
 
-/* The slot of a key (encoded, with its z) in a model node: monotone
- * non-decreasing in the key, NaN-safe. */
-static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
+/* The slot of line position p among slots [first, last]: NaN-safe. */
+static inline size_t afli_slot_in(double p, size_t first, size_t last)
 {
-    double p;
-    size_t first = 0, last = nd->capacity - 1;
-    if (nd->model == MODEL_Z) {
-        p = (z - nd->origin.z0) * nd->scale;
-    } else if (nd->model == MODEL_KEY) {
-        p = key > nd->origin.base ? (double)(key - nd->origin.base) * nd->scale : 0.0;
-    } else {
-        const afli_piece *pc = &nd->pieces[afli_piece_of(nd, key)];
-        if (pc->end == pc->first) /* empty: the next piece's first slot */
-            return pc->first < nd->capacity ? pc->first : last;
-        first = pc->first;
-        last = pc->end - 1;
-        p = key > pc->base ? (double)(key - pc->base) * pc->scale : 0.0;
-    }
     if (!(p > 0.0))
         return first;
     if (p >= (double)(last - first))
         return last;
     return first + (size_t)p;
+}
+
+/* The slot of a key (encoded, with its z) in a model node: monotone
+ * non-decreasing in the key, NaN-safe.  Each model returns on its own path:
+ * the z and key models, most nodes, cost one multiply and the clamp. */
+static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
+{
+    if (nd->model == MODEL_Z)
+        return afli_slot_in((z - nd->origin.z0) * nd->scale, 0, nd->capacity - 1);
+    if (nd->model == MODEL_KEY)
+        return afli_slot_in(key > nd->origin.base
+                                ? (double)(key - nd->origin.base) * nd->scale
+                                : 0.0,
+                            0, nd->capacity - 1);
+    const afli_piece *pc = &nd->pieces[afli_piece_of(nd, key)];
+    if (pc->end == pc->first) /* empty: the next piece's first slot */
+        return pc->first < nd->capacity ? pc->first : nd->capacity - 1;
+    return afli_slot_in(key > pc->base ? (double)(key - pc->base) * pc->scale : 0.0,
+                        pc->first, pc->end - 1);
+}
+
+/* The mark of slot pos: a key whose slot in this node is not pos (lo
+ * predicts slot 0, hi another: a build separates them), so an entry never
+ * has it and a slot holding it is tagged.  A lookup that lands on pos
+ * compares its key with the slot's and meets the mark only in a tagged slot. */
+static inline uint64_t afli_mark(const afli_node *nd, size_t pos)
+{
+    return pos ? nd->lo : nd->hi;
+}
+
+/* SLOT_* of slot pos.  (A mark tagged SLOT_ENTRY reads as an entry whose
+ * key predicts another slot: afli_check reports it.) */
+static inline int afli_kind(const afli_node *nd, size_t pos)
+{
+    const afli_slot *s = &nd->slots[pos];
+    return s->key != afli_mark(nd, pos) ? SLOT_ENTRY : (int)(s->value & SLOT_TAG_MASK);
+}
+
+static inline void *afli_pointer(const afli_slot *s)
+{
+    return (void *)(uintptr_t)(s->value & ~SLOT_TAG_MASK);
+}
+
+static inline afli_bucket *afli_bucket_at(const afli_node *nd, size_t pos)
+{
+    return afli_pointer(&nd->slots[pos]);
+}
+
+static inline afli_node *afli_child_at(const afli_node *nd, size_t pos)
+{
+    return afli_pointer(&nd->slots[pos]);
+}
+
+/* Writes a tagged slot: p (NULL for SLOT_EMPTY) with its kind. */
+static inline void afli_set_tagged(afli_node *nd, size_t pos, const void *p,
+                                   int kind)
+{
+    nd->slots[pos].key = afli_mark(nd, pos);
+    nd->slots[pos].value = (uint64_t)(uintptr_t)p | (uint64_t)kind;
 }
 
 /* The child at slot pos (a SLOT_CHILD) unless the walk just came from it:
@@ -147,7 +191,7 @@ static inline size_t afli_predict(const afli_node *nd, uint64_t key, double z)
 static inline afli_node *afli_new_child(const afli_node *nd, size_t pos,
                                         const afli_node **last)
 {
-    afli_node *child = nd->slots[pos].child;
+    afli_node *child = afli_child_at(nd, pos);
     if (child == *last)
         return NULL;
     *last = child;
@@ -165,6 +209,10 @@ void afli_fit(afli_node *nd, double zmin, double zmax);
 void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
                        const double *z, size_t n);
 void afli_release_pieces(afli_tree *t, afli_node *nd);
+/* Then a bulk load's build trims the capacity where fewer slots hold the
+ * keys about as well (see afli.c; a rebuild under inserts keeps the room);
+ * so do slot counts at the tree's amplification. */
+void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n);
 /* Sets the tree's flow (key_type set first) and where it is flat. */
 void afli_set_flow(afli_tree *t, nfl_flow *flow);
 

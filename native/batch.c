@@ -39,7 +39,6 @@ static void at_model(probe *p, uint64_t key, double z)
     }
     p->pos = afli_predict(nd, key, z);
     p->slot = &nd->slots[p->pos];
-    prefetch(&nd->kinds[p->pos]);
     prefetch(p->slot);
     p->stage = AT_SLOT;
 }
@@ -73,20 +72,20 @@ static int step(probe *p, uint64_t key, double z, uint64_t **found)
         at_model(p, key, z);
         return 0;
     case AT_SLOT:
-        switch (p->nd->kinds[p->pos]) {
-        case SLOT_ENTRY:
-            *found = p->slot->entry.key == key ? (uint64_t *)&p->slot->entry.value
-                                               : NULL;
+        if (p->slot->key == key) { /* never the mark: see afli_mark */
+            *found = (uint64_t *)&p->slot->value;
             return 1;
+        }
+        switch (afli_kind(p->nd, p->pos)) {
         case SLOT_BUCKET: {
-            const afli_bucket *b = p->slot->bucket;
+            const afli_bucket *b = afli_pointer(p->slot);
             prefetch(b);
             prefetch((const char *)b + 64);
             p->stage = AT_BUCKET;
             return 0;
         }
         case SLOT_CHILD:
-            p->nd = p->slot->child;
+            p->nd = afli_pointer(p->slot);
             prefetch(p->nd);
             p->stage = AT_NODE;
             return 0;
@@ -95,7 +94,7 @@ static int step(probe *p, uint64_t key, double z, uint64_t **found)
             return 1;
         }
     default: { /* AT_BUCKET */
-        afli_bucket *b = p->slot->bucket;
+        afli_bucket *b = afli_pointer(p->slot);
         *found = NULL;
         for (uint32_t i = 0; i < b->count; i++)
             if (b->entries[i].key == key)

@@ -90,6 +90,8 @@ static int check_node(checker *c, const afli_node *nd, unsigned depth,
 static int check_bucket(checker *c, const afli_bucket *b, size_t pos,
                         unsigned depth, const bound *path)
 {
+    if (!b)
+        return fail(c, depth, "slot %zu: NULL bucket", pos);
     size_t cap = b->capacity & ~BUCKET_IN_ARENA;
     if (b->count < 2 || b->count > cap || cap > (size_t)c->t->bucket_size)
         return fail(c, depth, "slot %zu: bucket of %u entries, capacity %zu, "
@@ -101,7 +103,7 @@ static int check_bucket(checker *c, const afli_bucket *b, size_t pos,
 static int check_child(checker *c, const afli_node *nd, size_t pos, size_t last,
                        unsigned depth, const bound *path)
 {
-    const afli_node *child = nd->slots[pos].child;
+    const afli_node *child = afli_child_at(nd, pos);
     if (!child)
         return fail(c, depth, "slot %zu: NULL child", pos);
     bound b = {nd, pos, last, path};
@@ -143,31 +145,40 @@ static int check_model(checker *c, const afli_node *nd, unsigned depth,
                     nd->capacity, names[nd->model], nd->scale, (const void *)nd->pieces);
     if (nd->model == MODEL_PIECES && check_pieces(c, nd, depth))
         return 1;
+    size_t lo_pos = afli_predict(nd, nd->lo, afli_z(c->t, nd->lo));
+    size_t hi_pos = afli_predict(nd, nd->hi, afli_z(c->t, nd->hi));
+    if (lo_pos != 0 || hi_pos == 0) /* the slots' marks (afli_mark) */
+        return fail(c, depth, "model node: lo predicts slot %zu, hi slot %zu "
+                    "(needs 0 and another)", lo_pos, hi_pos);
     size_t before = c->seen;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
         const afli_slot *s = &nd->slots[pos];
         bound here = {nd, pos, pos, path};
         int bad = 0;
-        switch (nd->kinds[pos]) {
+        int kind = afli_kind(nd, pos);
+        switch (kind) {
         case SLOT_EMPTY:
+            if (s->value != 0)
+                bad = fail(c, depth, "slot %zu: empty with word %#llx", pos,
+                           (unsigned long long)s->value);
             break;
-        case SLOT_ENTRY:
-            bad = check_entry(c, depth, &s->entry, &here);
+        case SLOT_ENTRY: /* an entry holding the mark predicts another slot */
+            bad = check_entry(c, depth, s, &here);
             break;
         case SLOT_BUCKET:
-            bad = check_bucket(c, s->bucket, pos, depth, &here);
+            bad = check_bucket(c, afli_bucket_at(nd, pos), pos, depth, &here);
             break;
         case SLOT_CHILD: {
             size_t last = pos; /* the run of slots sharing this child */
-            while (last + 1 < nd->capacity && nd->kinds[last + 1] == SLOT_CHILD &&
-                   nd->slots[last + 1].child == s->child)
+            while (last + 1 < nd->capacity && afli_kind(nd, last + 1) == SLOT_CHILD &&
+                   afli_child_at(nd, last + 1) == afli_child_at(nd, pos))
                 last++;
             bad = check_child(c, nd, pos, last, depth, path);
             pos = last;
             break;
         }
         default:
-            bad = fail(c, depth, "slot %zu: unknown kind %u", pos, nd->kinds[pos]);
+            bad = fail(c, depth, "slot %zu: unknown kind %d", pos, kind);
         }
         if (bad)
             return 1;
@@ -239,6 +250,8 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     int rc = NFL_OK;
     if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
         afli_choose_model(&t, &model, e, z, n);
+        if (!(amplification > 0.0)) /* the tree's own: the capacity a build keeps */
+            afli_shrink(&model, e, z, n);
         rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
             per_slot[afli_predict(&model, e[i].key, z[i])]++;

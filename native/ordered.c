@@ -119,25 +119,15 @@ static inline int emit_bucket(range_walk *w, const afli_bucket *b)
 }
 
 /* The occupied slots among the `width` (8 or 64) from base: bit i for slot
- * base+i.  Eight kinds bytes are tested at once and their bits gathered by
- * one multiply, so the walk's loop runs over occupied slots only and ends
- * once per 64 slots, not at every empty one (a branch it cannot predict). */
+ * base+i, so the walk's loop runs over occupied slots only (an empty slot
+ * is the mark with a zero word). */
 static uint64_t occupied(const afli_node *nd, size_t base, size_t width)
 {
     uint64_t mask = 0;
-    if (base + width <= nd->capacity) {
-        for (size_t k = 0; k < width / 8; k++) {
-            uint64_t word;
-            memcpy(&word, nd->kinds + base + 8 * k, sizeof word);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-            word = __builtin_bswap64(word);
-#endif
-            word = (word | word >> 1) & 0x0101010101010101ull; /* kinds are 0..3 */
-            mask |= ((word * 0x0102040810204080ull) >> 56) << (8 * k);
-        }
-    } else {
-        for (size_t i = 0; i < width && base + i < nd->capacity; i++)
-            mask |= (uint64_t)(nd->kinds[base + i] != SLOT_EMPTY) << i;
+    size_t end = base + width < nd->capacity ? base + width : nd->capacity;
+    for (size_t pos = base; pos < end; pos++) {
+        const afli_slot *s = &nd->slots[pos];
+        mask |= (uint64_t)(s->value != 0 || s->key != afli_mark(nd, pos)) << (pos - base);
     }
     return mask;
 }
@@ -158,11 +148,11 @@ static int walk(range_walk *w, const afli_node *nd, int on_bound)
         for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
             size_t pos = base + (size_t)__builtin_ctzll(occ);
             const afli_slot *s = &nd->slots[pos];
-            int kind = nd->kinds[pos], stop = 0;
+            int kind = afli_kind(nd, pos), stop = 0;
             if (kind == SLOT_ENTRY)
-                stop = emit_one(w, &s->entry);
+                stop = emit_one(w, s);
             else if (kind == SLOT_BUCKET)
-                stop = emit_bucket(w, s->bucket);
+                stop = emit_bucket(w, afli_pointer(s));
             else if ((child = afli_new_child(nd, pos, &last)))
                 stop = walk(w, child, on_bound && pos == start);
             if (stop)
@@ -224,17 +214,18 @@ static int walk_desc(range_walk *w, const afli_node *nd, int on_bound)
     for (size_t pos = start + 1; pos-- > 0;) {
         const afli_slot *s = &nd->slots[pos];
         int stop = 0;
-        switch (nd->kinds[pos]) {
+        const afli_bucket *b = afli_pointer(s);
+        switch (afli_kind(nd, pos)) {
         case SLOT_ENTRY:
-            stop = emit_run_desc(w, &s->entry, 1);
+            stop = emit_run_desc(w, s, 1);
             break;
         case SLOT_BUCKET:
-            stop = emit_run_desc(w, s->bucket->entries, s->bucket->count);
+            stop = emit_run_desc(w, b->entries, b->count);
             break;
         case SLOT_CHILD:
-            if (s->child != last_child) { /* a child spans its slots */
-                last_child = s->child;
-                stop = walk_desc(w, s->child, on_bound && pos == start);
+            if (afli_child_at(nd, pos) != last_child) { /* a child spans its slots */
+                last_child = afli_child_at(nd, pos);
+                stop = walk_desc(w, last_child, on_bound && pos == start);
             }
             break;
         }
@@ -276,15 +267,16 @@ static int max_of(const afli_node *nd, afli_entry *out)
     }
     for (size_t pos = nd->capacity; pos-- > 0;) {
         const afli_slot *s = &nd->slots[pos];
-        switch (nd->kinds[pos]) {
+        const afli_bucket *b = afli_pointer(s);
+        switch (afli_kind(nd, pos)) {
         case SLOT_ENTRY:
-            *out = s->entry;
+            *out = *s;
             return 1;
         case SLOT_BUCKET:
-            *out = s->bucket->entries[s->bucket->count - 1];
+            *out = b->entries[b->count - 1];
             return 1;
         case SLOT_CHILD:
-            if (max_of(s->child, out))
+            if (max_of(afli_child_at(nd, pos), out))
                 return 1;
             break;
         }

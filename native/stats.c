@@ -32,13 +32,13 @@ static void count_node(const afli_node *nd, uint64_t depth, tally *c)
     c->model_nodes++;
     const afli_node *last = NULL, *child;
     for (size_t pos = 0; pos < nd->capacity; pos++) {
-        switch (nd->kinds[pos]) {
+        switch (afli_kind(nd, pos)) {
         case SLOT_ENTRY:
             at_depth(c, depth, 1);
             break;
         case SLOT_BUCKET:
             c->buckets++;
-            at_depth(c, depth, nd->slots[pos].bucket->count);
+            at_depth(c, depth, afli_bucket_at(nd, pos)->count);
             break;
         case SLOT_CHILD:
             if ((child = afli_new_child(nd, pos, &last)))

@@ -9,6 +9,7 @@ node taking every insert), descending inserts.  The bounds are on structure
 """
 import numpy as np
 import pytest
+from sortedcontainers import SortedDict
 
 import nfl
 from nfl.flow import Flow, layout
@@ -98,6 +99,47 @@ def test_inserts_past_the_flows_range_get_a_model_of_their_own(side):
     assert s["max_dense_node"] < 8  # no sorted array takes the inserts
     assert s["avg_depth"] <= 3.0 and s["max_depth"] <= 6
     check_contents(index, np.concatenate([base, new]))
+
+
+@pytest.mark.parametrize("flow", ["auto", "off"])
+def test_long_runs_of_inserts_below_the_minimum(flow):
+    """The issue's case 1 in small: 4x the loaded keys above the maximum, then 4x below the minimum.
+
+    The keys below sit ~10^5 times as densely as the loaded ones: the node
+    they fall under (all the loaded keys, once the root was rebuilt over the
+    keys above) must hand them a subtree of their own, not spread them over
+    its own slots and chain children under them as they keep coming.
+    """
+    rng = np.random.default_rng(1)
+    base = np.unique((rng.lognormal(0.0, 2.0, 50_000) * 1e12).astype(np.uint64))
+    values = rng.integers(0, 2**62, base.size)
+    index = nfl.Index.bulk_load(base, values, flow=flow)
+    assert (index.flow is not None) == (flow == "auto")
+    ref = SortedDict(zip(base.tolist(), values.tolist()))
+    above = hard.outside(base, 4 * base.size, "above", rng)
+    below = hard.outside(base, 4 * base.size, "below", rng)
+    for new in (above, below):
+        for i, batch in enumerate(np.array_split(new, 40)):
+            values = rng.integers(0, 2**62, batch.size)
+            index.put_many(batch, values)
+            ref.update(zip(batch.tolist(), values.tolist()))
+            gone = batch[: batch.size // 50]  # a few deletes and one-at-a-time puts among them
+            assert index.delete_many(gone).all()
+            for k in gone.tolist():
+                del ref[k]
+            for k in gone[::2].tolist():
+                index[k] = ref[k] = k
+            if i % 10 == 9:
+                index._check()
+    s = check_stats(index)
+    assert s["max_dense_node"] < 8
+    deep = sum(count for depth, count in s["depth_histogram"].items() if depth >= 3)
+    assert s["avg_depth"] <= 1.75 and s["max_depth"] <= 5 and deep <= len(index) // 10
+    assert s["memory_bytes"] <= 60 * len(index)
+    keys = np.fromiter(ref.keys(), dtype=np.uint64, count=len(ref))
+    assert np.array_equal(np.fromiter(index.keys(), dtype=np.uint64, count=len(index)), keys)
+    got, found = index.get_many(keys)
+    assert found.all() and got.tolist() == list(ref.values())
 
 
 @pytest.mark.parametrize("dtype", ["uint64", "int64", "float64"])

@@ -47,3 +47,11 @@ def test_batches_over_threads_under_sanitizers(tmp_path):
     result = run(exe, "1", "70000")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed" in result.stdout
+
+
+def test_check_catches_broken_slots_under_sanitizers(tmp_path):
+    """native/tests/test_check.c: each corrupted kind of tagged slot fails afli_check; restored, it passes."""
+    exe = build(tmp_path, "tests/test_check.c")
+    result = run(exe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
