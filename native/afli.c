@@ -37,10 +37,6 @@
 #define ROUTER_SLOTS 32  /* slots per unit of a node that sends most keys down */
 #define Z_GOOD_SHARE 8   /* a z model with at most n / Z_GOOD_SHARE keys in
                             over-full slots is kept without trying the key model */
-#define SHRINK_SHARE 16   /* see shrink */
-#define SHRINK_STEP 8
-#define SHRINK_MIN_SLOTS SHRINK_STEP
-#define CHILD_KEY_SLOTS 2
 #define PIECES_MIN_KEYS 1024 /* smaller router nodes stay one line */
 #define KEYS_PER_PIECE 4
 #define PIECES_PER_UNIT 16   /* pieces per unit of the line that found the clusters:
@@ -314,13 +310,13 @@ static size_t run_end(const afli_node *nd, const afli_entry *e, const double *z,
  * (they go one level down), and the units it must place, a key in a slot
  * of its own or a bucket, a whole over-full slot (its child) as one. */
 typedef struct {
-    size_t overfull, units, single; /* single: keys alone in their slot */
+    size_t overfull, units;
 } spread;
 
 static spread spread_of(const afli_node *nd,
                         const afli_entry *e, const double *z, size_t n)
 {
-    spread s = {0, 0, 0};
+    spread s = {0, 0};
     for (size_t i = 0, j; i < n; i = j) {
         j = run_end(nd, e, z, i, n);
         if (j - i > NFL_DEFAULT_BUCKET) { /* not the tree's bucket size: the
@@ -329,7 +325,6 @@ static spread spread_of(const afli_node *nd,
             s.units++;
         } else {
             s.units += j - i;
-            s.single += j - i == 1;
         }
     }
     return s;
@@ -464,51 +459,6 @@ void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
     }
 }
 
-/* Refits the node's chosen model over `capacity` slots. */
-static void fit_capacity(afli_node *nd, size_t capacity, const afli_entry *e,
-                         const double *z, size_t n)
-{
-    nd->capacity = capacity;
-    if (nd->model == MODEL_PIECES)
-        fill_pieces(nd, e, n);
-    else
-        refit(nd, nd->model == MODEL_KEY, e, z, n);
-}
-
-/* Cuts the node's capacity by 1 / SHRINK_STEP at a time while the smaller one
- *  - sends at most n / SHRINK_SHARE more keys into over-full slots than
- *    the capacity it started from (few more lookups go a level deeper),
- *  - keeps all but n / SHRINK_SHARE of the keys alone in their slot, and
- *    at least n / 2 if it had more (the median lookup reads one slot, not
- *    a bucket too), losing at most n / SHRINK_SHARE of them in one cut
- *    (keys spread evenly keep a slot each, not half of them a pair),
- *  - frees more slots than CHILD_KEY_SLOTS a key it sends down (a key one
- *    level down costs about that many slots there),
- *  - keeps half its units (no node is a chain to one child), and
- *  - still separates the first and last key.
- * Where keys sit in clumps, or the model already fits them well, a smaller
- * node holds them as well in fewer empty slots. */
-void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n)
-{
-    spread full = spread_of(nd, e, z, n), now = full;
-    size_t single = full.single > n / SHRINK_SHARE ? full.single - n / SHRINK_SHARE : 0;
-    single = single < n / 2 ? single : n / 2;
-    while (nd->capacity >= 2 * SHRINK_MIN_SLOTS) {
-        size_t had = nd->capacity, cut = had / SHRINK_STEP;
-        fit_capacity(nd, had - cut, e, z, n);
-        spread less = spread_of(nd, e, z, n);
-        if (less.overfull > full.overfull + n / SHRINK_SHARE || less.single < single ||
-            less.single + n / SHRINK_SHARE < now.single ||
-            (less.overfull > now.overfull &&
-             CHILD_KEY_SLOTS * (less.overfull - now.overfull) > cut) ||
-            2 * less.units < full.units || !separates(nd, e, z, n)) {
-            fit_capacity(nd, had, e, z, n);
-            return;
-        }
-        now = less;
-    }
-}
-
 /* Fills a bucket of n sorted entries with room for `room` in all. */
 static afli_bucket *bucket_init(void *mem, const afli_entry *e, size_t n,
                                 size_t room, uint32_t flags)
@@ -609,8 +559,6 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         return NULL;
     nd->capacity = afli_capacity(n, 0.0);
     afli_choose_model(t, nd, e, z, n); /* separates the first and last key */
-    if (t->trim)
-        afli_shrink(nd, e, z, n);
     nd->size = nd->build_size = n;
     nd->lo = e[0].key;
     nd->hi = e[n - 1].key;
@@ -658,9 +606,7 @@ void afli_destroy(afli_tree *t)
 int afli_build(afli_tree *t, const afli_entry *sorted, const double *z,
                size_t n)
 {
-    t->trim = 1; /* a bulk load fits the keys it has; a rebuild leaves room */
     afli_node *root = build_node(t, sorted, z, n);
-    t->trim = 0;
     if (!root)
         return NFL_ENOMEM;
     node_release(t, t->root);

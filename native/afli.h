@@ -102,7 +102,6 @@ typedef struct {
     double z_lo, z_hi;
     int key_type;
     int bucket_size;  /* 1..NFL_MAX_BUCKET */
-    int trim;         /* set while a bulk load builds: nodes get afli_shrink */
     size_t size;
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;
@@ -209,10 +208,6 @@ void afli_fit(afli_node *nd, double zmin, double zmax);
 void afli_choose_model(afli_tree *t, afli_node *nd, const afli_entry *e,
                        const double *z, size_t n);
 void afli_release_pieces(afli_tree *t, afli_node *nd);
-/* Then a bulk load's build trims the capacity where fewer slots hold the
- * keys about as well (see afli.c; a rebuild under inserts keeps the room);
- * so do slot counts at the tree's amplification. */
-void afli_shrink(afli_node *nd, const afli_entry *e, const double *z, size_t n);
 /* Sets the tree's flow (key_type set first) and where it is flat. */
 void afli_set_flow(afli_tree *t, nfl_flow *flow);
 

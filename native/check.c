@@ -250,8 +250,6 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     int rc = NFL_OK;
     if (n >= 2 && model.capacity >= 2) { /* the model the root's build fits */
         afli_choose_model(&t, &model, e, z, n);
-        if (!(amplification > 0.0)) /* the tree's own: the capacity a build keeps */
-            afli_shrink(&model, e, z, n);
         rc = model.model == MODEL_PIECES ? NFL_SLOTS_PIECES : NFL_OK;
         for (size_t i = 0; i < n; i++)
             per_slot[afli_predict(&model, e[i].key, z[i])]++;

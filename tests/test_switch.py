@@ -19,8 +19,7 @@ class Sized:
 
 
 def _levels(keys, bucket, measure=conflicts.over_full_share):
-    # amplification 2: a fixed slot layout (the tree's own trims its capacity to the keys)
-    return measure(conflicts.model_counts(keys, amplification=2.0), bucket)
+    return measure(conflicts.model_counts(keys), bucket)
 
 
 def test_over_full_share_counts_keys_in_overfull_slots():
