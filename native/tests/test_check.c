@@ -31,12 +31,30 @@ static size_t find_kind(const afli_node *nd, int kind, size_t from)
     return nd->capacity;
 }
 
+/* A model node of the subtree holding an entry, an empty slot and a bucket
+ * (past slot 0), or NULL. */
+static afli_node *find_varied(afli_node *nd)
+{
+    if (nd->dense)
+        return NULL;
+    if (find_kind(nd, SLOT_ENTRY, 1) < nd->capacity &&
+        find_kind(nd, SLOT_EMPTY, 1) < nd->capacity &&
+        find_kind(nd, SLOT_BUCKET, 1) < nd->capacity)
+        return nd;
+    for (size_t pos = 0; pos < nd->capacity; pos++) {
+        afli_node *found = afli_kind(nd, pos) == SLOT_CHILD ? find_varied(afli_child_at(nd, pos)) : NULL;
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
 int main(void)
 {
     enum { N = 20000 };
     uint64_t *keys = malloc(N * sizeof *keys), *values = malloc(N * sizeof *values);
-    for (size_t i = 0; i < N; i++) { /* clusters of 50 near-consecutive ids */
-        keys[i] = (i / 50) * 1000003ull + (i % 50) * 7 + rnd() % 3;
+    for (size_t i = 0; i < N; i++) { /* clusters of 50 ids, dense at their start */
+        keys[i] = (i / 50) * 1000003ull + (i % 50) * (i % 50) * 3 + rnd() % 2;
         values[i] = i;
     }
     nfl_index *idx = nfl_create(NFL_KEY_UINT64, NULL, 0);
@@ -44,17 +62,12 @@ int main(void)
     CHECK(idx && nfl_bulk_load(idx, keys, values, N, 4, &dup) == NFL_OK, "bulk load");
     char why[256];
     CHECK(nfl_check(idx, why, sizeof why) == 0, "fresh tree: %s", why);
-    afli_node *root = idx->tree.root;
-    CHECK(!root->dense, "a model root");
+    afli_node *root = find_varied(idx->tree.root); /* not the root: a node */
+    CHECK(root, "clustered keys make a node of entries, empty slots and buckets");
     if (failures)
         return 1;
-
     size_t e = find_kind(root, SLOT_ENTRY, 1), m = find_kind(root, SLOT_EMPTY, 1);
     size_t b = find_kind(root, SLOT_BUCKET, 1);
-    CHECK(e < root->capacity && m < root->capacity && b < root->capacity,
-          "clustered keys make entries, empty slots and buckets");
-    if (failures)
-        return 1;
     afli_slot saved;
 
     saved = root->slots[m]; /* a mark tagged SLOT_ENTRY: reads as an entry */
