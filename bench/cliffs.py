@@ -3,7 +3,7 @@
     python -m bench.cliffs outside [--n-new 2000000]   # inserts past the loaded range
     python -m bench.cliffs wide [--n 300000]           # wide-magnitude floats grown by inserts
     python -m bench.cliffs runs [--n 10000000]         # dense runs of ids over the uint64 range
-    python -m bench.cliffs memory [--n 10000000]       # memory_usage() against RSS growth
+    python -m bench.cliffs memory [--n 10000000] [--datasets lognormal,dense-runs]  # memory_usage() against RSS growth
 
 outside: 500K lognormal(0, 2) x 1e12 uint64 keys bulk-loaded with flow="auto"
 and with flow="off", then --n-new random keys above the maximum and as many
@@ -142,7 +142,7 @@ def resident_bytes() -> int:
 
 def memory(args):
     nfl.Index.bulk_load(np.arange(1000, dtype=np.uint64), flow="off")  # first-use allocations, not counted
-    for name in ("lognormal", "dense-runs"):
+    for name in args.datasets.split(","):
         keys = datasets.load(name, args.n, args.seed)
         values = np.arange(keys.size, dtype=np.int64)
         before = resident_bytes()
@@ -159,6 +159,7 @@ def main(argv=None):
     ap.add_argument("case", choices=("outside", "wide", "runs", "memory"))
     ap.add_argument("--n", type=int, default=None, help="keys (wide: 300K, runs: 10M)")
     ap.add_argument("--n-new", type=int, default=2_000_000, help="outside: keys inserted on each side")
+    ap.add_argument("--datasets", default="lognormal,dense-runs", help="memory: comma-separated key sets")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
