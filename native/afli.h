@@ -102,6 +102,7 @@ typedef struct {
     double z_lo, z_hi;
     int key_type;
     int bucket_size;  /* 1..NFL_MAX_BUCKET */
+    int bulk_load;    /* set while afli_build builds (see pieces_count) */
     size_t size;
     size_t memory;    /* bytes held by nodes, slots, buckets */
 } afli_tree;

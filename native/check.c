@@ -235,6 +235,7 @@ int nfl_slot_counts(int key_type, const nfl_flow *flow, const uint64_t *keys,
     afli_tree t = {0};
     t.key_type = key_type;
     t.bucket_size = NFL_DEFAULT_BUCKET;
+    t.bulk_load = 1; /* the root a bulk load builds */
     afli_set_flow(&t, (nfl_flow *)flow); /* the transform only reads it */
     afli_node model = {0};
     model.capacity = afli_capacity(n, amplification);
