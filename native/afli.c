@@ -9,7 +9,10 @@
  *
  * Insert turns an entry into a bucket, a full bucket into a child node; a
  * subtree that grew or shrank by REBUILD_FACTOR since it was built is rebuilt
- * in place, which bounds depth under skewed inserts (LIPP's adjustment).  So
+ * in place, which bounds depth under skewed inserts (LIPP's adjustment).  The
+ * root is rebuilt once it doubled (ROOT_GROW_FACTOR): it holds nearly every
+ * key, and at 4x its slots would be down to half a slot a key, most keys in
+ * buckets or children, a miss more per lookup than after a bulk load.  So
  * is a node below the root that took OUTSIDE_SHARE of its build size in keys
  * beyond the range it was fitted to (ascending or descending inserts, keys
  * past the flow's trained range): those all land in its first or last slot,
@@ -28,6 +31,7 @@
 #include "keys.h"
 
 #define REBUILD_FACTOR 4
+#define ROOT_GROW_FACTOR 2 /* the root grows by this much, not 4x */
 #define REBUILD_MIN_SIZE 64
 #define DENSE_MIN_CAPACITY 4
 #define DENSE_MAX_SIZE 8 /* a dense node this full is rebuilt as a model node */
@@ -735,11 +739,12 @@ static int rebuild(afli_tree *t, afli_node *nd)
     return rc;
 }
 
-/* Whether a model node grew or shrank by REBUILD_FACTOR since its build. */
-static int outgrown(const afli_node *nd)
+/* Whether a model node grew (the root: by ROOT_GROW_FACTOR) or shrank by
+ * REBUILD_FACTOR since its build. */
+static int outgrown(const afli_node *nd, int is_root)
 {
-    return (nd->size >= REBUILD_MIN_SIZE &&
-            nd->size >= REBUILD_FACTOR * nd->build_size) ||
+    uint64_t grow = is_root ? ROOT_GROW_FACTOR : REBUILD_FACTOR;
+    return (nd->size >= REBUILD_MIN_SIZE && nd->size >= grow * nd->build_size) ||
            (nd->build_size >= REBUILD_MIN_SIZE &&
             nd->size * REBUILD_FACTOR <= nd->build_size);
 }
@@ -748,7 +753,7 @@ static int needs_rebuild(const afli_node *nd, int is_root)
 {
     if (nd->dense)
         return 0;
-    return outgrown(nd) ||
+    return outgrown(nd, is_root) ||
            (!is_root && nd->outside >= OUTSIDE_MIN &&
             nd->outside * OUTSIDE_SHARE >= nd->build_size);
 }
@@ -789,7 +794,7 @@ static int outside_dense(const afli_node *nd, const afli_node *child,
  * was built. */
 static void rebuild_flagged(afli_tree *t, afli_node *nd, uint64_t key, double z)
 {
-    if (!outgrown(nd) && (key < nd->lo || key > nd->hi)) {
+    if (!outgrown(nd, nd == t->root) && (key < nd->lo || key > nd->hi)) {
         size_t pos = afli_predict(nd, key, z);
         if (afli_kind(nd, pos) == SLOT_CHILD) {
             afli_node *child = afli_child_at(nd, pos);
