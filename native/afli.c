@@ -9,10 +9,11 @@
  *
  * Insert turns an entry into a bucket, a full bucket into a child node; a
  * subtree that grew or shrank by REBUILD_FACTOR since it was built is rebuilt
- * in place, which bounds depth under skewed inserts (LIPP's adjustment).  The
- * root is rebuilt once it doubled (ROOT_GROW_FACTOR): it holds nearly every
- * key, and at 4x its slots would be down to half a slot a key, most keys in
- * buckets or children, a miss more per lookup than after a bulk load.  So
+ * in place, which bounds depth under skewed inserts (LIPP's adjustment).  A
+ * root that took most of its new keys inside its range is rebuilt once it
+ * doubled (ROOT_GROW_FACTOR): it holds nearly every key, and at 4x its slots
+ * would be down to half a slot a key, most keys in buckets or children, a
+ * miss more per lookup than after a bulk load.  So
  * is a node below the root that took OUTSIDE_SHARE of its build size in keys
  * beyond the range it was fitted to (ascending or descending inserts, keys
  * past the flow's trained range): those all land in its first or last slot,
@@ -739,11 +740,15 @@ static int rebuild(afli_tree *t, afli_node *nd)
     return rc;
 }
 
-/* Whether a model node grew (the root: by ROOT_GROW_FACTOR) or shrank by
- * REBUILD_FACTOR since its build. */
+/* Whether a model node grew or shrank by REBUILD_FACTOR since its build;
+ * the root grew by ROOT_GROW_FACTOR, if most of its new keys fell inside
+ * its range, into its own slots (keys past its ends go down to children,
+ * which the usual rules rebuild). */
 static int outgrown(const afli_node *nd, int is_root)
 {
-    uint64_t grow = is_root ? ROOT_GROW_FACTOR : REBUILD_FACTOR;
+    uint64_t grown = nd->size > nd->build_size ? nd->size - nd->build_size : 0;
+    uint64_t grow = is_root && 2 * nd->outside < grown ? ROOT_GROW_FACTOR
+                                                       : REBUILD_FACTOR;
     return (nd->size >= REBUILD_MIN_SIZE && nd->size >= grow * nd->build_size) ||
            (nd->build_size >= REBUILD_MIN_SIZE &&
             nd->size * REBUILD_FACTOR <= nd->build_size);
