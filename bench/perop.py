@@ -100,7 +100,8 @@ def _restore_deleted(m, keys, values):
         m[k] = v
 
 
-# (row, timed op, untimed restore or None, which peers have it)
+# (row, timed op, untimed restore or None, which peers have it); ROW_KEYS: their names for --rows
+ROW_KEYS = ("get", "insert", "delete", "hot", "iterate", "irange")
 ROWS = (
     ("get (hit)", _get, None, PEERS),
     ("insert new key", _set, _delete, PEERS),
@@ -133,11 +134,15 @@ def _inputs(keys, fresh, ops, seed):
     )
 
 
-def measure(maps, keys, fresh, ops, repeats, seed):
-    """{row: {peer: median ns per op}}; repeats are interleaved across peers, each restores what it changed."""
+def measure(maps, keys, fresh, ops, repeats, seed, rows=ROW_KEYS):
+    """{row: {peer: median ns per op}} of the rows named in rows (ROW_KEYS); repeats are interleaved across
+    peers, each restores what it changed."""
     now = time.perf_counter_ns
     results = {}
-    for (row, op, restore, peers), (args, restore_args, count) in zip(ROWS, _inputs(keys, fresh, ops, seed)):
+    for key, (row, op, restore, peers), (args, restore_args, count) in zip(ROW_KEYS, ROWS,
+                                                                           _inputs(keys, fresh, ops, seed)):
+        if key not in rows:
+            continue
         times = {p: [] for p in peers if p in maps}
         for _ in range(repeats):
             for peer in times:
@@ -233,11 +238,17 @@ def main(argv=None):
                                                    "at 1M keys), auto or on")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", default=",".join(ROW_KEYS),
+                   help=f"rows to time, of {','.join(ROW_KEYS)} (default all; irange also prints what bounds it)")
     args = p.parse_args(argv)
+    rows = args.rows.split(",")
     if args.n < 200 or args.ops < 100 or args.repeat < 1:
         p.error("need --n >= 200, --ops >= 100, --repeat >= 1")
+    if not rows or not set(rows) <= set(ROW_KEYS):
+        p.error(f"--rows takes names of {','.join(ROW_KEYS)}")
+    peers = [peer for peer in PEERS if any(peer in ROWS[ROW_KEYS.index(r)][3] for r in rows)]
     print(f"# python -m bench.perop --n {args.n} --ops {args.ops} --datasets {args.datasets} "
-          f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed}")
+          f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed} --rows {args.rows}")
     for name in args.datasets.split(","):
         drawn = datasets.generate(name, args.n + args.ops, args.seed)  # new keys from the same distribution
         held_out = np.zeros(drawn.size, dtype=bool)
@@ -245,7 +256,7 @@ def main(argv=None):
         keys, fresh = drawn[~held_out], drawn[held_out]
         values = np.arange(keys.size, dtype=np.int64)
         maps = {}
-        for adapter in adapters.make(PEERS):
+        for adapter in adapters.make(peers):
             if adapter.name == "nfl":
                 adapter.flow = args.flow
             adapter.load(keys, values)
@@ -253,10 +264,11 @@ def main(argv=None):
         flow = "flow" if maps["nfl"].flow is not None else "no flow"
         print(f"\n## {name}: {keys.size:,} uint64 keys (nfl: {flow}; BTrees: {adapters.BTreesAdapter.MODULES['uint64']})"
               f", median of {args.repeat}\n")
-        print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed), list(PEERS)))
-        print("\nWhat bounds the irange row (see irange_floor):\n")
-        print(floor_table(irange_floor(maps["nfl"], maps["sorteddict"], keys, fresh, min(args.ops, keys.size),
-                                       args.repeat, args.seed)))
+        print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed, rows), peers))
+        if "irange" in rows:
+            print("\nWhat bounds the irange row (see irange_floor):\n")
+            print(floor_table(irange_floor(maps["nfl"], maps["sorteddict"], keys, fresh, min(args.ops, keys.size),
+                                           args.repeat, args.seed)))
 
 
 if __name__ == "__main__":
