@@ -22,10 +22,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "afli.h"
 #include "keys.h"
+#include "scratch.h"
 
 #define REBUILD_FACTOR 4
 #define REBUILD_MIN_SIZE 64
@@ -44,33 +44,8 @@
 
 /* ---- memory, counted so stats() can report it ---------------------------- */
 
-#define HUGE_PAGE ((size_t)2 << 20)
 #define SMALL_PAGE 4096
 #define MMAP_MIN_BYTES ((size_t)128 << 10) /* malloc maps blocks this large */
-
-/* Asks for transparent huge pages over the 2 MiB pages inside a large block:
- * a lookup into a big node's slots then costs a cache miss, not also a TLB
- * miss and a page walk.  A hint only; nothing depends on it.  Callers ask
- * only for blocks whose small pages all get written (slots, arenas), so
- * the hint costs no memory.  Asked before the block is written, so the
- * build's own writes fault in huge pages: a process's first bulk load pays
- * for zeroing them (bench.cold), and every lookup after it saves TLB misses
- * (asked after, the pages stay small until khugepaged merges them, and batch
- * reads were 5-10 % slower in the same run). */
-static void advise_huge(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    if (!p || bytes < 2 * HUGE_PAGE)
-        return;
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t end = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (end > start)
-        madvise((void *)start, end - start, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
 
 /* The bytes an allocation of `bytes` takes from the heap, as glibc's malloc
  * lays it out: an 8-byte header, 16-byte alignment and a 32-byte minimum
@@ -514,7 +489,7 @@ static int fill_slots(afli_tree *t, afli_node *nd, const afli_entry *e,
     size_t i = 0;
     nd->arena_bytes = arena_size(t, nd, e, z, n);
     nd->arena = nd->arena_bytes ? tree_alloc(t, nd->arena_bytes) : NULL;
-    advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
+    scratch_advise_huge(nd->arena, nd->arena_bytes); /* every byte of it is written */
     if (nd->arena_bytes && !nd->arena)
         return NFL_ENOMEM;
     char *next_bucket = nd->arena;
@@ -573,7 +548,7 @@ static afli_node *build_node(afli_tree *t, const afli_entry *e,
         tree_release(t, nd, sizeof *nd);
         return NULL;
     }
-    advise_huge(nd->slots, nd->capacity * sizeof(afli_slot)); /* all written: */
+    scratch_advise_huge(nd->slots, nd->capacity * sizeof(afli_slot)); /* all written: */
     for (size_t pos = 0; pos < nd->capacity; pos++)           /* empty first */
         afli_set_tagged(nd, pos, NULL, SLOT_EMPTY);
     if (fill_slots(t, nd, e, z, n) != NFL_OK) {

@@ -2,6 +2,7 @@
  * scratch.h). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "scratch.h"
 
@@ -62,6 +63,7 @@ void *scratch_take(size_t bytes)
     if (!b)
         return NULL;
     b->bytes = bytes;
+    scratch_advise_huge(b + 1, bytes); /* the caller writes all of it */
     return b + 1;
 }
 
@@ -94,4 +96,21 @@ size_t scratch_kept(void)
     if (b)
         drop(swap_kept(b)); /* put back; another thread's block, if any, freed */
     return bytes;
+}
+
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+void scratch_advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (!p || bytes < 2 * HUGE_PAGE)
+        return;
+    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + bytes) & ~(HUGE_PAGE - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }

@@ -130,7 +130,8 @@ def _round_key(bound, dtype, up):
 def _as_1d(arr, what) -> np.ndarray:
     """arr as a 1-D array; TypeError for a masked array (its mask would be ignored) or a
     bytes-like object (its bytes would be read as uint8 numbers)."""
-    if isinstance(arr, np.ma.MaskedArray):
+    ma = sys.modules.get("numpy.ma")  # np.ma imports it (30-40 ms); no masked array exists before
+    if ma is not None and isinstance(arr, ma.MaskedArray):
         raise TypeError(f"{what} must not be a masked array (fill or compress it first)")
     if isinstance(arr, (bytes, bytearray, memoryview)):
         raise TypeError(f"{what} must be a numeric array or sequence, not {type(arr).__name__} "

@@ -8,6 +8,7 @@ it with and without the flow.  The counts come from the C core
 is judged here is the root of the tree that gets built.  This module keeps
 only statistics over those counts.
 """
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -79,10 +80,27 @@ def stats_of(counts: np.ndarray) -> ConflictStats:
         return ConflictStats(0, 0.0, 0.0, 1.0)
     return ConflictStats(
         int(counts.max()),
-        float(np.percentile(counts, TAIL_PERCENT)),
+        tail_degree(counts),
         float(counts.mean()),
         counts.size / counts.sum(),
     )
+
+
+def tail_degree(counts: np.ndarray) -> float:
+    """The TAIL_PERCENT percentile of counts (int64, not empty), as np.percentile's default (linear) method.
+
+    Computed from two order statistics (np.partition): np.percentile
+    interpolates through np.unique, which imports numpy.ma (30-40 ms), a cost
+    a process's first bulk_load would otherwise pay.  O(len(counts)).
+    """
+    last = counts.size - 1
+    at = last * (TAIL_PERCENT / 100)
+    lo = min(math.floor(at), last)
+    hi = min(lo + 1, last)
+    part = np.partition(counts, (lo, hi))
+    a, b = int(part[lo]), int(part[hi])
+    t = at - lo
+    return a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)
 
 
 def conflict_stats(keys, flow=None, amplification=None) -> ConflictStats:

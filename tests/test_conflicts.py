@@ -87,3 +87,12 @@ def test_nfl_analyze_reports_the_built_trees_conflicts(tmp_path, capsys):
     out = capsys.readouterr().out
     raw = next(line for line in out.splitlines() if line.startswith("raw keys"))
     assert raw.split()[2] == "1"  # max conflict degree: the three keys sit in three slots, as built
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**40), min_size=1, max_size=400))
+def test_tail_degree_is_numpys_percentile(counts):
+    a = np.array(counts, dtype=np.int64)
+    got = conflicts.tail_degree(a)
+    assert type(got) is float and got == np.percentile(a, conflicts.TAIL_PERCENT)
+    assert a.tolist() == counts  # the counts are left as they were

@@ -1,10 +1,13 @@
 /* test_scratch.c - scratch.c's kept block: reuse, the larger of two kept, the
- * size bound, overflow, and threads that never share a block.  Run under
+ * size bound, overflow, threads that never share a block, and the huge-page
+ * hint on a fresh block (read back from /proc/self/smaps).  Run under
  * ASan/UBSan by tests/test_scratch.py.  With the argument "poisoned" it
  * writes into a block after giving it back, which ASan must report. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 #include "scratch.h"
@@ -73,6 +76,38 @@ static void *churn(void *arg)
     return NULL;
 }
 
+/* 1 if the mapping holding p has the huge-page hint (VmFlags "hg"), 0 if not,
+ * -1 if /proc/self/smaps cannot say. */
+static int hinted_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            inside = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0)
+            found = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+static void test_huge_hint(void)
+{
+#ifdef MADV_HUGEPAGE
+    scratch_give(scratch_take(0), 0); /* nothing kept: the next take is fresh */
+    size_t bytes = (size_t)16 << 20;
+    char *p = scratch_take(bytes);
+    CHECK(p != NULL, "a 16 MiB block");
+    CHECK(hinted_huge(p + bytes / 2) == 1, "a fresh block's inner 2 MiB pages are hinted huge");
+    scratch_give(p, 0);
+#endif
+}
+
 static void test_threads(void)
 {
     pthread_t th[THREADS];
@@ -92,6 +127,7 @@ int main(int argc, char **argv)
         return 0;
     }
     test_reuse_and_bounds();
+    test_huge_hint();
     test_threads();
     if (failures)
         return 1;
