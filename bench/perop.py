@@ -100,7 +100,8 @@ def _restore_deleted(m, keys, values):
         m[k] = v
 
 
-# (row, timed op, untimed restore or None, which peers have it)
+# (row, timed op, untimed restore or None, which peers have it); ROW_KEYS: their names for --rows
+ROW_KEYS = ("get", "insert", "delete", "hot", "iterate", "irange")
 ROWS = (
     ("get (hit)", _get, None, PEERS),
     ("insert new key", _set, _delete, PEERS),
@@ -133,11 +134,18 @@ def _inputs(keys, fresh, ops, seed):
     )
 
 
-def measure(maps, keys, fresh, ops, repeats, seed):
-    """{row: {peer: median ns per op}}; repeats are interleaved across peers, each restores what it changed."""
-    now = time.perf_counter_ns
+# --clock: wall time, or the CPU time of this thread (on a shared machine: no time spent preempted)
+CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
+
+
+def measure(maps, keys, fresh, ops, repeats, seed, rows=ROW_KEYS, now=time.perf_counter_ns):
+    """{row: {peer: median ns per op}} of the rows named in rows (ROW_KEYS), timed with now (a CLOCKS
+    value); repeats are interleaved across peers, each restores what it changed."""
     results = {}
-    for (row, op, restore, peers), (args, restore_args, count) in zip(ROWS, _inputs(keys, fresh, ops, seed)):
+    for key, (row, op, restore, peers), (args, restore_args, count) in zip(ROW_KEYS, ROWS,
+                                                                           _inputs(keys, fresh, ops, seed)):
+        if key not in rows:
+            continue
         times = {p: [] for p in peers if p in maps}
         for _ in range(repeats):
             for peer in times:
@@ -151,7 +159,7 @@ def measure(maps, keys, fresh, ops, repeats, seed):
     return results
 
 
-def irange_floor(idx, sorted_dict, keys, fresh, ops, repeats, seed):
+def irange_floor(idx, sorted_dict, keys, fresh, ops, repeats, seed, now=time.perf_counter_ns):
     """What bounds nfl's list(irange(a, b)) of 100 keys: {part: median ns per call}.
 
     The irange row's ranges: SortedDict's irange (which hands out the int
@@ -161,7 +169,8 @@ def irange_floor(idx, sorted_dict, keys, fresh, ops, repeats, seed):
     (list(range(s, s + 100)) from each range's first key, capped below 2**63
     so that range makes them from C longs; dropped again, as the irange lists
     are).  nfl's irange cannot beat the read plus the ints, so SortedDict /
-    (read + ints) is the most its ratio can reach with the tree walk as it is."""
+    (read + ints) is the most its ratio can reach with the tree walk as it is.
+    Timed with now (a CLOCKS value)."""
     from operator import length_hint
 
     starts, ends = _inputs(keys, fresh, ops, seed)[-1][0]
@@ -185,7 +194,6 @@ def irange_floor(idx, sorted_dict, keys, fresh, ops, repeats, seed):
 
     parts = {"SortedDict irange": sd, "nfl irange": ours, "nfl read only": read, "100 new ints": ints}
     times = {name: [] for name in parts}
-    now = time.perf_counter_ns
     for _ in range(repeats):
         for name, fn in parts.items():
             t0 = now()
@@ -233,11 +241,19 @@ def main(argv=None):
                                                    "at 1M keys), auto or on")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                   help="wall time (default), or this thread's CPU time (leaves out time preempted)")
+    p.add_argument("--rows", default=",".join(ROW_KEYS),
+                   help=f"rows to time, of {','.join(ROW_KEYS)} (default all; irange also prints what bounds it)")
     args = p.parse_args(argv)
+    rows = args.rows.split(",")
     if args.n < 200 or args.ops < 100 or args.repeat < 1:
         p.error("need --n >= 200, --ops >= 100, --repeat >= 1")
+    if not rows or not set(rows) <= set(ROW_KEYS):
+        p.error(f"--rows takes names of {','.join(ROW_KEYS)}")
+    peers = [peer for peer in PEERS if any(peer in ROWS[ROW_KEYS.index(r)][3] for r in rows)]
     print(f"# python -m bench.perop --n {args.n} --ops {args.ops} --datasets {args.datasets} "
-          f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed}")
+          f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed} --rows {args.rows} --clock {args.clock}")
     for name in args.datasets.split(","):
         drawn = datasets.generate(name, args.n + args.ops, args.seed)  # new keys from the same distribution
         held_out = np.zeros(drawn.size, dtype=bool)
@@ -245,7 +261,7 @@ def main(argv=None):
         keys, fresh = drawn[~held_out], drawn[held_out]
         values = np.arange(keys.size, dtype=np.int64)
         maps = {}
-        for adapter in adapters.make(PEERS):
+        for adapter in adapters.make(peers):
             if adapter.name == "nfl":
                 adapter.flow = args.flow
             adapter.load(keys, values)
@@ -253,10 +269,12 @@ def main(argv=None):
         flow = "flow" if maps["nfl"].flow is not None else "no flow"
         print(f"\n## {name}: {keys.size:,} uint64 keys (nfl: {flow}; BTrees: {adapters.BTreesAdapter.MODULES['uint64']})"
               f", median of {args.repeat}\n")
-        print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed), list(PEERS)))
-        print("\nWhat bounds the irange row (see irange_floor):\n")
-        print(floor_table(irange_floor(maps["nfl"], maps["sorteddict"], keys, fresh, min(args.ops, keys.size),
-                                       args.repeat, args.seed)))
+        print(table(measure(maps, keys, fresh, min(args.ops, keys.size), args.repeat, args.seed, rows,
+                            CLOCKS[args.clock]), peers))
+        if "irange" in rows:
+            print("\nWhat bounds the irange row (see irange_floor):\n")
+            print(floor_table(irange_floor(maps["nfl"], maps["sorteddict"], keys, fresh, min(args.ops, keys.size),
+                                           args.repeat, args.seed, CLOCKS[args.clock])))
 
 
 if __name__ == "__main__":

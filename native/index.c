@@ -434,14 +434,16 @@ size_t index_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
     int kt = idx->tree.key_type;
     uint64_t elo = nfl_key_encode(kt, lo), ehi = nfl_key_encode(kt, hi);
     size_t n = afli_range(&idx->tree, elo, ehi, flags, keys, values, max);
-    nfl_decode(kt, keys, keys, n);
+    if (kt != NFL_KEY_UINT64) /* a uint64 key is its own code */
+        nfl_decode(kt, keys, keys, n);
     return n;
 }
 
 size_t nfl_range(nfl_index *idx, uint64_t lo, uint64_t hi, int flags,
                  uint64_t *keys, uint64_t *values, size_t max)
 {
-    index_read_begin(idx);
+    if (!point_lock(idx, 0, !(flags & NFL_NOWAIT)))
+        return SIZE_MAX;
     size_t n = index_range(idx, lo, hi, flags, keys, values, max);
     index_read_end(idx);
     return n;

@@ -51,6 +51,7 @@
 #define NFL_TO_END 4
 #define NFL_HI_INCLUSIVE 8
 #define NFL_REVERSE 16
+#define NFL_NOWAIT 32
 
 /* Options of nfl_set_option. */
 #define NFL_OPT_PREFETCH 1
@@ -162,7 +163,8 @@ int nfl_delete_many_threads(nfl_index *index, const uint64_t *keys, size_t n,
  * NFL_REVERSE: the largest entries first), up to max entries with
  * lo <= key (lo < key with NFL_LO_EXCLUSIVE; no bound with NFL_FROM_START)
  * and key < hi (key <= hi with NFL_HI_INCLUSIVE; no bound with NFL_TO_END).
- * Returns the count copied. */
+ * Returns the count copied.  With NFL_NOWAIT it takes the index's lock only
+ * if that is free at once, and returns SIZE_MAX (copying nothing) if not. */
 size_t nfl_range(nfl_index *index, uint64_t lo, uint64_t hi, int flags,
                  uint64_t *keys, uint64_t *values, size_t max);
 /* The largest entry; 0 when empty. */

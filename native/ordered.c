@@ -2,237 +2,277 @@
  *
  * A model node's slots are in key order (the slot function is monotone in z
  * and z in the key), buckets and dense nodes are sorted, so an in-order walk
- * that starts at the lower bound's slot yields keys in ascending order.  Only
- * the nodes on the lower bound's path start past slot 0; every other node the
- * walk enters holds keys above the bound.  A child shared by adjacent slots is
- * walked once.  A descending read (NFL_REVERSE) is the mirror image: it starts
- * at the upper bound's slot and walks the slots downwards.
+ * of the slots yields keys in ascending order.  Monotone also means that in
+ * a node on a bound's path only the bound's own slot (the one its key
+ * predicts) can hold keys on both sides of it: every slot before the upper
+ * bound's holds keys below it, every slot after the lower bound's keys above
+ * it.  So a walk finds the two slots once per node, walks the slots between
+ * them with no per-key bound check, checks the bounds in those two slots
+ * alone (or descends into the child there), and stops after the upper
+ * bound's slot.  A child shared by adjacent slots is walked once.  A
+ * descending read (NFL_REVERSE) is the mirror image.
+ *
+ * The slots are read 64 at a time: a first pass over them builds the masks
+ * of the occupied slots and of those holding a bucket or child pointer
+ * (four slots a step with SSE2 where the compiler has it), and prefetches
+ * every pointer, so the window's bucket reads overlap instead of queueing
+ * one cache miss behind the other (buckets are a tenth of the slots, and
+ * their misses were most of a short scan's time).  The second pass copies
+ * the window's entries and buckets with the output pointers in registers.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "afli.h"
+
+#define WINDOW 64 /* slots a mask covers */
 
 typedef struct {
     uint64_t lo, hi;
     double zlo, zhi;
-    int check_lo;            /* ascending: nothing copied yet, keys below lo may
-                                still come; descending: a lower bound applies */
-    int check_hi;            /* ascending: an upper bound applies; descending:
-                                nothing copied yet, keys above hi may still come */
     int lo_exclusive, hi_inclusive;
     uint64_t *keys, *values; /* where the next entry goes */
     size_t room;             /* entries still wanted; the walk stops at 0 */
 } range_walk;
 
-/* How many entries of a sorted run lie below the lower bound. */
-static size_t count_below_lo(const range_walk *w, const afli_entry *e, size_t n)
+static int above_lo(const range_walk *w, uint64_t key)
+{
+    return key > w->lo || (key == w->lo && !w->lo_exclusive);
+}
+
+static int below_hi(const range_walk *w, uint64_t key)
+{
+    return key < w->hi || (key == w->hi && w->hi_inclusive);
+}
+
+/* Copies the in-range part of a sorted run (ascending, or from its last
+ * entry down when desc), checking the lower bound if check_lo and the upper
+ * if check_hi; returns 1 when the walk has all it wants. */
+static int emit_run(range_walk *w, const afli_entry *e, size_t n, int check_lo,
+                    int check_hi, int desc)
 {
     size_t i = 0;
-    while (i < n && (e[i].key < w->lo || (e[i].key == w->lo && w->lo_exclusive)))
-        i++;
-    return i;
-}
-
-/* How many entries of a sorted run lie below the upper bound. */
-static size_t count_below_hi(const range_walk *w, const afli_entry *e, size_t n)
-{
-    size_t i = 0;
-    while (i < n && (e[i].key < w->hi || (e[i].key == w->hi && w->hi_inclusive)))
-        i++;
-    return i;
-}
-
-/* Copies the in-range part of a sorted run; returns 1 when the walk must stop.
- * The walk meets keys in ascending order, so once one entry is copied no
- * later one can be below lo: the lower bound is checked only until then. */
-static int emit_run(range_walk *w, const afli_entry *e, size_t n)
-{
-    if (w->check_lo) {
-        size_t skip = count_below_lo(w, e, n);
-        e += skip;
-        n -= skip;
-        if (n == 0)
-            return 0;
-        w->check_lo = 0;
-    }
-    int stop = 0;
-    if (w->check_hi) {
-        size_t below = count_below_hi(w, e, n);
-        stop = below < n;
-        n = below;
-    }
-    if (n >= w->room) {
-        n = w->room;
-        stop = 1;
-    }
-    uint64_t *keys = w->keys, *values = w->values;
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = e[i].key;
-        values[i] = e[i].value;
-    }
-    w->keys = keys + n;
-    w->values = values + n;
-    w->room -= n;
-    return stop;
-}
-
-/* emit_run of a single entry, the commonest slot, without bound checks once
- * none apply (a scan past its first entry). */
-static inline int emit_one(range_walk *w, const afli_entry *e)
-{
-    if (__builtin_expect(w->check_lo | w->check_hi, 0))
-        return emit_run(w, e, 1);
-    *w->keys++ = e->key;
-    *w->values++ = e->value;
-    return --w->room == 0;
-}
-
-/* Buckets up to this many entries are copied by a jump on their count: the
- * cases of emit_bucket's switch, one per bucket size. */
-#define JUMP_COPY_MAX 6
-#if NFL_MAX_BUCKET > JUMP_COPY_MAX
-#error "emit_bucket's cases must cover every bucket size"
-#endif
-
-/* emit_run of a bucket that fits with no bound to check: one jump on its
- * count, cheaper than a copy loop whose exit the branch predictor misses. */
-static inline int emit_bucket(range_walk *w, const afli_bucket *b)
-{
-    size_t n = b->count;
-    const afli_entry *e = b->entries;
-    if (__builtin_expect(w->check_lo | w->check_hi, 0) || n >= w->room || n > JUMP_COPY_MAX)
-        return emit_run(w, e, n);
-    uint64_t *k = w->keys, *v = w->values;
-    switch (n) {
-    case 6: k[5] = e[5].key; v[5] = e[5].value; /* fall through */
-    case 5: k[4] = e[4].key; v[4] = e[4].value; /* fall through */
-    case 4: k[3] = e[3].key; v[3] = e[3].value; /* fall through */
-    case 3: k[2] = e[2].key; v[2] = e[2].value; /* fall through */
-    case 2: k[1] = e[1].key; v[1] = e[1].value; /* fall through */
-    case 1: k[0] = e[0].key; v[0] = e[0].value; /* fall through */
-    default: break;
-    }
-    w->keys = k + n;
-    w->values = v + n;
-    w->room -= n;
-    return 0;
-}
-
-/* The occupied slots among the `width` (8 or 64) from base: bit i for slot
- * base+i, so the walk's loop runs over occupied slots only (an empty slot
- * is the mark with a zero word). */
-static uint64_t occupied(const afli_node *nd, size_t base, size_t width)
-{
-    uint64_t mask = 0;
-    size_t end = base + width < nd->capacity ? base + width : nd->capacity;
-    for (size_t pos = base; pos < end; pos++) {
-        const afli_slot *s = &nd->slots[pos];
-        mask |= (uint64_t)(s->value != 0 || s->key != afli_mark(nd, pos)) << (pos - base);
-    }
-    return mask;
-}
-
-/* Walks a subtree; on_bound says whether the lower bound's path runs here.
- * The first window is 8 slots (a lower_bound needs no more), then 64. */
-static int walk(range_walk *w, const afli_node *nd, int on_bound)
-{
-    if (nd->dense) {
-        size_t i = 0;
-        if (on_bound)
-            i = afli_lower_bound(nd->entries, nd->size, w->lo);
-        return emit_run(w, nd->entries + i, nd->size - i);
-    }
-    size_t start = on_bound ? afli_predict(nd, w->lo, w->zlo) : 0;
-    const afli_node *last = NULL, *child;
-    for (size_t base = start, width = 8; base < nd->capacity; base += width, width = 64) {
-        for (uint64_t occ = occupied(nd, base, width); occ; occ &= occ - 1) {
-            size_t pos = base + (size_t)__builtin_ctzll(occ);
-            const afli_slot *s = &nd->slots[pos];
-            int kind = afli_kind(nd, pos), stop = 0;
-            if (kind == SLOT_ENTRY)
-                stop = emit_one(w, s);
-            else if (kind == SLOT_BUCKET)
-                stop = emit_bucket(w, afli_pointer(s));
-            else if ((child = afli_new_child(nd, pos, &last)))
-                stop = walk(w, child, on_bound && pos == start);
-            if (stop)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-/* emit_run in descending order: copies the in-range part of a sorted run from
- * its last entry down; returns 1 when the walk must stop.  The walk meets keys
- * in descending order, so the upper bound is checked only until one entry is
- * copied, the lower bound always. */
-static int emit_run_desc(range_walk *w, const afli_entry *e, size_t n)
-{
-    if (w->check_hi) {
-        n = count_below_hi(w, e, n);
-        if (n == 0)
-            return 0;
-        w->check_hi = 0;
-    }
-    int stop = 0;
-    size_t below = 0;
-    if (w->check_lo) {
-        below = count_below_lo(w, e, n);
-        stop = below > 0;
-    }
-    size_t m = n - below;
-    if (m >= w->room) {
+    if (check_lo)
+        while (i < n && !above_lo(w, e[i].key))
+            i++;
+    if (check_hi)
+        while (n > i && !below_hi(w, e[n - 1].key))
+            n--;
+    size_t m = n - i;
+    int full = m >= w->room;
+    if (full)
         m = w->room;
-        stop = 1;
-    }
     uint64_t *keys = w->keys, *values = w->values;
-    for (size_t i = 0; i < m; i++) {
-        keys[i] = e[n - 1 - i].key;
-        values[i] = e[n - 1 - i].value;
+    if (desc)
+        e += n - 1;
+    else
+        e += i;
+    for (size_t j = 0; j < m; j++) {
+        const afli_entry *x = desc ? e - j : e + j;
+        keys[j] = x->key;
+        values[j] = x->value;
     }
     w->keys = keys + m;
     w->values = values + m;
     w->room -= m;
-    return stop;
+    return full;
 }
 
-/* walk in descending order; on_bound says whether the upper bound's path
- * runs here. */
-static int walk_desc(range_walk *w, const afli_node *nd, int on_bound)
+/* Prefetches the slots [from, to): a window's slots before the walk needs
+ * them, so their misses overlap. */
+static void prefetch_slots(const afli_node *nd, size_t from, size_t to)
 {
-    if (nd->dense) {
-        size_t n = nd->size;
-        if (on_bound) {
-            n = afli_lower_bound(nd->entries, nd->size, w->hi);
-            if (n < nd->size && nd->entries[n].key == w->hi && w->hi_inclusive)
-                n++;
+    const char *p = (const char *)&nd->slots[from], *end = (const char *)&nd->slots[to];
+    for (; p < end; p += 64)
+        __builtin_prefetch(p);
+}
+
+/* The slots [from, to) (at most WINDOW) as two masks, bit i for slot from+i:
+ * the occupied ones (returned; an empty slot is the mark with a zero word)
+ * and, in *pointers, those holding a bucket or child, whose pointers it
+ * prefetches.  The SSE2 steps compare four slots' 32-bit halves with (mark,
+ * 0) at once, for slots past 0 (slot 0's mark differs): a slot's four
+ * compare bits land 4 apart, and a multiply gathers bits 0, 4, 8, 12 into
+ * bits 9..12 (no two partial products share a bit, so nothing carries). */
+static uint64_t occupied(const afli_node *nd, size_t from, size_t to,
+                         uint64_t *pointers)
+{
+    uint64_t occ = 0, ptr = 0;
+    size_t pos = from;
+#ifdef __SSE2__
+    if (pos > 0) {
+        const __m128i mark = _mm_set_epi64x(0, (long long)nd->lo); /* key: the mark, value: 0 */
+        for (; pos + 4 <= to; pos += 4) {
+            const __m128i *p = (const __m128i *)&nd->slots[pos];
+            __m128i e0 = _mm_cmpeq_epi32(_mm_loadu_si128(p), mark);
+            __m128i e1 = _mm_cmpeq_epi32(_mm_loadu_si128(p + 1), mark);
+            __m128i e2 = _mm_cmpeq_epi32(_mm_loadu_si128(p + 2), mark);
+            __m128i e3 = _mm_cmpeq_epi32(_mm_loadu_si128(p + 3), mark);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(e0, e1),
+                                                                     _mm_packs_epi32(e2, e3)));
+            unsigned tagged = m & m >> 1, zero = m >> 2 & m >> 3; /* bit 4j: slot pos+j */
+            unsigned o = ~(tagged & zero) & 0x1111u, q = tagged & ~zero & 0x1111u;
+            occ |= (uint64_t)((o * 0x249u) >> 9 & 0xFu) << (pos - from);
+            ptr |= (uint64_t)((q * 0x249u) >> 9 & 0xFu) << (pos - from);
         }
-        return emit_run_desc(w, nd->entries, n);
     }
-    size_t start = on_bound ? afli_predict(nd, w->hi, w->zhi) : nd->capacity - 1;
-    const afli_node *last_child = NULL;
-    for (size_t pos = start + 1; pos-- > 0;) {
+#endif
+    for (; pos < to; pos++) {
         const afli_slot *s = &nd->slots[pos];
-        int stop = 0;
+        uint64_t tagged = s->key == afli_mark(nd, pos), filled = s->value != 0;
+        occ |= ((tagged ^ 1) | filled) << (pos - from);
+        ptr |= (tagged & filled) << (pos - from);
+    }
+    for (uint64_t p = ptr; p; p &= p - 1)
+        __builtin_prefetch(afli_pointer(&nd->slots[from + (size_t)__builtin_ctzll(p)]));
+    *pointers = ptr;
+    return occ;
+}
+
+/* A dense node's part of the walk: on_lo / on_hi say whether the lower /
+ * upper bound's path runs here. */
+static int walk_dense(range_walk *w, const afli_node *nd, int on_lo, int on_hi,
+                      int desc)
+{
+    size_t i = on_lo ? afli_lower_bound(nd->entries, nd->size, w->lo) : 0;
+    size_t n = on_hi ? afli_lower_bound(nd->entries, nd->size, w->hi) : nd->size;
+    if (n < nd->size && nd->entries[n].key == w->hi)
+        n++; /* the bound itself, checked in emit_run */
+    if (i > n)
+        i = n;
+    return emit_run(w, nd->entries + i, n - i, on_lo, on_hi, desc) ||
+           (desc ? on_lo : on_hi);
+}
+
+static int walk_asc(range_walk *w, const afli_node *nd, int on_lo, int on_hi);
+static int walk_desc(range_walk *w, const afli_node *nd, int on_lo, int on_hi);
+
+/* The child at slot pos, or NULL if it holds none. */
+static const afli_node *child_at_slot(const afli_node *nd, size_t pos)
+{
+    return afli_kind(nd, pos) == SLOT_CHILD ? afli_child_at(nd, pos) : NULL;
+}
+
+/* One occupied slot of a walk's window that walk_window does not copy
+ * itself (a bucket, a child, a bound's slot): pos its index, pointer whether it
+ * holds a bucket or child, lo_slot / hi_slot the slots whose keys need the
+ * bound checks (SIZE_MAX: none), *last the child walked last.  A child is
+ * on a bound's path if it is the one at that bound's slot (a child spans
+ * adjacent slots: the walk may meet it before the upper bound's slot).
+ * Returns 1 when the walk must stop. */
+static int walk_slot(range_walk *w, const afli_node *nd, size_t pos,
+                     int pointer, size_t lo_slot, size_t hi_slot,
+                     const afli_node **last, int desc)
+{
+    const afli_slot *s = &nd->slots[pos];
+    int check_lo = pos == lo_slot, check_hi = pos == hi_slot;
+    if (!pointer)
+        return emit_run(w, s, 1, check_lo, check_hi, desc);
+    if ((s->value & SLOT_TAG_MASK) == SLOT_BUCKET) {
         const afli_bucket *b = afli_pointer(s);
-        switch (afli_kind(nd, pos)) {
-        case SLOT_ENTRY:
-            stop = emit_run_desc(w, s, 1);
-            break;
-        case SLOT_BUCKET:
-            stop = emit_run_desc(w, b->entries, b->count);
-            break;
-        case SLOT_CHILD:
-            if (afli_child_at(nd, pos) != last_child) { /* a child spans its slots */
-                last_child = afli_child_at(nd, pos);
-                stop = walk_desc(w, last_child, on_bound && pos == start);
+        return emit_run(w, b->entries, b->count, check_lo, check_hi, desc);
+    }
+    const afli_node *child = afli_new_child(nd, pos, last);
+    if (!child)
+        return 0;
+    int child_lo = lo_slot != SIZE_MAX && child == child_at_slot(nd, lo_slot);
+    int child_hi = hi_slot != SIZE_MAX && child == child_at_slot(nd, hi_slot);
+    return desc ? walk_desc(w, child, child_lo, child_hi)
+                : walk_asc(w, child, child_lo, child_hi);
+}
+
+/* Walks the occupied slots of the window from base (masks of occupied), in
+ * ascending order (descending if desc): an entry outside the bounds' slots
+ * is copied here, with the output pointers in registers; any other slot
+ * goes to walk_slot.  1 when the walk must stop. */
+static int walk_window(range_walk *w, const afli_node *nd, size_t base,
+                       uint64_t occ, uint64_t ptr, size_t lo_slot,
+                       size_t hi_slot, const afli_node **last, int desc)
+{
+    uint64_t *keys = w->keys, *values = w->values;
+    size_t room = w->room;
+    while (occ) {
+        size_t bit = desc ? (size_t)(63 - __builtin_clzll(occ)) : (size_t)__builtin_ctzll(occ);
+        size_t pos = base + bit;
+        int pointer = (int)(ptr >> bit & 1);
+        occ &= ~((uint64_t)1 << bit);
+        const afli_slot *s = &nd->slots[pos];
+        if (pos != lo_slot && pos != hi_slot) {
+            if (!pointer) {
+                *keys++ = s->key;
+                *values++ = s->value;
+                if (--room == 0)
+                    break;
+                continue;
             }
-            break;
+            const afli_bucket *b = afli_pointer(s);
+            size_t n = b->count;
+            if ((s->value & SLOT_TAG_MASK) == SLOT_BUCKET && n < room) {
+                for (size_t j = 0; j < n; j++) {
+                    const afli_entry *e = &b->entries[desc ? n - 1 - j : j];
+                    keys[j] = e->key;
+                    values[j] = e->value;
+                }
+                keys += n, values += n, room -= n;
+                continue;
+            }
         }
-        if (stop)
+        w->keys = keys, w->values = values, w->room = room;
+        if (walk_slot(w, nd, pos, pointer, lo_slot, hi_slot, last, desc))
+            return 1;
+        keys = w->keys, values = w->values, room = w->room;
+    }
+    w->keys = keys, w->values = values, w->room = room;
+    return room == 0;
+}
+
+/* Walks a subtree in ascending order; returns 1 when the walk must stop
+ * (it has all it wants, or it passed the upper bound). */
+static int walk_asc(range_walk *w, const afli_node *nd, int on_lo, int on_hi)
+{
+    if (nd->dense)
+        return walk_dense(w, nd, on_lo, on_hi, 0);
+    size_t first = on_lo ? afli_predict(nd, w->lo, w->zlo) : 0;
+    size_t end = on_hi ? afli_predict(nd, w->hi, w->zhi) : nd->capacity - 1;
+    if (first > end) /* lo above hi: an empty range */
+        return 1;
+    size_t lo_slot = on_lo ? first : SIZE_MAX, hi_slot = on_hi ? end : SIZE_MAX;
+    const afli_node *last = NULL;
+    end++;
+    prefetch_slots(nd, first, end - first > WINDOW ? first + WINDOW : end);
+    for (size_t base = first; base < end; base += WINDOW) {
+        size_t next = base + WINDOW < end ? base + WINDOW : end;
+        prefetch_slots(nd, next, end - next > WINDOW ? next + WINDOW : end);
+        uint64_t ptr, occ = occupied(nd, base, base + WINDOW < end ? base + WINDOW : end, &ptr);
+        if (walk_window(w, nd, base, occ, ptr, lo_slot, hi_slot, &last, 0))
             return 1;
     }
-    return 0;
+    return on_hi;
+}
+
+/* walk_asc in descending order: it stops when it passed the lower bound. */
+static int walk_desc(range_walk *w, const afli_node *nd, int on_lo, int on_hi)
+{
+    if (nd->dense)
+        return walk_dense(w, nd, on_lo, on_hi, 1);
+    size_t top = on_hi ? afli_predict(nd, w->hi, w->zhi) : nd->capacity - 1;
+    size_t first = on_lo ? afli_predict(nd, w->lo, w->zlo) : 0;
+    if (first > top)
+        return 1;
+    size_t lo_slot = on_lo ? first : SIZE_MAX, hi_slot = on_hi ? top : SIZE_MAX;
+    const afli_node *last = NULL;
+    prefetch_slots(nd, top + 1 - first > WINDOW ? top + 1 - WINDOW : first, top + 1);
+    for (size_t end = top + 1; end > first;) {
+        size_t base = end - first > WINDOW ? end - WINDOW : first;
+        prefetch_slots(nd, base - first > WINDOW ? base - WINDOW : first, base);
+        uint64_t ptr, occ = occupied(nd, base, end, &ptr);
+        if (walk_window(w, nd, base, occ, ptr, lo_slot, hi_slot, &last, 1))
+            return 1;
+        end = base;
+    }
+    return on_lo;
 }
 
 size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
@@ -240,23 +280,19 @@ size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
 {
     if (max == 0)
         return 0;
-    int from_start = (flags & NFL_FROM_START) != 0;
-    int to_end = (flags & NFL_TO_END) != 0;
-    range_walk w = {lo, hi, 0.0, 0.0, !from_start, !to_end,
-                    (flags & NFL_LO_EXCLUSIVE) != 0,
+    int on_lo = !(flags & NFL_FROM_START), on_hi = !(flags & NFL_TO_END);
+    range_walk w = {lo, hi, 0.0, 0.0, (flags & NFL_LO_EXCLUSIVE) != 0,
                     (flags & NFL_HI_INCLUSIVE) != 0, keys, values, max};
-    if (flags & NFL_REVERSE) {
-        if (!to_end)
-            w.zhi = afli_z(t, hi);
-        walk_desc(&w, t->root, !to_end);
-    } else {
-        if (!from_start)
-            w.zlo = afli_z(t, lo);
-        walk(&w, t->root, !from_start);
-    }
+    if (on_lo)
+        w.zlo = afli_z(t, lo);
+    if (on_hi)
+        w.zhi = afli_z(t, hi);
+    if (flags & NFL_REVERSE)
+        walk_desc(&w, t->root, on_lo, on_hi);
+    else
+        walk_asc(&w, t->root, on_lo, on_hi);
     return max - w.room;
 }
-
 static int max_of(const afli_node *nd, afli_entry *out)
 {
     if (nd->dense) {

@@ -843,7 +843,9 @@ static PyObject *core_clear_objects(Core *self, PyObject *unused)
 
 /* A Cursor reads the tree in chunks with nfl_range (the first of
  * CURSOR_FIRST entries, each next one twice as large up to CURSOR_CHUNK) and
- * turns one buffered entry into Python objects per next().  In an object
+ * turns one buffered entry into Python objects per next().  A read of an
+ * index with numeric values releases the GIL, unless it is a first-sized
+ * one (a few microseconds) and the index's lock is free at once.  In an object
  * index the chunk's value words become references of the cursor's own as
  * soon as they are read (holding the GIL), so a value deleted from the index
  * meanwhile stays alive until the cursor hands it out or goes.
@@ -972,11 +974,17 @@ static int cursor_read(Cursor *c)
         uint64_t lo = c->lo, hi = c->hi, *keys = c->keys, *words = c->words;
         int flags = c->flags;
         size_t want = c->want;
-        c->busy = 1;
-        Py_BEGIN_ALLOW_THREADS
-        n = nfl_range_fn(tree, lo, hi, flags, keys, words, want);
-        Py_END_ALLOW_THREADS
-        c->busy = 0;
+        /* a short read holds the GIL unless it must wait for a writer */
+        n = want <= CURSOR_FIRST
+                ? nfl_range_fn(tree, lo, hi, flags | NFL_NOWAIT, keys, words, want)
+                : SIZE_MAX;
+        if (n == SIZE_MAX) {
+            c->busy = 1;
+            Py_BEGIN_ALLOW_THREADS
+            n = nfl_range_fn(tree, lo, hi, flags, keys, words, want);
+            Py_END_ALLOW_THREADS
+            c->busy = 0;
+        }
         c->owns = 0;
     }
     c->reads++;

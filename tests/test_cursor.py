@@ -35,6 +35,45 @@ def test_every_entry_once_at_chunk_edges(n, dtype):
     assert list(idx.irange(1, n - 2, reverse=True)) == keys[1:n - 1][::-1]
 
 
+def _clustered_keys(seed):
+    """Tight runs of keys far apart, some with gaps of 1: a tree with buckets and children."""
+    rng = np.random.default_rng(seed)
+    starts = np.sort(rng.choice(2**60, 40, replace=False))
+    runs = [s + np.cumsum(rng.integers(1, 3 if i % 2 else 50, rng.integers(20, 400)))
+            for i, s in enumerate(starts)]
+    spread = rng.integers(0, 2**63, 3000, dtype=np.uint64)
+    return np.unique(np.concatenate([np.concatenate(runs).astype(np.uint64), spread]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_irange_bounds_on_every_kind_of_slot(seed):
+    """Bounds that are keys or their neighbours land on entries, buckets and children (the walk checks
+    bounds only in each bound's own slot), spanning a few to a few hundred keys, or none (lo above hi)."""
+    import bisect
+
+    keys = _clustered_keys(seed)
+    idx = nfl.Index.bulk_load(keys, np.arange(keys.size), flow="off")
+    for k in keys[::7].tolist():  # grow children under inserts too
+        idx[k + 1] = 0
+    stats = idx.stats()
+    assert stats["max_depth"] >= 2 and stats["buckets"] > 0
+    ref = list(idx)
+    assert ref == sorted(set(keys.tolist()) | {k + 1 for k in keys[::7].tolist()})
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        i = int(rng.integers(0, len(ref)))
+        j = min(len(ref) - 1, i + int(rng.integers(-3, 300)))
+        lo, hi = ref[i] + int(rng.integers(-1, 2)), ref[max(j, 0)] + int(rng.integers(-1, 2))
+        for lo_in in (True, False):
+            for hi_in in (True, False):
+                a = bisect.bisect_left(ref, lo) if lo_in else bisect.bisect_right(ref, lo)
+                b = bisect.bisect_right(ref, hi) if hi_in else bisect.bisect_left(ref, hi)
+                expect = ref[a:b]
+                for reverse in (False, True):
+                    got = list(idx.irange(lo, hi, (lo_in, hi_in), reverse))
+                    assert got == (expect[::-1] if reverse else expect), (lo, hi, lo_in, hi_in, reverse)
+
+
 def test_exhausted_cursor_stays_exhausted():
     idx = ints(300)
     it = iter(idx)

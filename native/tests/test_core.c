@@ -183,6 +183,40 @@ static void check_range(nfl_index *idx, ref_map *m, uint64_t lo, uint64_t hi, in
     CHECK(got == expect, "range count %zu != %zu (flags %d)", got, expect, flags);
 }
 
+/* A key next to the one at e (step -1, 0 or +1 in code order; the key itself
+ * at either end of the codes or where the neighbour is a NaN code). */
+static uint64_t key_beside(const ref_map *m, const ref_entry *e, int step)
+{
+    uint64_t enc = e->enc + (uint64_t)(int64_t)step, raw = 0;
+    if ((step < 0 && enc > e->enc) || (step > 0 && enc < e->enc))
+        return e->raw;
+    nfl_decode(m->key_type, &enc, &raw, 1);
+    double number;
+    memcpy(&number, &raw, sizeof number);
+    return m->key_type == NFL_KEY_FLOAT64 && isnan(number) ? e->raw : raw;
+}
+
+/* Ranges whose bounds are the index's own keys or their neighbours, so that
+ * the bounds fall on every kind of slot (entry, bucket, child, the ends of a
+ * child's run), spanning up to 80 keys either way (a negative span: lo above
+ * hi), with every flag and short and long reads. */
+static void check_ranges_at_keys(nfl_index *idx, ref_map *m)
+{
+    if (m->n == 0)
+        return;
+    for (int t = 0; t < 150; t++) {
+        size_t i = rnd() % m->n, j = i + rnd() % 80;
+        if (rnd() % 8 == 0)
+            j = i >= 3 ? i - 3 : 0;
+        if (j >= m->n)
+            j = m->n - 1;
+        uint64_t lo = key_beside(m, &m->e[i], (int)(rnd() % 3) - 1);
+        uint64_t hi = key_beside(m, &m->e[j], (int)(rnd() % 3) - 1);
+        for (int flags = 0; flags < 32; flags++)
+            check_range(idx, m, lo, hi, flags, flags % 3 ? 64 : 1 + rnd() % 8);
+    }
+}
+
 /* A flow that is linear on [0, 1e4] and flat outside it. */
 static const double FLAT_FLOW[] = {1313229894.0, 1, 1, 0, 1e-4, 0.0, 2, 0.0, 0.5, 1.0, 1.0, 3.0};
 #define FLAT_FLOW_N (sizeof FLAT_FLOW / sizeof FLAT_FLOW[0])
@@ -235,6 +269,7 @@ static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t l
     uint64_t dup;
     CHECK(nfl_bulk_load(idx, lk, lv, nl, bucket, &dup) == NFL_OK, "bulk load");
     check_all(idx, &m);
+    check_ranges_at_keys(idx, &m);
     if (nl > 1) { /* a duplicate is refused and leaves the index empty */
         lk[nl] = lk[0];
         nfl_index *d = make_index(kt, with_flow);
@@ -301,6 +336,7 @@ static void run_sequence(int kt, int pattern, int bucket, unsigned ops, size_t l
         }
     }
     check_all(idx, &m);
+    check_ranges_at_keys(idx, &m);
     /* delete everything, then re-insert */
     size_t n0 = m.n;
     uint64_t *all = malloc((n0 + 1) * 8);
