@@ -100,16 +100,16 @@ def _restore_deleted(m, keys, values):
         m[k] = v
 
 
-# (row, timed op, untimed restore or None, which peers have it); ROW_KEYS: their names for --rows
-ROW_KEYS = ("get", "insert", "delete", "hot", "iterate", "irange")
+# (name for --rows, row, timed op, untimed restore or None, which peers have it)
 ROWS = (
-    ("get (hit)", _get, None, PEERS),
-    ("insert new key", _set, _delete, PEERS),
-    ("delete", _delete, _restore_deleted, PEERS),
-    ("get, 1,000 hot keys", _get, None, PEERS),
-    ("iterate all items (per item)", _iterate, None, PEERS),
-    ("list(irange(a, b)), 100 keys (per call)", _irange, None, ("nfl", "sorteddict", "btrees")),
+    ("get", "get (hit)", _get, None, PEERS),
+    ("insert", "insert new key", _set, _delete, PEERS),
+    ("delete", "delete", _delete, _restore_deleted, PEERS),
+    ("hot", "get, 1,000 hot keys", _get, None, PEERS),
+    ("iterate", "iterate all items (per item)", _iterate, None, PEERS),
+    ("irange", "list(irange(a, b)), 100 keys (per call)", _irange, None, ("nfl", "sorteddict", "btrees")),
 )
+ROW_KEYS = tuple(r[0] for r in ROWS)
 
 
 def _inputs(keys, fresh, ops, seed):
@@ -142,8 +142,7 @@ def measure(maps, keys, fresh, ops, repeats, seed, rows=ROW_KEYS, now=time.perf_
     """{row: {peer: median ns per op}} of the rows named in rows (ROW_KEYS), timed with now (a CLOCKS
     value); repeats are interleaved across peers, each restores what it changed."""
     results = {}
-    for key, (row, op, restore, peers), (args, restore_args, count) in zip(ROW_KEYS, ROWS,
-                                                                           _inputs(keys, fresh, ops, seed)):
+    for (key, row, op, restore, peers), (args, restore_args, count) in zip(ROWS, _inputs(keys, fresh, ops, seed)):
         if key not in rows:
             continue
         times = {p: [] for p in peers if p in maps}
@@ -251,7 +250,7 @@ def main(argv=None):
         p.error("need --n >= 200, --ops >= 100, --repeat >= 1")
     if not rows or not set(rows) <= set(ROW_KEYS):
         p.error(f"--rows takes names of {','.join(ROW_KEYS)}")
-    peers = [peer for peer in PEERS if any(peer in ROWS[ROW_KEYS.index(r)][3] for r in rows)]
+    peers = [peer for peer in PEERS if any(peer in r[4] for r in ROWS if r[0] in rows)]
     print(f"# python -m bench.perop --n {args.n} --ops {args.ops} --datasets {args.datasets} "
           f"--flow {args.flow} --repeat {args.repeat} --seed {args.seed} --rows {args.rows} --clock {args.clock}")
     for name in args.datasets.split(","):

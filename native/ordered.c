@@ -208,8 +208,8 @@ static int walk_window(range_walk *w, const afli_node *nd, size_t base,
                 continue;
             }
             const afli_bucket *b = afli_pointer(s);
-            size_t n = b->count;
-            if ((s->value & SLOT_TAG_MASK) == SLOT_BUCKET && n < room) {
+            size_t n;
+            if ((s->value & SLOT_TAG_MASK) == SLOT_BUCKET && (n = b->count) < room) {
                 for (size_t j = 0; j < n; j++) {
                     const afli_entry *e = &b->entries[desc ? n - 1 - j : j];
                     keys[j] = e->key;
@@ -243,9 +243,9 @@ static int walk_asc(range_walk *w, const afli_node *nd, int on_lo, int on_hi)
     end++;
     prefetch_slots(nd, first, end - first > WINDOW ? first + WINDOW : end);
     for (size_t base = first; base < end; base += WINDOW) {
-        size_t next = base + WINDOW < end ? base + WINDOW : end;
+        size_t next = end - base > WINDOW ? base + WINDOW : end; /* this window's end */
         prefetch_slots(nd, next, end - next > WINDOW ? next + WINDOW : end);
-        uint64_t ptr, occ = occupied(nd, base, base + WINDOW < end ? base + WINDOW : end, &ptr);
+        uint64_t ptr, occ = occupied(nd, base, next, &ptr);
         if (walk_window(w, nd, base, occ, ptr, lo_slot, hi_slot, &last, 0))
             return 1;
     }
@@ -293,6 +293,8 @@ size_t afli_range(const afli_tree *t, uint64_t lo, uint64_t hi, int flags,
         walk_asc(&w, t->root, on_lo, on_hi);
     return max - w.room;
 }
+
+/* The largest entry of a subtree; 0 if it holds none. */
 static int max_of(const afli_node *nd, afli_entry *out)
 {
     if (nd->dense) {

@@ -42,7 +42,7 @@ def test_perop_prints_every_row_for_every_peer(capsys):
     perop.main(["--n", "2000", "--ops", "500", "--repeat", "1", "--datasets", "uniform"])
     out = capsys.readouterr().out
     assert out.startswith("# python -m bench.perop --n 2000")
-    for row, _, _, peers in perop.ROWS:
+    for _, row, _, _, peers in perop.ROWS:
         line = next(x for x in out.splitlines() if x.startswith(f"| {row} |"))
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == 1 + 4 + 3
